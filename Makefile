@@ -1,0 +1,43 @@
+# Quick start: `make run` (the portal with embedded services and demo data), `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test lint browser services-stop clean
+
+install: $(STAMP)
+
+$(STAMP): requirements/base.txt requirements/local.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + ").")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements/local.txt
+	@touch $(STAMP)
+
+run: install
+	$(BIN)/python -m portal.devstack run
+
+test: install browser
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+# Debian's Chromium for the browser tests (Playwright cannot download browsers here).
+browser:
+	@if [ "$$(uname -s)" = Linux ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else SUDO=none; fi; \
+	  if [ "$$SUDO" = none ]; then echo "Chromium is missing and apt-get needs root: browser tests will be skipped."; \
+	  else echo "Installing Debian's chromium for the browser tests ..."; \
+	    ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null) \
+	    || echo "Could not install chromium: browser tests will be skipped (they fail under CI=true)."; fi; \
+	fi
+
+services-stop: install
+	$(BIN)/python -m portal.devstack stop
+
+clean: services-stop
+	rm -rf $(VENV) staticfiles .pytest_cache .mypy_cache .ruff_cache

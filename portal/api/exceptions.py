@@ -1,0 +1,50 @@
+"""One shape for every API error: ``{"message": str, "extra": {...}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from portal.errors import ApplicationError
+from portal.services import audit_event_record
+
+
+def _django_validation_detail(error: DjangoValidationError) -> Any:
+    return error.message_dict if hasattr(error, "error_dict") else {"errors": error.messages}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return Response({"message": exc.message, "extra": exc.extra}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(_django_validation_detail(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    request = context.get("request")
+    if isinstance(exc, exceptions.PermissionDenied) and request is not None:
+        audit_event_record(
+            action="permission.denied",
+            actor=request.user,
+            details={"path": request.path[:500], "method": request.method, "api": True},
+        )
+    if isinstance(exc, exceptions.ValidationError):
+        message = "Validation error"
+        extra: dict[str, Any] = {"fields": response.data}
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+        message = str(detail) or str(exc)
+        extra = {}
+    response.data = {"message": message, "extra": extra}
+    return response

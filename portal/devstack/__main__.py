@@ -1,0 +1,172 @@
+"""python -m portal.devstack {run,start,stop,status}: the one launcher of the dev stack.
+
+``run`` is what ``make run`` calls: embedded services (unless DATABASE_URL / REDIS_URL
+point elsewhere), migrations, demo data, a Celery worker and the web server; Ctrl-C stops
+everything it started. ``start``/``stop``/``status`` manage only the database and broker,
+for running ``manage.py`` commands by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from portal.devstack import config
+from portal.devstack.services import (
+    EmbeddedPostgres,
+    EmbeddedValkey,
+    ServiceError,
+    port_is_free,
+    wait_for_port,
+)
+
+DATABASE_NAME = "portal"
+
+
+def _say(message: str) -> None:
+    print(f"[portal] {message}", flush=True)
+
+
+def _services() -> list[EmbeddedPostgres | EmbeddedValkey]:
+    services: list[EmbeddedPostgres | EmbeddedValkey] = []
+    if not os.environ.get("DATABASE_URL"):
+        services.append(EmbeddedPostgres.default())
+    if not os.environ.get("REDIS_URL"):
+        services.append(EmbeddedValkey.default())
+    return services
+
+
+def start_services() -> list[EmbeddedPostgres | EmbeddedValkey]:
+    """Start the embedded services that are needed; returns those this call started."""
+    started: list[EmbeddedPostgres | EmbeddedValkey] = []
+    try:
+        for service in _services():
+            name = "PostgreSQL" if isinstance(service, EmbeddedPostgres) else "Valkey"
+            if service.start():
+                started.append(service)
+                _say(f"started embedded {name} on {service.host}:{service.port}")
+            else:
+                _say(f"reusing embedded {name} on {service.host}:{service.port}")
+            if isinstance(service, EmbeddedPostgres):
+                service.ensure_database(DATABASE_NAME)
+    except ServiceError:
+        stop_services(started)
+        raise
+    return started
+
+
+def stop_services(services: list[EmbeddedPostgres | EmbeddedValkey]) -> None:
+    for service in reversed(services):
+        service.stop()
+
+
+def _manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], check=True, cwd=config.BASE_DIR)
+
+
+def _terminate(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop each child's whole process group: SIGTERM, then SIGKILL after a grace period."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def run() -> int:
+    port = config.web_port()
+    if not port_is_free(config.HOST, port):
+        _say(
+            f"Port {config.HOST}:{port} is already in use (another portal?). "
+            "Stop it or set PORTAL_PORT=<port>."
+        )
+        return 2
+    started = start_services()
+    children: list[subprocess.Popen[bytes]] = []
+    stopping = False
+
+    def _on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        _manage("migrate", "--noinput")
+        _manage("seed_demo")
+        # Own sessions: Ctrl-C reaches only this launcher, which stops children in order.
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
+                 "--concurrency=2", "--hostname=portal-dev@%h", "--beat",
+                 f"--schedule={config.var_dir() / 'celerybeat-schedule'}"],
+                cwd=config.BASE_DIR,
+                start_new_session=True,
+            )
+        )  # fmt: skip
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", f"{config.HOST}:{port}", "--noreload"],
+                cwd=config.BASE_DIR,
+                start_new_session=True,
+            )
+        )
+        if not wait_for_port(config.HOST, port, 60):
+            _say("The web server did not start; see the messages above.")
+            return 1
+        password = os.environ.get("DEMO_PASSWORD", "portal-demo-2026")
+        _say(f"Portal ready on http://{config.HOST}:{port}/  (Ctrl-C stops everything)")
+        _say("Demo logins: agent, agent_south, supervisor, compliance, content, admin")
+        _say(f"Demo password: {password}   (set DEMO_PASSWORD to change it)")
+        while not stopping:
+            for child in children:
+                if child.poll() is not None:
+                    _say(f"{child.args[2]} exited with code {child.returncode}; stopping.")
+                    stopping = True
+            time.sleep(0.3)
+        return 0
+    except subprocess.CalledProcessError as error:
+        _say(f"Start-up step failed: {' '.join(map(str, error.cmd[1:]))}")
+        return 1
+    finally:
+        _say("stopping ...")
+        _terminate(children)
+        stop_services(started)
+        _say("stopped.")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m portal.devstack")
+    parser.add_argument("command", choices=["run", "start", "stop", "status"])
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.local")
+    try:
+        if args.command == "run":
+            return run()
+        if args.command == "start":
+            start_services()
+            return 0
+        if args.command == "stop":
+            stop_services(_services())
+            _say("embedded services stopped.")
+            return 0
+        for service in _services():
+            state = "running" if service.is_running() else "stopped"
+            _say(f"{type(service).__name__}: {state} ({service.host}:{service.port})")
+        return 0
+    except ServiceError as error:
+        _say(str(error))
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Where the embedded services live and listen; read by settings, no server started here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+HOST = "127.0.0.1"
+
+
+def var_dir() -> Path:
+    return Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var")).resolve()
+
+
+def postgres_port() -> int:
+    return int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
+
+
+def redis_port() -> int:
+    return int(os.environ.get("EMBEDDED_REDIS_PORT", "63790"))
+
+
+def web_port() -> int:
+    return int(os.environ.get("PORTAL_PORT", "8000"))
+
+
+def embedded_database(name: str) -> dict[str, Any]:
+    """Django DATABASES entry for the embedded server (trust auth on loopback only)."""
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": name,
+        "USER": "postgres",
+        "PASSWORD": "",
+        "HOST": HOST,
+        "PORT": str(postgres_port()),
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+def embedded_redis_url(db: int) -> str:
+    return f"redis://{HOST}:{redis_port()}/{db}"

@@ -1,0 +1,167 @@
+"""The one permission policy: which role may do what, and which regions a user sees.
+
+Apps build their own ``permissions.py`` on these primitives; views, DRF permission
+classes, the admin and assistant tools are thin adapters over them. Row filters are
+returned as ``Q`` objects so that they become SQL ``WHERE`` clauses.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from portal.models import Region
+
+    AnyUser = AbstractBaseUser | AnonymousUser
+
+
+class Role(StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+    COMPLIANCE = "compliance"
+    CONTENT_MANAGER = "content_manager"
+    ADMIN = "admin"
+    INTEGRATION = "integration"
+
+
+class Action(StrEnum):
+    USE_PORTAL = "use_portal"  # sign in to the web portal (integration accounts may not)
+    USE_API = "use_api"
+    VIEW_AUDIT = "view_audit"
+    SEE_ALL_REGIONS = "see_all_regions"
+    MANAGE_CONTENT = "manage_content"
+    SEARCH_KNOWLEDGE = "search_knowledge"
+    VIEW_CUSTOMERS = "view_customers"
+    FILL_FORMS = "fill_forms"
+    REVIEW_FORMS = "review_forms"
+    ASK_ASSISTANT = "ask_assistant"
+    MANAGE_HANDOFFS = "manage_handoffs"
+    MANAGE_USERS = "manage_users"
+
+
+_STAFF = frozenset({Action.USE_PORTAL, Action.USE_API, Action.SEARCH_KNOWLEDGE})
+
+ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
+    Role.AGENT: _STAFF
+    | {Action.VIEW_CUSTOMERS, Action.FILL_FORMS, Action.ASK_ASSISTANT},
+    Role.SUPERVISOR: _STAFF
+    | {
+        Action.VIEW_CUSTOMERS,
+        Action.FILL_FORMS,
+        Action.REVIEW_FORMS,
+        Action.ASK_ASSISTANT,
+        Action.MANAGE_HANDOFFS,
+    },
+    Role.COMPLIANCE: _STAFF
+    | {
+        Action.VIEW_CUSTOMERS,
+        Action.FILL_FORMS,
+        Action.REVIEW_FORMS,
+        Action.ASK_ASSISTANT,
+        Action.VIEW_AUDIT,
+        Action.SEE_ALL_REGIONS,
+    },
+    Role.CONTENT_MANAGER: _STAFF | {Action.MANAGE_CONTENT, Action.ASK_ASSISTANT},
+    Role.ADMIN: _STAFF
+    | {
+        Action.VIEW_AUDIT,
+        Action.SEE_ALL_REGIONS,
+        Action.MANAGE_CONTENT,
+        Action.MANAGE_USERS,
+        Action.ASK_ASSISTANT,
+    },
+    Role.INTEGRATION: frozenset({Action.USE_API, Action.SEARCH_KNOWLEDGE}),
+}
+
+ROLE_DESCRIPTIONS: dict[Role, str] = {
+    Role.AGENT: "Customer service: customers of their regions, forms, assistant.",
+    Role.SUPERVISOR: "Reviews submissions and takes hand-offs for their regions.",
+    Role.COMPLIANCE: "Sees all regions, reviews referrals, reads the audit trail.",
+    Role.CONTENT_MANAGER: "Manages documents and collections; no customer data.",
+    Role.ADMIN: "Configures the portal and users; reads the audit trail.",
+    Role.INTEGRATION: "API-only service account; cannot sign in to the portal.",
+}
+
+_CACHE_ATTR = "_portal_roles_cache"
+
+
+def user_roles(user: AnyUser | None) -> frozenset[Role]:
+    """The roles of ``user`` (its groups that name a role); superusers count as admin."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    cached: frozenset[Role] | None = getattr(user, _CACHE_ATTR, None)
+    if cached is not None:
+        return cached
+    names = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+    roles = {role for role in Role if role.value in names}
+    if getattr(user, "is_superuser", False):
+        roles.add(Role.ADMIN)
+    result = frozenset(roles)
+    setattr(user, _CACHE_ATTR, result)
+    return result
+
+
+def forget_roles(user: Any) -> None:
+    """Drop the per-object role cache after the user's groups changed."""
+    if hasattr(user, _CACHE_ATTR):
+        delattr(user, _CACHE_ATTR)
+
+
+def has_role(user: AnyUser | None, *roles: Role) -> bool:
+    return bool(user_roles(user) & set(roles))
+
+
+def actions_of(user: AnyUser | None) -> frozenset[Action]:
+    actions: set[Action] = set()
+    for role in user_roles(user):
+        actions |= ROLE_ACTIONS[role]
+    return frozenset(actions)
+
+
+def can(user: AnyUser | None, action: Action) -> bool:
+    """Whether ``user`` may perform ``action``; the single yes/no the apps ask."""
+    return action in actions_of(user)
+
+
+def region_ids_of(user: AnyUser | None) -> list[int]:
+    if user is None or not user.is_authenticated:
+        return []
+    profile = getattr(user, "profile", None)
+    if profile is None:
+        return []
+    return list(profile.regions.values_list("id", flat=True))
+
+
+def region_filter(user: AnyUser | None, field: str = "region") -> Q:
+    """SQL filter on a region foreign key ``field``: the rows ``user`` may see.
+
+    Compliance and admin see every region; everyone else sees rows of their own
+    regions only. A row without a region is visible to every user who may see the
+    kind of record at all (the caller checks that with ``can``).
+    """
+    if not user_roles(user):
+        return Q(pk__in=[])
+    if can(user, Action.SEE_ALL_REGIONS):
+        return Q()
+    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__in": region_ids_of(user)})
+
+
+def regions_visible_to(user: AnyUser | None) -> Any:
+    """The ``Region`` rows ``user`` may see, as a queryset."""
+    from portal.models import Region
+
+    queryset = Region.objects.all()
+    if can(user, Action.SEE_ALL_REGIONS):
+        return queryset
+    return queryset.filter(pk__in=region_ids_of(user))
+
+
+def can_view_region(user: AnyUser | None, region: Region | None) -> bool:
+    if region is None:
+        return bool(user_roles(user))
+    return regions_visible_to(user).filter(pk=region.pk).exists()

@@ -1,0 +1,63 @@
+"""Reads of the portal app, always starting from what the user may see."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from portal.models import ApiToken, AuditEvent
+from portal.permissions import Action, can
+from portal.services import token_key_hash
+
+
+def audit_event_list(
+    *,
+    user: Any,
+    actor: str = "",
+    action: str = "",
+    target_type: str = "",
+    target_id: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """Audit events matching the filters; only for users who may read the audit trail."""
+    if not can(user, Action.VIEW_AUDIT):
+        raise PermissionDenied("You may not read the audit trail.")
+    events = AuditEvent.objects.all()
+    if actor:
+        events = events.filter(actor_username__iexact=actor)
+    if action:
+        events = events.filter(action__startswith=action)
+    if target_type:
+        events = events.filter(target_type=target_type)
+    if target_id:
+        events = events.filter(target_id=target_id)
+    zone = timezone.get_current_timezone()
+    if date_from:
+        events = events.filter(created_at__gte=datetime.combine(date_from, time.min, zone))
+    if date_to:
+        events = events.filter(created_at__lte=datetime.combine(date_to, time.max, zone))
+    return events
+
+
+def audit_event_list_of_actor(*, user: Any, limit: int = 10) -> list[AuditEvent]:
+    """The user's own most recent events (everyone may see their own activity)."""
+    if not user.is_authenticated:
+        return []
+    return list(AuditEvent.objects.filter(actor=user)[:limit])
+
+
+def api_token_get_by_key(key: str) -> ApiToken | None:
+    """The live token for ``key`` (not revoked, not expired, active user), or None."""
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=token_key_hash(key), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None or (token.expires_at is not None and token.expires_at <= timezone.now()):
+        return None
+    return token

@@ -1,0 +1,172 @@
+"""Writes of the portal app: the audit trail, users and roles, API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+
+from portal import request_context
+from portal.models import ApiToken, AuditEvent, Profile, Region
+from portal.permissions import Role, forget_roles
+
+User = get_user_model()
+
+TOKEN_PREFIX_LENGTH = 8
+
+
+def audit_event_record(
+    *,
+    action: str,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    target: models.Model | None = None,
+    target_type: str = "",
+    target_id: str | int = "",
+    details: dict[str, Any] | None = None,
+    actor_username: str = "",
+) -> AuditEvent:
+    """Append one event to the audit trail; request id and IP come from the request context."""
+    context = request_context.current()
+    if target is not None:
+        target_type = target_type or target._meta.label_lower
+        target_id = target_id or str(target.pk)
+    known_actor = actor if actor is not None and actor.is_authenticated else None
+    event = AuditEvent(
+        actor=known_actor,  # type: ignore[misc]
+        actor_username=actor_username or (known_actor.get_username() if known_actor else ""),
+        action=action,
+        target_type=target_type,
+        target_id=str(target_id),
+        request_id=context.request_id,
+        ip_address=context.ip_address,
+        details=details or {},
+    )
+    event.full_clean()
+    event.save()
+    return event
+
+
+def _hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(
+    *,
+    user: Any,
+    name: str,
+    expires_at: datetime | None = None,
+    created_by: Any = None,
+) -> tuple[ApiToken, str]:
+    """Create an API token for ``user``; returns the row and the key, which is never stored."""
+    if not user.is_active:
+        raise ValidationError("Cannot create a token for an inactive user.")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
+    key = secrets.token_urlsafe(32)
+    token = ApiToken(
+        user=user,
+        name=name,
+        prefix=key[:TOKEN_PREFIX_LENGTH],
+        key_hash=_hash_key(key),
+        expires_at=expires_at,
+    )
+    token.full_clean()
+    token.save()
+    audit_event_record(
+        action="api_token.created",
+        actor=created_by,
+        actor_username="" if created_by else "system",
+        target=token,
+        details={"user": user.get_username(), "name": name, "prefix": token.prefix},
+    )
+    return token, key
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor: Any = None) -> ApiToken:
+    """Revoke ``token``; further requests with it are refused."""
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        audit_event_record(
+            action="api_token.revoked", actor=actor, target=token, details={"prefix": token.prefix}
+        )
+    return token
+
+
+def api_token_touch(*, token: ApiToken) -> None:
+    """Record use of ``token``, at most once a minute to spare the database."""
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        token.last_used_at = now
+
+
+def token_key_hash(key: str) -> str:
+    return _hash_key(key)
+
+
+@transaction.atomic
+def region_ensure(*, code: str, name: str) -> Region:
+    """Create or rename the region ``code``."""
+    region, _ = Region.objects.update_or_create(code=code, defaults={"name": name})
+    return region
+
+
+@transaction.atomic
+def user_ensure(
+    *,
+    username: str,
+    password: str,
+    roles: Iterable[Role],
+    regions: Iterable[Region] = (),
+    email: str = "",
+    first_name: str = "",
+    last_name: str = "",
+    is_staff: bool = False,
+    is_superuser: bool = False,
+) -> tuple[Any, bool]:
+    """Create ``username`` or bring it to the given roles and regions; True when created.
+
+    The password is only (re)set when it differs, so existing sessions survive a re-run.
+    """
+    user, created = User.objects.get_or_create(username=username)
+    user.email = email
+    user.first_name = first_name
+    user.last_name = last_name
+    user.is_staff = is_staff
+    user.is_superuser = is_superuser
+    user.is_active = True
+    if created or not user.check_password(password):
+        user.set_password(password)
+    user.full_clean()
+    user.save()
+    user_set_roles(user=user, roles=roles)
+    profile, _ = Profile.objects.get_or_create(user=user)
+    profile.regions.set(list(regions))
+    return user, created
+
+
+@transaction.atomic
+def user_set_roles(*, user: Any, roles: Iterable[Role]) -> None:
+    """Make ``user``'s role groups exactly ``roles`` (other groups are left alone)."""
+    wanted = {Role(role).value for role in roles}
+    role_names = {role.value for role in Role}
+    current = set(user.groups.filter(name__in=role_names).values_list("name", flat=True))
+    if current - wanted:
+        user.groups.remove(*Group.objects.filter(name__in=current - wanted))
+    if wanted - current:
+        missing = wanted - set(Group.objects.filter(name__in=wanted).values_list("name", flat=True))
+        if missing:
+            raise ValidationError(f"Unknown role groups (migrations not applied?): {missing}")
+        user.groups.add(*Group.objects.filter(name__in=wanted - current))
+    forget_roles(user)

@@ -1,0 +1,66 @@
+"""Audit hooks for authentication and admin changes; profiles for new users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.signals import user_locked_out
+from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from portal.models import Profile
+from portal.services import audit_event_record
+
+
+@receiver(user_logged_in)
+def _audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    audit_event_record(action="auth.login", actor=user, target=user)
+
+
+@receiver(user_logged_out)
+def _audit_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if user is not None:
+        audit_event_record(action="auth.logout", actor=user, target=user)
+
+
+@receiver(user_login_failed)
+def _audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any) -> None:
+    # credentials are already cleansed of the password by Django.
+    username = str(credentials.get("username", ""))[:150]
+    audit_event_record(
+        action="auth.login_failed", actor_username=username, details={"username": username}
+    )
+
+
+@receiver(user_locked_out)
+def _audit_lockout(sender: Any, request: Any, username: str | None, ip_address: str, **kw: Any) -> None:
+    audit_event_record(
+        action="auth.locked_out",
+        actor_username=(username or "")[:150],
+        details={"username": username, "ip_address": ip_address},
+    )
+
+
+@receiver(post_save, sender=LogEntry)
+def _audit_admin_change(sender: Any, instance: LogEntry, created: bool, **kwargs: Any) -> None:
+    if not created:
+        return
+    kind = {1: "added", 2: "changed", 3: "deleted"}.get(instance.action_flag, "changed")
+    audit_event_record(
+        action=f"admin.{kind}",
+        actor=instance.user,
+        target_type=instance.content_type.model_class()._meta.label_lower
+        if instance.content_type and instance.content_type.model_class()
+        else "",
+        target_id=instance.object_id or "",
+        details={"object": instance.object_repr, "change": instance.get_change_message()},
+    )
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL)
+def _ensure_profile(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+    if created:
+        Profile.objects.get_or_create(user=instance)

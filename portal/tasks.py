@@ -1,0 +1,22 @@
+"""Housekeeping on the Celery worker."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.core.management import call_command
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=5,
+)
+def housekeeping_task(self: object) -> dict[str, str]:
+    """Delete expired sessions and expired login-attempt records; safe to run any time."""
+    call_command("clearsessions")
+    call_command("axes_reset_failure_logs", age=30)
+    return {"status": "ok"}

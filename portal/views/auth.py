@@ -1,0 +1,54 @@
+"""Sign-in, password change and the lockout answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from portal.permissions import Action, can
+from portal.services import audit_event_record
+
+
+class PortalAuthenticationForm(AuthenticationForm):
+    """Refuses accounts whose roles do not include signing in to the portal."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "no_portal_access": "This account may not sign in to the portal (API-only or no role).",
+    }
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        super().confirm_login_allowed(user)
+        if not can(user, Action.USE_PORTAL):
+            audit_event_record(action="auth.login_refused", actor=user, details={"reason": "role"})
+            raise forms.ValidationError(
+                self.error_messages["no_portal_access"], code="no_portal_access"
+            )
+
+
+class LoginView(auth_views.LoginView):
+    authentication_form = PortalAuthenticationForm
+    redirect_authenticated_user = True
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        audit_event_record(action="auth.password_changed", actor=self.request.user)
+        return response
+
+
+def lockout_response(request: HttpRequest, credentials: Any = None, *args: Any, **kw: Any) -> HttpResponse:
+    """What a throttled sign-in attempt sees (django-axes calls this)."""
+    cooloff = settings.AXES_COOLOFF_TIME
+    context = {
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "cooloff_minutes": int(cooloff.total_seconds() // 60),
+    }
+    return render(request, "registration/lockout.html", context, status=429)

@@ -1,0 +1,90 @@
+"""Dashboard, audit trail browser and the error pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+
+from portal.forms import AuditFilterForm
+from portal.permissions import ROLE_DESCRIPTIONS, Action, can, regions_visible_to, user_roles
+from portal.selectors import audit_event_list, audit_event_list_of_actor
+from portal.services import audit_event_record
+from portal.views.decorators import require_action
+
+# What each capability means on the dashboard; a section appears when its action is granted.
+SECTIONS: list[tuple[Action, str, str, str | None]] = [
+    (Action.VIEW_AUDIT, "Audit trail", "Browse and filter every recorded event.", "portal:audit_list"),
+    (Action.MANAGE_USERS, "Users and roles", "Manage users, roles and regions in the admin.", "admin:index"),
+    (Action.MANAGE_CONTENT, "Content", "Collections and documents the assistant answers from.", None),
+    (Action.VIEW_CUSTOMERS, "Customers", "Customer records of your regions, masked by role.", None),
+    (Action.FILL_FORMS, "Smart forms", "Disputes, address changes and referrals, pre-filled.", None),
+    (Action.REVIEW_FORMS, "Reviews", "Approve or reject submitted forms.", None),
+    (Action.ASK_ASSISTANT, "Assistant", "Ask questions answered from company documents.", None),
+]
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    sections = [
+        {"title": title, "description": text, "url": reverse(url) if url else None}
+        for action, title, text, url in SECTIONS
+        if can(user, action)
+    ]
+    can_view_audit = can(user, Action.VIEW_AUDIT)
+    context: dict[str, Any] = {
+        "roles": [
+            {"name": role.value, "description": ROLE_DESCRIPTIONS[role]}
+            for role in sorted(user_roles(user))
+        ],
+        "regions": list(regions_visible_to(user)),
+        "sees_all_regions": can(user, Action.SEE_ALL_REGIONS),
+        "sections": sections,
+        "my_recent_events": audit_event_list_of_actor(user=user, limit=10),
+        "can_view_audit": can_view_audit,
+        "recent_audit_events": list(audit_event_list(user=user)[:10]) if can_view_audit else [],
+    }
+    return render(request, "portal/dashboard.html", context)
+
+
+@require_action(Action.VIEW_AUDIT)
+def audit_list(request: HttpRequest) -> HttpResponse:
+    form = AuditFilterForm(request.GET or None)
+    filters = form.cleaned_data if form.is_valid() else {}
+    events = audit_event_list(user=request.user, **filters)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {
+        "filter_form": form,
+        "page_obj": page,
+        "events": page.object_list,
+        "query_string": params.urlencode(),
+        "total": page.paginator.count,
+    }
+    return render(request, "portal/audit_list.html", context)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    audit_event_record(
+        action="permission.denied",
+        actor=getattr(request, "user", None),
+        details={"path": request.path[:500], "method": request.method},
+    )
+    return render(request, "403.html", status=403)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    from django.template import loader
+
+    return HttpResponse(loader.get_template("500.html").render(), status=500)
+

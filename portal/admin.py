@@ -31,7 +31,7 @@ admin.site.unregister(User)
 
 
 @admin.register(User)
-class PortalUserAdmin(UserAdmin):  # type: ignore[type-arg]
+class PortalUserAdmin(UserAdmin):
     inlines = [ProfileInline]
     list_filter = ["groups", "is_active", "is_staff", "profile__regions"]
 
@@ -40,7 +40,14 @@ class PortalUserAdmin(UserAdmin):  # type: ignore[type-arg]
 class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     """Read-only: the trail is append-only in the database too."""
 
-    list_display = ["created_at", "actor_username", "action", "target_type", "target_id", "ip_address"]
+    list_display = [
+        "created_at",
+        "actor_username",
+        "action",
+        "target_type",
+        "target_id",
+        "ip_address",
+    ]
     list_filter = ["action", "target_type"]
     search_fields = ["actor_username", "action", "target_id", "request_id"]
     date_hierarchy = "created_at"
@@ -58,7 +65,15 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
-    list_display = ["name", "user", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["revoked_at"]
     search_fields = ["name", "user__username", "prefix"]
     fields = ["user", "name", "expires_at", "prefix", "created_at", "last_used_at", "revoked_at"]
@@ -72,8 +87,15 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
         token, key = api_token_create(
             user=obj.user, name=obj.name, expires_at=obj.expires_at, created_by=request.user
         )
-        obj.pk, obj.prefix, obj.key_hash, obj.created_at = token.pk, token.prefix, token.key_hash, token.created_at
-        messages.warning(request, f"Copy the key now, it is not stored and will not be shown again: {key}")
+        obj.pk, obj.prefix, obj.key_hash, obj.created_at = (
+            token.pk,
+            token.prefix,
+            token.key_hash,
+            token.created_at,
+        )
+        messages.warning(
+            request, f"Copy the key now, it is not stored and will not be shown again: {key}"
+        )
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

@@ -47,8 +47,7 @@ class Action(StrEnum):
 _STAFF = frozenset({Action.USE_PORTAL, Action.USE_API, Action.SEARCH_KNOWLEDGE})
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.AGENT: _STAFF
-    | {Action.VIEW_CUSTOMERS, Action.FILL_FORMS, Action.ASK_ASSISTANT},
+    Role.AGENT: _STAFF | {Action.VIEW_CUSTOMERS, Action.FILL_FORMS, Action.ASK_ASSISTANT},
     Role.SUPERVISOR: _STAFF
     | {
         Action.VIEW_CUSTOMERS,
@@ -97,7 +96,7 @@ def user_roles(user: AnyUser | None) -> frozenset[Role]:
     cached: frozenset[Role] | None = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    names = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
+    names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
     roles = {role for role in Role if role.value in names}
     if getattr(user, "is_superuser", False):
         roles.add(Role.ADMIN)

@@ -18,7 +18,10 @@ class RequestContext:
     ip_address: str | None = None
 
 
-_current: ContextVar[RequestContext] = ContextVar("portal_request_context", default=RequestContext())
+_current: ContextVar[RequestContext] = ContextVar(
+    "portal_request_context",
+    default=RequestContext(),  # noqa: B039 - frozen, so sharing it is safe
+)
 
 
 def current() -> RequestContext:

@@ -27,7 +27,9 @@ def _audit_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 
 
 @receiver(user_login_failed)
-def _audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any) -> None:
+def _audit_login_failed(
+    sender: Any, credentials: dict[str, Any], request: Any = None, **kw: Any
+) -> None:
     # credentials are already cleansed of the password by Django.
     username = str(credentials.get("username", ""))[:150]
     audit_event_record(
@@ -36,7 +38,9 @@ def _audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any =
 
 
 @receiver(user_locked_out)
-def _audit_lockout(sender: Any, request: Any, username: str | None, ip_address: str, **kw: Any) -> None:
+def _audit_lockout(
+    sender: Any, request: Any, username: str | None, ip_address: str, **kw: Any
+) -> None:
     audit_event_record(
         action="auth.locked_out",
         actor_username=(username or "")[:150],

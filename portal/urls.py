@@ -5,7 +5,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from portal.views import auth, pages
 
-
 portal_patterns = [
     path("", pages.dashboard, name="dashboard"),
     path("audit/", pages.audit_list, name="audit_list"),

@@ -21,7 +21,7 @@ def embedded_services() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(embedded_services: None, django_db_setup: None) -> None:  # noqa: PT004
+def django_db_setup(embedded_services: None, django_db_setup: None) -> None:
     """pytest-django's database set-up, once the servers are up."""
 
 

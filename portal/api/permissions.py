@@ -16,7 +16,9 @@ class CanUseApi(BasePermission):
     message = "Your account may not use the API."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.user and request.user.is_authenticated and can(request.user, Action.USE_API))
+        return bool(
+            request.user and request.user.is_authenticated and can(request.user, Action.USE_API)
+        )
 
 
 def requires(action: Action) -> type[BasePermission]:

@@ -123,14 +123,14 @@ def run() -> int:
         if not wait_for_port(config.HOST, port, 60):
             _say("The web server did not start; see the messages above.")
             return 1
-        password = os.environ.get("DEMO_PASSWORD", "portal-demo-2026")
+        password = os.environ.get("DEMO_PASSWORD", config.DEMO_PASSWORD_DEFAULT)
         _say(f"Portal ready on http://{config.HOST}:{port}/  (Ctrl-C stops everything)")
         _say("Demo logins: agent, agent_south, supervisor, compliance, content, admin")
         _say(f"Demo password: {password}   (set DEMO_PASSWORD to change it)")
         while not stopping:
-            for child in children:
+            for name, child in zip(("Celery worker", "web server"), children, strict=False):
                 if child.poll() is not None:
-                    _say(f"{child.args[2]} exited with code {child.returncode}; stopping.")
+                    _say(f"The {name} exited with code {child.returncode}; stopping.")
                     stopping = True
             time.sleep(0.3)
         return 0

@@ -8,6 +8,7 @@ from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 HOST = "127.0.0.1"
+DEMO_PASSWORD_DEFAULT = "portal-demo-2026"  # noqa: S105 - development and tests only
 
 
 def var_dir() -> Path:

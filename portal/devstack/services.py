@@ -173,7 +173,17 @@ class EmbeddedPostgres:
             "-c maintenance_work_mem=512MB -c max_connections=200 -c fsync=on"
         )
         result = self._pg(
-            "pg_ctl", "-D", str(self.pgdata), "-l", str(log), "-w", "-t", "60", "-o", options, "start"
+            "pg_ctl",
+            "-D",
+            str(self.pgdata),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
         )
         if result.returncode != 0:
             tail = ""

@@ -206,7 +206,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_TASK_TIME_LIMIT 
 CELERY_TASK_TRACK_STARTED = True
 
 # Demo data
-DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="portal-demo-2026")
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="")  # seed_demo refuses to run without one
 
 LOGGING = {
     "version": 1,

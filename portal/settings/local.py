@@ -1,11 +1,13 @@
 """Development: embedded PostgreSQL and Valkey unless DATABASE_URL / REDIS_URL are set."""
 
-from portal.devstack.config import embedded_database, embedded_redis_url
+from portal.devstack.config import DEMO_PASSWORD_DEFAULT, embedded_database, embedded_redis_url
 from portal.settings.base import *  # noqa: F403
 from portal.settings.base import DATABASES, REDIS_URL, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="insecure-local-development-key-not-for-production")
+SECRET_KEY = env.str(
+    "DJANGO_SECRET_KEY", default="insecure-local-development-key-not-for-production"
+)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
 if not DATABASES:
@@ -18,3 +20,5 @@ CELERY_RESULT_BACKEND = REDIS_URL
 # Serve static files straight from static/ (no collectstatic needed).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+DEMO_PASSWORD = env.str("DEMO_PASSWORD", default=DEMO_PASSWORD_DEFAULT)

@@ -44,7 +44,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         return response
 
 
-def lockout_response(request: HttpRequest, credentials: Any = None, *args: Any, **kw: Any) -> HttpResponse:
+def lockout_response(
+    request: HttpRequest, credentials: Any = None, *args: Any, **kw: Any
+) -> HttpResponse:
     """What a throttled sign-in attempt sees (django-axes calls this)."""
     cooloff = settings.AXES_COOLOFF_TIME
     context = {

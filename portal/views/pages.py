@@ -18,11 +18,31 @@ from portal.views.decorators import require_action
 
 # What each capability means on the dashboard; a section appears when its action is granted.
 SECTIONS: list[tuple[Action, str, str, str | None]] = [
-    (Action.VIEW_AUDIT, "Audit trail", "Browse and filter every recorded event.", "portal:audit_list"),
-    (Action.MANAGE_USERS, "Users and roles", "Manage users, roles and regions in the admin.", "admin:index"),
-    (Action.MANAGE_CONTENT, "Content", "Collections and documents the assistant answers from.", None),
+    (
+        Action.VIEW_AUDIT,
+        "Audit trail",
+        "Browse and filter every recorded event.",
+        "portal:audit_list",
+    ),
+    (
+        Action.MANAGE_USERS,
+        "Users and roles",
+        "Manage users, roles and regions in the admin.",
+        "admin:index",
+    ),
+    (
+        Action.MANAGE_CONTENT,
+        "Content",
+        "Collections and documents the assistant answers from.",
+        None,
+    ),
     (Action.VIEW_CUSTOMERS, "Customers", "Customer records of your regions, masked by role.", None),
-    (Action.FILL_FORMS, "Smart forms", "Disputes, address changes and referrals, pre-filled.", None),
+    (
+        Action.FILL_FORMS,
+        "Smart forms",
+        "Disputes, address changes and referrals, pre-filled.",
+        None,
+    ),
     (Action.REVIEW_FORMS, "Reviews", "Approve or reject submitted forms.", None),
     (Action.ASK_ASSISTANT, "Assistant", "Ask questions answered from company documents.", None),
 ]
@@ -87,4 +107,3 @@ def server_error(request: HttpRequest) -> HttpResponse:
     from django.template import loader
 
     return HttpResponse(loader.get_template("500.html").render(), status=500)
-

@@ -24,18 +24,24 @@ def event(db: None) -> AuditEvent:
 
 @pytest.mark.django_db
 def test_raw_sql_update_is_refused(event: AuditEvent) -> None:
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE portal_auditevent SET action = 'tampered' WHERE id = %s", [event.pk])
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE portal_auditevent SET action = 'tampered' WHERE id = %s", [event.pk])
     event.refresh_from_db()
     assert event.action == "test.event"
 
 
 @pytest.mark.django_db
 def test_raw_sql_delete_is_refused(event: AuditEvent) -> None:
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM portal_auditevent")
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM portal_auditevent")
     assert AuditEvent.objects.filter(pk=event.pk).exists()
 
 
@@ -59,10 +65,12 @@ def test_request_id_and_ip_come_from_the_request(client: Client, make_user: Any)
     )
     assert response["X-Request-ID"] == "trace-abcdef123"
     event = AuditEvent.objects.get(action="auth.login")
-    assert event.request_id == "trace-abcdef123" and event.ip_address == "192.0.2.7"
+    assert event.request_id == "trace-abcdef123"
+    assert event.ip_address == "192.0.2.7"
     # A malformed incoming id is replaced, never stored as sent.
     response = client.get(reverse("login"), HTTP_X_REQUEST_ID="<script>")
-    assert response["X-Request-ID"] != "<script>" and len(response["X-Request-ID"]) == 32
+    assert response["X-Request-ID"] != "<script>"
+    assert len(response["X-Request-ID"]) == 32
 
 
 @pytest.mark.django_db
@@ -77,7 +85,8 @@ def test_admin_changes_are_audited(make_user: Any, regions: dict[str, Region]) -
     )
     event = AuditEvent.objects.get(action="admin.changed")
     assert event.actor_id == admin.pk
-    assert event.target_type == "portal.region" and event.target_id == str(regions["north"].pk)
+    assert event.target_type == "portal.region"
+    assert event.target_id == str(regions["north"].pk)
     assert ContentType.objects.get_for_model(Region)
 
 
@@ -88,7 +97,8 @@ def test_admin_site_change_is_audited_end_to_end(client: Client, make_user: Any)
     response = client.post(reverse("admin:portal_region_add"), {"code": "east", "name": "East"})
     assert response.status_code == 302
     event = AuditEvent.objects.get(action="admin.added")
-    assert event.target_type == "portal.region" and event.details["object"] == "East"
+    assert event.target_type == "portal.region"
+    assert event.details["object"] == "East"
 
 
 @pytest.mark.django_db
@@ -110,9 +120,12 @@ def test_auditors_browse_and_filter(client: Client, make_user: Any, role: Role) 
     response = client.get(reverse("portal:audit_list"), {"action": "auth.login_failed"})
     assert response.status_code == 200
     body = response.content.decode()
-    assert "mallory" in body and "test.other" not in body
+    assert "mallory" in body
+    assert "test.other" not in body
     assert response.context["total"] == 1
-    response = client.get(reverse("portal:audit_list"), {"date_from": "2030-01-02", "date_to": "2030-01-01"})
+    response = client.get(
+        reverse("portal:audit_list"), {"date_from": "2030-01-02", "date_to": "2030-01-01"}
+    )
     assert "must not be after" in response.content.decode()
 
 
@@ -132,6 +145,8 @@ def test_admin_shows_audit_read_only(client: Client, make_user: Any, event: Audi
     client.force_login(admin)
     assert client.get(reverse("admin:portal_auditevent_changelist")).status_code == 200
     assert client.get(reverse("admin:portal_auditevent_add")).status_code == 403
-    response = client.post(reverse("admin:portal_auditevent_delete", args=[event.pk]), {"post": "yes"})
+    response = client.post(
+        reverse("admin:portal_auditevent_delete", args=[event.pk]), {"post": "yes"}
+    )
     assert response.status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()

@@ -31,7 +31,9 @@ def test_login_logout_are_audited(client: Client, make_user: Any) -> None:
     assert response.url == reverse("portal:dashboard")
     assert client.get(reverse("portal:dashboard")).status_code == 200
     login = AuditEvent.objects.get(action="auth.login")
-    assert login.actor_id == user.pk and login.ip_address == "10.0.0.1" and login.request_id
+    assert login.actor_id == user.pk
+    assert login.ip_address == "10.0.0.1"
+    assert login.request_id
 
     response = client.post(reverse("logout"))
     assert response.status_code == 302
@@ -70,7 +72,8 @@ def test_deactivated_user_loses_session(client: Client, make_user: Any) -> None:
     user.is_active = False
     user.save()
     response = client.get(reverse("portal:dashboard"))
-    assert response.status_code == 302 and response.url.startswith(reverse("login"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("login"))
 
 
 @pytest.mark.django_db

@@ -38,7 +38,8 @@ def test_postgres_start_reuse_stop(workdir: Path) -> None:
         ) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             row = conn.execute("SELECT '[1,2,3]'::vector <=> '[1,2,3]'::vector").fetchone()
-            assert row is not None and row[0] == 0
+            assert row is not None
+            assert row[0] == 0
     finally:
         server.stop()
     assert not server.is_running()

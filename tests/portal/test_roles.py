@@ -38,7 +38,8 @@ def test_roles_and_actions(make_user: Any) -> None:
     nobody = make_user("n1")
     superuser = make_user("root", is_superuser=True)
     assert user_roles(agent) == {Role.AGENT}
-    assert can(agent, Action.VIEW_CUSTOMERS) and not can(agent, Action.VIEW_AUDIT)
+    assert can(agent, Action.VIEW_CUSTOMERS)
+    assert not can(agent, Action.VIEW_AUDIT)
     assert can(compliance, Action.VIEW_AUDIT)
     assert not can(nobody, Action.USE_PORTAL)
     assert Role.ADMIN in user_roles(superuser)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from portal.permissions import Role
 from portal.services import region_ensure, user_ensure
@@ -30,6 +30,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         regions = {code: region_ensure(code=code, name=name) for code, name in REGIONS}
         password = settings.DEMO_PASSWORD
+        if not password:
+            raise CommandError("Set DEMO_PASSWORD: demo users get that password.")
         for username, roles, codes, staff, superuser, first, last in DEMO_USERS:
             _, created = user_ensure(
                 username=username,

@@ -1,0 +1,173 @@
+"""The REST API: authentication on every route, hashed tokens, one error shape."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from portal.models import ApiToken, AuditEvent
+from portal.permissions import Role
+from portal.services import api_token_create, api_token_revoke
+
+
+def _api_routes() -> list[str]:
+    """Every URL under /api/ with sample values for its parameters."""
+    routes: list[str] = []
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                routes.append(prefix + str(pattern.pattern))
+
+    walk(get_resolver().url_patterns, "/")
+    paths = []
+    for route in routes:
+        if not route.startswith("/api/"):
+            continue
+        path = route.replace("^", "").replace("$", "")
+        for converter in ("<int:pk>", "<pk>", "<int:id>", "<str:action>", "<slug:slug>"):
+            path = path.replace(converter, "1")
+        paths.append(path)
+    return sorted(set(paths))
+
+
+def test_there_are_api_routes_to_check() -> None:
+    routes = _api_routes()
+    assert "/api/v1/me/" in routes
+    assert "/api/schema/" in routes
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
+def test_anonymous_is_refused_everywhere(method: str) -> None:
+    client = APIClient()
+    for path in _api_routes():
+        response = getattr(client, method)(path)
+        assert response.status_code in (401, 403), (
+            f"{method.upper()} {path} -> {response.status_code}"
+        )
+
+
+@pytest.mark.django_db
+def test_me_with_session(client: Client, make_user: Any, regions: dict[str, Any]) -> None:
+    user = make_user("agent", Role.AGENT, regions=[regions["north"]])
+    client.force_login(user)
+    data = client.get("/api/v1/me/").json()
+    assert data["username"] == "agent"
+    assert data["roles"] == ["agent"]
+    assert [r["code"] for r in data["regions"]] == ["north"]
+    assert data["sees_all_regions"] is False
+    assert "view_customers" in data["actions"]
+
+
+@pytest.mark.django_db
+def test_session_writes_need_csrf(make_user: Any) -> None:
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(make_user("agent", Role.AGENT))
+    response = client.post("/api/v1/me/")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["message"]
+
+
+@pytest.mark.django_db
+def test_token_auth_and_hash_only(make_user: Any) -> None:
+    robot = make_user("robot", Role.INTEGRATION)
+    token, key = api_token_create(user=robot, name="crm")
+    stored = ApiToken.objects.get(pk=token.pk)
+    assert key not in (stored.key_hash, stored.prefix)
+    assert len(stored.key_hash) == 64
+    client = APIClient()
+    response = client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 200
+    assert response.json()["roles"] == ["integration"]
+    assert client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Token {key}").status_code == 200
+    stored.refresh_from_db()
+    assert stored.last_used_at is not None
+
+
+@pytest.mark.django_db
+def test_bad_revoked_expired_tokens_and_inactive_users(make_user: Any) -> None:
+    robot = make_user("robot", Role.INTEGRATION)
+    client = APIClient()
+    response = client.get("/api/v1/me/", HTTP_AUTHORIZATION="Bearer not-a-key")
+    assert response.status_code == 401
+    assert response.json() == {"message": "Invalid, expired or revoked token.", "extra": {}}
+
+    token, key = api_token_create(user=robot, name="a")
+    api_token_revoke(token=token)
+    assert client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+
+    token, key = api_token_create(
+        user=robot, name="b", expires_at=timezone.now() + timedelta(seconds=1)
+    )
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+
+    token, key = api_token_create(user=robot, name="c")
+    robot.is_active = False
+    robot.save()
+    assert client.get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
+
+
+@pytest.mark.django_db
+def test_user_without_role_is_forbidden_and_audited(make_user: Any) -> None:
+    nobody = make_user("nobody")
+    client = APIClient()
+    client.force_authenticate(nobody)
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 403
+    assert response.json() == {"message": "Your account may not use the API.", "extra": {}}
+    assert AuditEvent.objects.filter(action="permission.denied", actor=nobody).exists()
+
+
+@pytest.mark.django_db
+def test_create_api_token_command(make_user: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    robot = make_user("robot", Role.INTEGRATION)
+    call_command("create_api_token", "robot", "--name", "etl", "--days", "30")
+    key = capsys.readouterr().out.strip()
+    token = ApiToken.objects.get(user=robot)
+    assert token.name == "etl"
+    assert token.expires_at is not None
+    response = APIClient().get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert response.status_code == 200
+    assert AuditEvent.objects.filter(action="api_token.created", target_id=str(token.pk)).exists()
+
+
+@pytest.mark.django_db
+def test_admin_creates_token_and_shows_key_once(client: Client, make_user: Any) -> None:
+    admin = make_user("root", Role.ADMIN, is_staff=True, is_superuser=True)
+    robot = make_user("robot", Role.INTEGRATION)
+    client.force_login(admin)
+    response = client.post(
+        reverse("admin:portal_apitoken_add"), {"user": robot.pk, "name": "billing"}, follow=True
+    )
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"] if "Copy the key now" in str(m)]
+    assert len(shown) == 1
+    key = shown[0].rsplit(" ", 1)[-1]
+    assert ApiToken.objects.filter(user=robot, name="billing").count() == 1
+    assert APIClient().get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
+
+
+@pytest.mark.django_db
+def test_schema_and_docs_need_login_and_use_local_assets(client: Client, make_user: Any) -> None:
+    assert client.get("/api/schema/").status_code in (401, 403)
+    client.force_login(make_user("agent", Role.AGENT))
+    schema = client.get("/api/schema/")
+    assert schema.status_code == 200
+    assert b"/api/v1/me/" in schema.content
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    html = docs.content.decode()
+    assert "swagger-ui" in html
+    assert "http://" not in html
+    assert "https://" not in html

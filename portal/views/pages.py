@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -48,7 +47,7 @@ SECTIONS: list[tuple[Action, str, str, str | None]] = [
 ]
 
 
-@login_required
+@require_action(Action.USE_PORTAL)
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = request.user
     sections = [

@@ -54,3 +54,9 @@ def test_500_page_renders_without_context(client: Client) -> None:
     response = server_error(client.get("/").wsgi_request)
     assert response.status_code == 500
     assert b"Enterprise Portal" in response.content
+
+
+@pytest.mark.django_db
+def test_api_only_account_gets_no_portal_page(client: Client, make_user: Any) -> None:
+    client.force_login(make_user("robot", Role.INTEGRATION))
+    assert client.get(reverse("portal:dashboard")).status_code == 403

@@ -1,19 +1,17 @@
-"""Tests: the same embedded servers as development (or DATABASE_URL / REDIS_URL)."""
+"""Tests: the local settings (same embedded servers, or DATABASE_URL / REDIS_URL), quieter."""
 
-from portal.devstack.config import DEMO_PASSWORD_DEFAULT, embedded_database, embedded_redis_url
-from portal.settings.base import *  # noqa: F403
-from portal.settings.base import DATABASES, REDIS_URL, env
+from portal.devstack.config import embedded_redis_url
+from portal.settings.local import *  # noqa: F403
+from portal.settings.local import REST_FRAMEWORK, env
 
 DEBUG = False
 SECRET_KEY = "insecure-test-key-only-used-by-the-test-suite-0123456789"  # noqa: S105
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
-if not DATABASES:
-    DATABASES = {"default": embedded_database("portal")}
-if not REDIS_URL:
-    REDIS_URL = embedded_redis_url(1)
-CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = REDIS_URL
+if not env.str("REDIS_URL", default=""):
+    REDIS_URL = embedded_redis_url(1)  # keep the dev broker's queues apart
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_RESULT_BACKEND = REDIS_URL
 
 # Fast hashing keeps the suite quick; argon2 itself is checked in a dedicated test.
 PASSWORD_HASHERS = [
@@ -25,9 +23,3 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "10000/min"}}
-
-# Serve static files straight from static/ (no collectstatic needed).
-WHITENOISE_AUTOREFRESH = True
-WHITENOISE_USE_FINDERS = True
-
-DEMO_PASSWORD = env.str("DEMO_PASSWORD", default=DEMO_PASSWORD_DEFAULT)

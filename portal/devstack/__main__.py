@@ -9,6 +9,7 @@ for running ``manage.py`` commands by hand.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ from portal.devstack.services import (
 )
 
 DATABASE_NAME = "portal"
+PR_SET_PDEATHSIG = 1
 
 
 def _say(message: str) -> None:
@@ -68,6 +70,21 @@ def _manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], check=True, cwd=config.BASE_DIR)
 
 
+def _die_with_launcher() -> None:
+    """Runs in each child before exec: on Linux, the kernel sends it SIGTERM if the
+    launcher dies, even by SIGKILL, so no worker or web server is ever orphaned."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
+    # Own session: Ctrl-C reaches only the launcher, which stops children in order.
+    return subprocess.Popen(
+        args, cwd=config.BASE_DIR, start_new_session=True, preexec_fn=_die_with_launcher
+    )
+
+
 def _terminate(processes: list[subprocess.Popen[bytes]]) -> None:
     """Stop each child's whole process group: SIGTERM, then SIGKILL after a grace period."""
     for process in processes:
@@ -103,21 +120,14 @@ def run() -> int:
     try:
         _manage("migrate", "--noinput")
         _manage("seed_demo")
-        # Own sessions: Ctrl-C reaches only this launcher, which stops children in order.
         children.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
-                 "--concurrency=2", "--hostname=portal-dev@%h", "--beat",
-                 f"--schedule={config.var_dir() / 'celerybeat-schedule'}"],
-                cwd=config.BASE_DIR,
-                start_new_session=True,
-            )
+            _spawn([sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
+                    "--concurrency=2", "--hostname=portal-dev@%h", "--beat",
+                    f"--schedule={config.var_dir() / 'celerybeat-schedule'}"])
         )  # fmt: skip
         children.append(
-            subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", f"{config.HOST}:{port}", "--noreload"],
-                cwd=config.BASE_DIR,
-                start_new_session=True,
+            _spawn(
+                [sys.executable, "manage.py", "runserver", f"{config.HOST}:{port}", "--noreload"]
             )
         )
         if not wait_for_port(config.HOST, port, 60):

@@ -23,6 +23,24 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _isolated_env(tmp_path: Path) -> dict[str, str]:
+    """A dev stack of its own: data in tmp_path, free ports, embedded services."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
+    }
+    env.update(
+        PORTAL_VAR_DIR=str(tmp_path / "var"),
+        EMBEDDED_PG_PORT=str(_free_port()),
+        EMBEDDED_REDIS_PORT=str(_free_port()),
+        PORTAL_PORT=str(_free_port()),
+        DEMO_PASSWORD="launcher test password",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
 def _wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float) -> list[str]:
     lines: list[str] = []
     deadline = time.monotonic() + timeout
@@ -39,22 +57,32 @@ def _wait_for_line(process: subprocess.Popen[str], needle: str, timeout: float) 
     raise AssertionError(f"{needle!r} not seen in time:\n{''.join(lines)}")
 
 
+def test_children_die_with_a_killed_launcher(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    env = _isolated_env(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "portal.devstack", "run"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        _wait_for_line(process, "Demo password", timeout=240)
+        children = psutil.Process(process.pid).children(recursive=True)
+        assert children
+        process.kill()
+        process.wait()
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    finally:
+        subprocess.run(
+            [sys.executable, "-m", "portal.devstack", "stop"], cwd=ROOT, env=env, check=False,
+            capture_output=True,
+        )  # fmt: skip
+
+
 def test_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
-    web = _free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
-    }
-    env.update(
-        PORTAL_VAR_DIR=str(tmp_path / "var"),
-        EMBEDDED_PG_PORT=str(_free_port()),
-        EMBEDDED_REDIS_PORT=str(_free_port()),
-        PORTAL_PORT=str(web),
-        DEMO_PASSWORD="launcher test password",
-        PYTHONUNBUFFERED="1",
-    )
+    env = _isolated_env(tmp_path)
+    web = int(env["PORTAL_PORT"])
     process = subprocess.Popen(
         [sys.executable, "-m", "portal.devstack", "run"],
         cwd=ROOT,
@@ -105,7 +133,9 @@ def test_run_starts_everything_and_ctrl_c_stops_everything(tmp_path: Path) -> No
             assert not alive, f"process {pid} survived Ctrl-C"
     finally:
         if process.poll() is None:
+            # SIGKILL on purpose: the children must follow their launcher anyway.
             process.kill()
+            process.wait()
         subprocess.run(
             [sys.executable, "-m", "portal.devstack", "stop"], cwd=ROOT, env=env, check=False,
             capture_output=True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -153,19 +154,7 @@ class EmbeddedPostgres:
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self._prepare_permissions()
         if not (self.pgdata / "PG_VERSION").exists():
-            result = self._pg(
-                "initdb",
-                "-D",
-                str(self.pgdata),
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--locale=C.UTF-8",
-                "-U",
-                "postgres",
-                "--no-instructions",
-            )
-            if result.returncode != 0:
-                raise ServiceError(f"initdb failed in {self.pgdata}:\n{result.stderr.strip()}")
+            self._initdb()
         log = self.pgdata / "server.log"
         options = (
             f"-c listen_addresses={self.host} -p {self.port} "
@@ -191,6 +180,22 @@ class EmbeddedPostgres:
                 tail = "\n".join(log.read_text().splitlines()[-15:])
             raise ServiceError(f"PostgreSQL failed to start ({result.stderr.strip()}).\n{tail}")
         return True
+
+    def _initdb(self) -> None:
+        # A UTF-8 locale makes full-text search classify non-ASCII letters; C.UTF-8 is
+        # on every glibc, en_US.UTF-8 on macOS.
+        errors = []
+        for locale in ("C.UTF-8", "en_US.UTF-8"):
+            result = self._pg(
+                "initdb", "-D", str(self.pgdata), "--auth=trust", "--encoding=UTF8",
+                f"--locale={locale}", "-U", "postgres", "--no-instructions",
+            )  # fmt: skip
+            if result.returncode == 0:
+                return
+            errors.append(result.stderr.strip())
+            for leftover in self.pgdata.iterdir():  # initdb wants an empty directory
+                shutil.rmtree(leftover) if leftover.is_dir() else leftover.unlink()
+        raise ServiceError(f"initdb failed in {self.pgdata}:\n" + "\n".join(errors))
 
     def stop(self) -> None:
         if not self.is_running():

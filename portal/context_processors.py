@@ -12,6 +12,8 @@ from portal.permissions import Action, can, regions_visible_to, user_roles
 # (label, url name, action needed or None for every signed-in user)
 NAVIGATION: list[tuple[str, str, Action | None]] = [
     ("Dashboard", "portal:dashboard", None),
+    ("Search", "knowledge:search", Action.SEARCH_KNOWLEDGE),
+    ("Documents", "knowledge:document_list", Action.SEARCH_KNOWLEDGE),
     ("Audit trail", "portal:audit_list", Action.VIEW_AUDIT),
 ]
 

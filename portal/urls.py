@@ -14,10 +14,12 @@ portal_patterns = [
 
 api_v1_patterns = [
     path("", include("portal.api.urls")),
+    path("", include("knowledge.api.urls")),
 ]
 
 urlpatterns = [
     path("", include((portal_patterns, "portal"))),
+    path("knowledge/", include("knowledge.urls")),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth.PasswordChangeView.as_view(), name="password_change"),

@@ -222,3 +222,42 @@ LOGGING = {
 CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "portal.tasks.housekeeping_task", "schedule": timedelta(hours=1)},
 }
+
+# Knowledge: embeddings, ingestion and search
+EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="local")  # local | openai
+EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
+EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
+EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
+EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=30.0)
+EMBEDDING_MAX_RETRIES = env.int("EMBEDDING_MAX_RETRIES", default=3)
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+AZURE_OPENAI_ENDPOINT = env.str("AZURE_OPENAI_ENDPOINT", default="")
+AZURE_OPENAI_API_KEY = env.str("AZURE_OPENAI_API_KEY", default="")
+AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="2024-10-21")
+
+KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+KNOWLEDGE_CHUNK_TOKENS = env.int("KNOWLEDGE_CHUNK_TOKENS", default=200)
+KNOWLEDGE_CHUNK_OVERLAP_TOKENS = env.int("KNOWLEDGE_CHUNK_OVERLAP_TOKENS", default=40)
+KNOWLEDGE_TEXT_SEARCH_CONFIG = env.str("KNOWLEDGE_TEXT_SEARCH_CONFIG", default="english")
+KNOWLEDGE_HNSW_EF_SEARCH = env.int("KNOWLEDGE_HNSW_EF_SEARCH", default=100)
+KNOWLEDGE_SEARCH_MAX_K = 50
+# BM25 parameters: the Anserini/BEIR defaults, not tuned to any one data set.
+KNOWLEDGE_BM25_K1 = env.float("KNOWLEDGE_BM25_K1", default=0.9)
+KNOWLEDGE_BM25_B = env.float("KNOWLEDGE_BM25_B", default=0.4)
+KNOWLEDGE_RRF_K = env.int("KNOWLEDGE_RRF_K", default=60)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "knowledge-requeue-stale": {
+            "task": "knowledge.tasks.document_requeue_stale_task",
+            "schedule": timedelta(minutes=10),
+        },
+        "knowledge-reindex": {
+            "task": "knowledge.tasks.documents_reindex_task",
+            "schedule": timedelta(hours=1),
+        },
+    }
+)
+FORMS_URLFIELD_ASSUME_HTTPS = True

@@ -30,10 +30,16 @@ SECTIONS: list[tuple[Action, str, str, str | None]] = [
         "admin:index",
     ),
     (
+        Action.SEARCH_KNOWLEDGE,
+        "Search",
+        "Search the policies and procedures your role may read.",
+        "knowledge:search",
+    ),
+    (
         Action.MANAGE_CONTENT,
         "Content",
         "Collections and documents the assistant answers from.",
-        None,
+        "knowledge:document_list",
     ),
     (Action.VIEW_CUSTOMERS, "Customers", "Customer records of your regions, masked by role.", None),
     (

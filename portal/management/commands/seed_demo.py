@@ -46,4 +46,9 @@ class Command(BaseCommand):
             )
             verb = "created" if created else "up to date"
             self.stdout.write(f"  {username:<12} {', '.join(roles):<16} {verb}")
+        from knowledge.demo import seed_collections, seed_documents
+
+        collections = seed_collections()
+        added = seed_documents(collections)
+        self.stdout.write(f"  {len(collections)} collections, {added} new documents queued")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))

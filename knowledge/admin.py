@@ -1,0 +1,252 @@
+"""Admin for collections, documents (through the services) and chunks (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import ForeignKey, QuerySet
+from django.http import HttpRequest
+
+from knowledge.models import Chunk, Collection, Document, DocumentVersion
+from knowledge.permissions import (
+    can_manage_collection,
+    collections_managed_by,
+    collections_visible_to,
+    documents_visible_to,
+)
+from knowledge.services import document_create, document_replace_file, document_reprocess
+from portal.permissions import Role
+
+ROLE_CHOICES = [(role.value, role.value.replace("_", " ").capitalize()) for role in Role]
+
+
+class CollectionAdminForm(forms.ModelForm[Collection]):
+    read_roles = forms.MultipleChoiceField(
+        choices=ROLE_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Roles that may read (and search) the documents.",
+    )
+    manage_roles = forms.MultipleChoiceField(
+        choices=ROLE_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Roles that may upload, replace and reprocess documents.",
+    )
+
+    class Meta:
+        model = Collection
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "sensitivity",
+            "read_roles",
+            "manage_roles",
+            "read_regions",
+        ]
+
+    def clean_read_roles(self) -> list[str]:
+        return sorted(self.cleaned_data.get("read_roles") or [])
+
+    def clean_manage_roles(self) -> list[str]:
+        return sorted(self.cleaned_data.get("manage_roles") or [])
+
+
+@admin.register(Collection)
+class CollectionAdmin(admin.ModelAdmin[Collection]):
+    form = CollectionAdminForm
+    list_display = ["name", "slug", "sensitivity", "read_roles", "manage_roles"]
+    list_filter = ["sensitivity"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["read_regions"]
+
+
+VERSION_FIELDS = (
+    "number",
+    "status",
+    "error",
+    "original_filename",
+    "content_type",
+    "size_bytes",
+    "sha256",
+    "effective_date",
+    "uploaded_by",
+    "created_at",
+)
+
+
+class DocumentVersionInline(admin.TabularInline[DocumentVersion, Document]):
+    """The upload history: written by the services only."""
+
+    model = DocumentVersion
+    fields = readonly_fields = VERSION_FIELDS
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class DocumentAdminForm(forms.ModelForm[Document]):
+    # A plain file input: clearing the file of a document is not a supported change.
+    file = forms.FileField(
+        required=False,
+        widget=forms.FileInput,
+        help_text="PDF, Word (.docx), HTML, Markdown or plain text. "
+        "On an existing document a new file becomes a new version.",
+    )
+
+    class Meta:
+        model = Document
+        fields = ["collection", "title", "file", "source_url", "effective_date"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None:
+            self.fields["file"].required = True
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin[Document]):
+    form = DocumentAdminForm
+    list_display = [
+        "title",
+        "collection",
+        "status",
+        "version",
+        "live_version",
+        "chunk_count",
+        "updated_at",
+    ]
+    list_filter = ["status", "collection"]
+    list_select_related = ["collection"]
+    search_fields = ["title"]
+    readonly_fields = [
+        "status",
+        "error",
+        "version",
+        "live_version",
+        "original_filename",
+        "sha256",
+        "size_bytes",
+        "content_type",
+        "chunk_count",
+        "uploaded_by",
+        "created_at",
+        "updated_at",
+    ]
+    inlines = [DocumentVersionInline]
+    actions = ["reprocess"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
+        # The admin is one more adapter over the policy: unreadable documents are not listed.
+        return super().get_queryset(request).filter(pk__in=documents_visible_to(request.user))
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or can_manage_collection(request.user, obj.collection))
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(self.readonly_fields)
+        # Chunks carry their collection: moving a document is not a supported change.
+        return ["collection", *fields] if obj is not None else fields
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        if db_field.name == "collection":
+            kwargs["queryset"] = collections_managed_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: Document, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        upload = data.get("file")
+        content_type = getattr(upload, "content_type", None)
+        if not change:
+            document = document_create(
+                actor=request.user,
+                collection=data["collection"],
+                title=data["title"],
+                file=upload,
+                source_url=data.get("source_url") or "",
+                effective_date=data.get("effective_date"),
+                content_type=content_type,
+            )
+        else:
+            obj.save(update_fields=["title", "source_url", "effective_date", "updated_at"])
+            document = obj
+            if upload and "file" in form.changed_data:
+                document = document_replace_file(
+                    actor=request.user,
+                    document=obj,
+                    file=upload,
+                    effective_date=data.get("effective_date"),
+                    content_type=content_type,
+                )
+        # What the service stored becomes the admin's object (its pk for the redirect).
+        for field in Document._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(document, field.attname))
+        obj._state.adding = False
+        obj._state.db = document._state.db
+        if document.status == "failed":
+            messages.warning(request, f"“{document.title}” was not accepted: {document.error}")
+
+    @admin.action(description="Reprocess selected documents")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        queued, refused = 0, []
+        for document in queryset:
+            try:
+                document_reprocess(actor=request.user, document=document)
+            except (ValidationError, PermissionDenied) as error:
+                reason = "; ".join(error.messages) if isinstance(error, ValidationError) else error
+                refused.append(f"{document.title}: {reason}")
+            else:
+                queued += 1
+        if queued:
+            messages.success(request, f"Queued {queued} document(s) for processing.")
+        for line in refused:
+            messages.error(request, line)
+
+
+@admin.register(Chunk)
+class ChunkAdmin(admin.ModelAdmin[Chunk]):
+    """Chunks are written by ingestion only: viewable here, never edited."""
+
+    list_display = ["document", "ordinal", "page", "token_count", "embedding_model"]
+    list_select_related = ["document"]
+    list_filter = ["embedding_model"]
+    search_fields = ["text"]
+    exclude = ["embedding", "search_vector"]
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Chunk]:
+        visible = collections_visible_to(request.user)
+        return super().get_queryset(request).filter(collection__in=visible)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [
+            field.name
+            for field in Chunk._meta.fields
+            if field.name not in ("embedding", "search_vector") and field.editable
+        ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

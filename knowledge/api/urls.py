@@ -1,0 +1,21 @@
+from django.urls import path
+
+from knowledge.api.views import (
+    CollectionListCreateApi,
+    DocumentDetailApi,
+    DocumentListCreateApi,
+    DocumentReprocessApi,
+    SearchApi,
+)
+
+urlpatterns = [
+    path("collections/", CollectionListCreateApi.as_view(), name="collection_list"),
+    path("documents/", DocumentListCreateApi.as_view(), name="document_list"),
+    path("documents/<int:pk>/", DocumentDetailApi.as_view(), name="document_detail"),
+    path(
+        "documents/<int:pk>/reprocess/",
+        DocumentReprocessApi.as_view(),
+        name="document_reprocess",
+    ),
+    path("search/", SearchApi.as_view(), name="search"),
+]

@@ -1,0 +1,229 @@
+"""Parse -> chunk -> embed (reusing unchanged chunks' vectors) -> swap chunks atomically.
+
+One code path for a single document (the Celery task) and for bulk loads: prepare every
+document, embed all missing texts in large batches, then swap each document on its own.
+Until the swap commits, search answers from the previous version's chunks; a worker that
+dies before it leaves those untouched and the document re-processable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from knowledge.embeddings import EmbeddingBackend, get_backend
+from knowledge.ingestion.chunking import ChunkDraft, chunk_blocks
+from knowledge.ingestion.parsers import ParseError, detect_content_type, parse
+from knowledge.models import Chunk, Document, DocumentStatus, DocumentVersion
+from portal.services import audit_event_record
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Prepared:
+    document: Document
+    version: int
+    drafts: list[ChunkDraft]
+    texts: list[str]  # what is embedded (and hashed): context line + chunk text
+    hashes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    ready: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)  # already live, or superseded
+
+
+def embedding_text(title: str, heading_path: Sequence[str], text: str) -> str:
+    """The text a chunk is embedded and keyword-indexed with: where it sits, then what it says."""
+    context = [title] + [h for h in heading_path if h and h != title]
+    return f"{' > '.join(context)}\n{text}" if context else text
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read(document: Document) -> bytes:
+    if not document.file:
+        raise ParseError("empty", "The document has no file to process.")
+    with document.file.open("rb") as handle:
+        return handle.read()
+
+
+def prepare(document: Document) -> Prepared:
+    """Parse and chunk the document's newest version; raises ParseError with a clear reason."""
+    data = _read(document)
+    content_type = detect_content_type(document.original_filename or document.file.name, data,
+                                       document.content_type or None)  # fmt: skip
+    blocks = parse(data, content_type, max_bytes=settings.KNOWLEDGE_MAX_UPLOAD_BYTES)
+    drafts = chunk_blocks(
+        blocks,
+        max_tokens=settings.KNOWLEDGE_CHUNK_TOKENS,
+        overlap_tokens=settings.KNOWLEDGE_CHUNK_OVERLAP_TOKENS,
+    )
+    if not drafts:
+        raise ParseError("empty", "No text could be extracted from the file.")
+    texts = [embedding_text(document.title, d.heading_path, d.text) for d in drafts]
+    return Prepared(document, document.version, drafts, texts, [_hash(t) for t in texts])
+
+
+def embed(items: Sequence[Prepared], backend: EmbeddingBackend) -> dict[str, np.ndarray]:
+    """Vectors by content hash: stored ones reused, only new texts sent to the model."""
+    wanted = {h: t for item in items for h, t in zip(item.hashes, item.texts, strict=True)}
+    vectors: dict[str, np.ndarray] = {}
+    for content_hash, vector in Chunk.objects.filter(
+        content_hash__in=list(wanted), embedding_model=backend.model_id
+    ).values_list("content_hash", "embedding"):
+        vectors.setdefault(content_hash, np.asarray(vector, dtype=np.float32))
+    missing = [h for h in wanted if h not in vectors]
+    if missing:
+        for content_hash, vector in zip(
+            missing, backend.embed([wanted[h] for h in missing]), strict=True
+        ):
+            vectors[content_hash] = vector
+    logger.info("embedded %d texts, reused %d", len(missing), len(wanted) - len(missing))
+    return vectors
+
+
+_INDEX_SQL = """
+UPDATE knowledge_chunk c
+SET search_vector = to_tsvector(%(config)s::regconfig,
+        d.title || ' ' || array_to_string(c.heading_path, ' ') || ' ' || c.text)
+FROM knowledge_document d
+WHERE d.id = c.document_id AND c.document_id = %(document)s;
+
+UPDATE knowledge_chunk c
+SET term_count = (SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1)), 0)
+                  FROM unnest(c.search_vector) AS t)
+WHERE c.document_id = %(document)s;
+
+INSERT INTO knowledge_posting (chunk_id, term, collection_id, tf, dl)
+SELECT c.id, t.lexeme, c.collection_id, coalesce(array_length(t.positions, 1), 1), c.term_count
+FROM knowledge_chunk c CROSS JOIN LATERAL unnest(c.search_vector) AS t
+WHERE c.document_id = %(document)s;
+"""
+
+
+def swap(item: Prepared, vectors: dict[str, np.ndarray], backend: EmbeddingBackend) -> bool:
+    """Replace the document's chunks with the prepared ones in one transaction.
+
+    Returns False (and changes nothing) when a newer version was uploaded meanwhile.
+    """
+    with transaction.atomic():
+        document = Document.objects.select_for_update().get(pk=item.document.pk)
+        if document.version != item.version:
+            return False
+        Chunk.objects.filter(document=document).delete()  # postings cascade in the database
+        Chunk.objects.bulk_create(
+            Chunk(
+                document=document,
+                collection_id=document.collection_id,
+                version=item.version,
+                ordinal=draft.ordinal,
+                text=draft.text,
+                heading_path=list(draft.heading_path),
+                page=draft.page,
+                token_count=draft.token_count,
+                content_hash=content_hash,
+                embedding=vectors[content_hash],
+                embedding_model=backend.model_id,
+            )
+            for draft, content_hash in zip(item.drafts, item.hashes, strict=True)
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INDEX_SQL,
+                {"config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG, "document": document.pk},
+            )
+        document.live_version = item.version
+        document.status = DocumentStatus.READY
+        document.error = ""
+        document.chunk_count = len(item.drafts)
+        document.save(
+            update_fields=["live_version", "status", "error", "chunk_count", "updated_at"]
+        )
+        DocumentVersion.objects.filter(document=document, number=item.version).update(
+            status=DocumentStatus.READY, error=""
+        )
+        audit_event_record(
+            action="document.ingested",
+            target=document,
+            actor_username="system",
+            details={
+                "version": item.version,
+                "chunks": len(item.drafts),
+                "model": backend.model_id,
+            },
+        )
+    return True
+
+
+def mark_failed(document_id: int, version: int, message: str) -> None:
+    """Record why the version failed; the live chunks (if any) stay searchable."""
+    with transaction.atomic():
+        updated = Document.objects.filter(pk=document_id, version=version).update(
+            status=DocumentStatus.FAILED, error=message, updated_at=timezone.now()
+        )
+        DocumentVersion.objects.filter(document_id=document_id, number=version).update(
+            status=DocumentStatus.FAILED, error=message
+        )
+        if updated:
+            audit_event_record(
+                action="document.failed",
+                target_type="knowledge.document",
+                target_id=document_id,
+                actor_username="system",
+                details={"version": version, "error": message},
+            )
+
+
+def ingest(
+    document_ids: Sequence[int],
+    *,
+    force: bool = False,
+    batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Ingest documents; already-live versions are skipped unless ``force`` (re-index)."""
+    backend = get_backend()
+    outcome = Outcome()
+    for start in range(0, len(document_ids), batch_size):
+        batch = list(
+            Document.objects.filter(pk__in=document_ids[start : start + batch_size]).order_by("pk")
+        )
+        prepared: list[Prepared] = []
+        for document in batch:
+            if (
+                not force
+                and document.status == DocumentStatus.READY
+                and (document.live_version == document.version)
+            ):
+                outcome.skipped.append(document.pk)
+                continue
+            Document.objects.filter(pk=document.pk, version=document.version).update(
+                status=DocumentStatus.PROCESSING, updated_at=timezone.now()
+            )
+            try:
+                prepared.append(prepare(document))
+            except ParseError as error:
+                mark_failed(document.pk, document.version, str(error))
+                outcome.failed[document.pk] = str(error)
+        vectors = embed(prepared, backend)
+        for item in prepared:
+            if swap(item, vectors, backend):
+                outcome.ready.append(item.document.pk)
+            else:
+                outcome.skipped.append(item.document.pk)
+        if progress:
+            progress(len(batch))
+    return outcome

@@ -1,0 +1,128 @@
+"""Load a BEIR folder into a throw-away collection and score chunk_search on it."""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from tqdm import tqdm
+
+from knowledge.evaluation import documents_from_chunks, load_beir, ndcg_at_k, recall_at_k
+from knowledge.ingestion.pipeline import ingest
+from knowledge.models import Collection
+from knowledge.selectors import SearchMode, chunk_search
+from knowledge.services import collection_create, collection_delete, document_create
+from portal.permissions import Role
+from portal.services import user_ensure
+
+MODES = [SearchMode.DENSE, SearchMode.KEYWORD, SearchMode.HYBRID]
+
+
+class Command(BaseCommand):
+    help = "Evaluate retrieval on a BEIR-layout folder: nDCG@10 and recall@10 per mode."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("folder", type=Path)
+        parser.add_argument("--mode", choices=["all", *[m.value for m in MODES]], default="all")
+        parser.add_argument("--split", default="test")
+        parser.add_argument("--limit-queries", type=int, default=0, help="Only the first N.")
+        parser.add_argument(
+            "--keep", action="store_true", help="Keep the collection (slug printed) for --reuse."
+        )
+        parser.add_argument("--reuse", default="", help="Slug of a collection kept by --keep.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            data = load_beir(options["folder"], options["split"])
+        except (FileNotFoundError, ValueError) as error:
+            raise CommandError(str(error)) from error
+        queries = list(data.queries.items())
+        if options["limit_queries"]:
+            queries = queries[: options["limit_queries"]]
+        self.stdout.write(f"{len(data.corpus)} documents, {len(queries)} queries")
+        tag = uuid.uuid4().hex[:8]
+        user, _ = user_ensure(
+            username=f"eval-{tag}", password=uuid.uuid4().hex, roles=[Role.COMPLIANCE]
+        )
+        collection, id_map = self._load(data, options["reuse"], tag)
+        try:
+            modes = MODES if options["mode"] == "all" else [SearchMode(options["mode"])]
+            lines = [self._score(user, collection, id_map, queries, data.qrels, m) for m in modes]
+            for line in lines:
+                self.stdout.write(line)
+        finally:
+            if options["keep"] or options["reuse"]:
+                self.stdout.write(f"kept collection {collection.slug}")
+            else:
+                collection_delete(actor=None, collection=collection)
+            user.delete()
+
+    def _load(self, data: Any, reuse: str, tag: str) -> tuple[Collection, dict[int, str]]:
+        if reuse:
+            collection = Collection.objects.filter(slug=reuse).first()
+            if collection is None:
+                raise CommandError(f"No collection {reuse!r} to reuse.")
+            docs = collection.documents.values_list("pk", "source_url")
+            return collection, {pk: url.rsplit("/", 1)[-1] for pk, url in docs}
+        collection = collection_create(
+            actor=None,
+            slug=f"eval-{tag}",
+            name=f"Evaluation {tag}",
+            read_roles=[Role.COMPLIANCE.value],
+            manage_roles=[Role.ADMIN.value],
+        )
+        id_map: dict[int, str] = {}
+        started = time.perf_counter()
+        with tqdm(total=len(data.corpus), desc="store", unit="doc") as bar:
+            for start in range(0, len(data.corpus), 500):
+                with transaction.atomic():
+                    for doc in data.corpus[start : start + 500]:
+                        document = document_create(
+                            actor=None,
+                            collection=collection,
+                            title=doc.title or doc.doc_id,
+                            file=ContentFile(doc.text.encode(), name=f"{doc.doc_id}.txt"),
+                            source_url=f"https://beir.invalid/doc/{doc.doc_id}",
+                            enqueue=False,
+                        )
+                        id_map[document.pk] = doc.doc_id
+                bar.update(min(500, len(data.corpus) - start))
+        with tqdm(total=len(id_map), desc="ingest", unit="doc") as bar:
+            outcome = ingest(list(id_map), progress=bar.update)
+        elapsed = time.perf_counter() - started
+        self.stdout.write(
+            f"ingested {len(outcome.ready)} documents ({len(outcome.failed)} failed) "
+            f"in {elapsed:.0f} s"
+        )
+        return collection, id_map
+
+    def _score(
+        self,
+        user: Any,
+        collection: Collection,
+        id_map: dict[int, str],
+        queries: list[tuple[str, str]],
+        qrels: dict[str, dict[str, int]],
+        mode: SearchMode,
+    ) -> str:
+        ndcgs, recalls, latencies = [], [], []
+        for query_id, text in tqdm(queries, desc=mode.value, unit="q"):
+            started = time.perf_counter()
+            result = chunk_search(user, text, k=50, collections=[collection.slug], mode=mode)
+            latencies.append(time.perf_counter() - started)
+            ranked = documents_from_chunks([id_map[hit.document_id] for hit in result.hits])
+            ndcgs.append(ndcg_at_k(ranked, qrels[query_id], 10))
+            recalls.append(recall_at_k(ranked, qrels[query_id], 10))
+        self.stderr.write(
+            f"{mode.value}: median latency {statistics.median(latencies) * 1000:.1f} ms"
+        )
+        return (
+            f"nDCG@10={statistics.fmean(ndcgs):.4f} "
+            f"recall@10={statistics.fmean(recalls):.4f} mode={mode.value}"
+        )

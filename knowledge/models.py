@@ -1,0 +1,181 @@
+"""Everything retrievable: collections, documents with their versions, chunks and postings."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import PurePath
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+from portal.models import Region
+
+
+class Sensitivity(models.TextChoices):
+    PUBLIC = "public", "Public"
+    INTERNAL = "internal", "Internal"
+    CONFIDENTIAL = "confidential", "Confidential"
+    RESTRICTED = "restricted", "Restricted"
+
+
+class Collection(models.Model):
+    """A set of documents read and managed by given roles (and optionally regions)."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    sensitivity = models.CharField(
+        max_length=16, choices=Sensitivity.choices, default=Sensitivity.INTERNAL
+    )
+    read_roles = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    # Empty means every region; otherwise readers must serve one of these regions.
+    read_regions = models.ManyToManyField(Region, blank=True, related_name="collections")
+    manage_roles = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+def _upload_to(instance: models.Model, filename: str) -> str:
+    # A random folder per upload: names never collide and never come from the user alone.
+    return f"documents/{uuid.uuid4().hex}/{PurePath(filename).name[-120:]}"
+
+
+class Document(models.Model):
+    """A document: ``version`` is its newest upload, ``live_version`` the one search uses."""
+
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
+    title = models.CharField(max_length=300)
+    file = models.FileField(upload_to=_upload_to, max_length=300, blank=True)
+    source_url = models.URLField(blank=True, max_length=1000)
+    original_filename = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=120, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1)
+    live_version = models.PositiveIntegerField(default=0)  # 0: nothing searchable yet
+    effective_date = models.DateField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING
+    )
+    error = models.TextField(blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+        indexes = [models.Index(fields=["collection", "status"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class DocumentVersion(models.Model):
+    """One upload of a document, kept for its history."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    file = models.FileField(upload_to=_upload_to, max_length=300, blank=True)
+    original_filename = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=120, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    effective_date = models.DateField(null=True, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "number"], name="uniq_document_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} v{self.number}"
+
+
+class Chunk(models.Model):
+    """A searchable piece of the live version of a document."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    # Copied from the document so that the permission filter needs no join.
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField()
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    heading_path = ArrayField(models.CharField(max_length=300), default=list, blank=True)
+    page = models.PositiveIntegerField(null=True, blank=True)
+    token_count = models.PositiveIntegerField()
+    content_hash = models.CharField(max_length=64, db_index=True)  # sha256 of the embedded text
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    embedding_model = models.CharField(max_length=200)
+    search_vector = SearchVectorField(null=True)  # filled by SQL in the same transaction
+    term_count = models.PositiveIntegerField(default=0)  # BM25 document length
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["document", "ordinal"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "ordinal"], name="uniq_chunk_ordinal")
+        ]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
+            models.Index(fields=["collection", "embedding_model"], name="chunk_collection_model"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document} #{self.ordinal}"
+
+
+class Posting(models.Model):
+    """One term of one chunk with its frequency: the inverted index BM25 ranks from.
+
+    The database deletes postings with their chunk (ON DELETE CASCADE, set in a migration)
+    so that Django never loads them one by one.
+    """
+
+    pk = models.CompositePrimaryKey("chunk", "term")
+    chunk = models.ForeignKey(Chunk, on_delete=models.DO_NOTHING, related_name="+")
+    term = models.TextField()
+    collection_id = models.BigIntegerField()
+    tf = models.PositiveIntegerField()
+    dl = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.term} in chunk {self.chunk_id}"
+
+    # The covering index that BM25 scans, created in the migration (Django cannot
+    # express INCLUDE on this model): (term, collection_id) INCLUDE (chunk_id, tf, dl).

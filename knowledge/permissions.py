@@ -1,0 +1,58 @@
+"""Who may read and manage which collections: built on portal.permissions, as SQL filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from knowledge.models import Collection, Document
+from portal.permissions import Action, can, region_ids_of, user_roles
+
+
+def _role_names(user: Any) -> list[str]:
+    return sorted(role.value for role in user_roles(user))
+
+
+def collections_visible_to(user: Any) -> QuerySet[Collection]:
+    """Collections ``user`` may read: a reader or manager role, and a matching region."""
+    roles = _role_names(user)
+    if not roles or not can(user, Action.SEARCH_KNOWLEDGE):
+        return Collection.objects.none()
+    collections = Collection.objects.filter(
+        Q(read_roles__overlap=roles) | Q(manage_roles__overlap=roles)
+    )
+    if can(user, Action.SEE_ALL_REGIONS):
+        return collections
+    through = Collection.read_regions.through
+    restricted = Exists(through.objects.filter(collection_id=OuterRef("pk")))
+    in_region = Exists(
+        through.objects.filter(collection_id=OuterRef("pk"), region_id__in=region_ids_of(user))
+    )
+    return collections.filter(~restricted | in_region)
+
+
+def collections_managed_by(user: Any) -> QuerySet[Collection]:
+    """Collections whose documents ``user`` may upload, replace and reprocess."""
+    roles = _role_names(user)
+    if not roles:
+        return Collection.objects.none()
+    return collections_visible_to(user).filter(manage_roles__overlap=roles)
+
+
+def can_create_collection(user: Any) -> bool:
+    return can(user, Action.MANAGE_CONTENT)
+
+
+def can_manage_collection(user: Any, collection: Collection) -> bool:
+    return collections_managed_by(user).filter(pk=collection.pk).exists()
+
+
+def documents_visible_to(user: Any) -> QuerySet[Document]:
+    """Documents of the collections ``user`` may read."""
+    return Document.objects.filter(collection__in=collections_visible_to(user))
+
+
+def visible_collection_ids(user: Any) -> list[int]:
+    """Ids of the readable collections, resolved by one SQL query for use in search SQL."""
+    return list(collections_visible_to(user).values_list("id", flat=True))

@@ -1,0 +1,303 @@
+"""Reads of the knowledge app, always starting from what the user may see.
+
+``chunk_search`` is the one search used by the portal, the API and the assistant: a dense
+side (pgvector HNSW, cosine) and a keyword side (BM25 over the posting table), both with
+the permission filter inside their SQL, fused by reciprocal rank.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from pgvector import Vector
+
+from knowledge.embeddings import get_backend
+from knowledge.models import Chunk, Collection, Document
+from knowledge.permissions import (
+    collections_managed_by,
+    collections_visible_to,
+    documents_visible_to,
+)
+from portal.services import audit_event_record
+
+MAX_QUERY_LENGTH = 1000
+_MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"  # ts_headline markers, replaced after escaping
+
+
+class SearchMode(StrEnum):
+    HYBRID = "hybrid"
+    DENSE = "dense"
+    KEYWORD = "keyword"
+
+
+@dataclass
+class SearchHit:
+    chunk_id: int
+    document_id: int
+    document_title: str
+    collection_slug: str
+    collection_name: str
+    version: int
+    ordinal: int
+    page: int | None
+    heading_path: list[str]
+    text: str
+    snippet_html: str  # escaped text with <mark> around matched terms: safe to render
+    score: float
+    dense_rank: int | None = None
+    keyword_rank: int | None = None
+
+
+@dataclass
+class SearchResult:
+    query: str
+    mode: SearchMode
+    hits: list[SearchHit] = field(default_factory=list)
+    model_mismatch: bool = False  # readable chunks embedded with another model exist
+
+
+def _collection_filter(user: Any, collections: list[Any] | None) -> list[int]:
+    """Ids of the readable collections, narrowed to ``collections`` (ids or slugs) if given."""
+    visible = collections_visible_to(user)
+    if collections:
+        ids = [c for c in collections if isinstance(c, int) or str(c).isdigit()]
+        slugs = [c for c in collections if not (isinstance(c, int) or str(c).isdigit())]
+        visible = visible.filter(Q(pk__in=[int(i) for i in ids]) | Q(slug__in=slugs))
+    return list(visible.values_list("id", flat=True))
+
+
+def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) -> list[int]:
+    # relaxed_order lets the HNSW scan continue until `limit` rows pass the filter; the
+    # outer ORDER BY restores exact distance order among them.
+    sql = """
+        WITH nearest AS MATERIALIZED (
+            SELECT id, embedding <=> %(vector)s::vector AS distance
+            FROM knowledge_chunk
+            WHERE collection_id = ANY(%(collections)s) AND embedding_model = %(model)s
+            ORDER BY embedding <=> %(vector)s::vector
+            LIMIT %(limit)s
+        )
+        SELECT id FROM nearest ORDER BY distance, id
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute(
+            "SELECT set_config('hnsw.ef_search', %s, true)",
+            [str(max(settings.KNOWLEDGE_HNSW_EF_SEARCH, limit))],
+        )
+        cursor.execute(
+            sql,
+            {
+                "vector": Vector(vector).to_text(),
+                "collections": collection_ids,
+                "model": model_id,
+                "limit": limit,
+            },
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+_BM25_SQL = """
+WITH query_terms AS (
+    SELECT DISTINCT lexeme AS term FROM unnest(to_tsvector(%(config)s::regconfig, %(query)s))
+),
+postings AS (
+    SELECT p.term, p.chunk_id, p.tf, p.dl
+    FROM knowledge_posting p
+    WHERE p.term IN (SELECT term FROM query_terms) AND p.collection_id = ANY(%(collections)s)
+),
+corpus AS (
+    -- Statistics over the readable collections only: scores never depend on
+    -- (and so never reveal) documents the user may not read.
+    SELECT count(*)::float8 AS n, greatest(avg(term_count), 1)::float8 AS avgdl
+    FROM knowledge_chunk WHERE collection_id = ANY(%(collections)s)
+),
+document_frequency AS (
+    SELECT term, count(*)::float8 AS df FROM postings GROUP BY term
+)
+SELECT p.chunk_id,
+       sum(ln(1 + (c.n - f.df + 0.5) / (f.df + 0.5))
+           * p.tf * (%(k1)s + 1)
+           / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / c.avgdl))) AS score
+FROM postings p JOIN document_frequency f USING (term) CROSS JOIN corpus c
+GROUP BY p.chunk_id
+ORDER BY score DESC, p.chunk_id
+LIMIT %(limit)s
+"""
+
+
+def _keyword(query: str, collection_ids: list[int], limit: int) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BM25_SQL,
+            {
+                "config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG,
+                "query": query,
+                "collections": collection_ids,
+                "k1": settings.KNOWLEDGE_BM25_K1,
+                "b": settings.KNOWLEDGE_BM25_B,
+                "limit": limit,
+            },
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _fuse(rankings: list[list[int]], k: int) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: sum of 1 / (k + rank) over the lists a chunk appears in."""
+    scores: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, chunk_id in enumerate(ranking, start=1):
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _snippet(raw: str) -> str:
+    escaped = html.escape(raw, quote=False)
+    return escaped.replace(_MARK_OPEN, "<mark>").replace(_MARK_CLOSE, "</mark>")
+
+
+def _hits(ids: list[int], query: str, collection_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Details and highlighted snippets of the chosen chunks (still permission-filtered)."""
+    if not ids:
+        return {}
+    options = (
+        f"StartSel={_MARK_OPEN}, StopSel={_MARK_CLOSE}, MaxWords=40, MinWords=15, MaxFragments=2"
+    )
+    sql = """
+        SELECT c.id, c.document_id, d.title, col.slug, col.name, c.version, c.ordinal, c.page,
+               c.heading_path, c.text,
+               ts_headline(%(config)s::regconfig, c.text,
+                           plainto_tsquery(%(config)s::regconfig, %(query)s), %(options)s)
+        FROM knowledge_chunk c
+        JOIN knowledge_document d ON d.id = c.document_id
+        JOIN knowledge_collection col ON col.id = c.collection_id
+        WHERE c.id = ANY(%(ids)s) AND c.collection_id = ANY(%(collections)s)
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG,
+                "query": query,
+                "options": options,
+                "ids": ids,
+                "collections": collection_ids,
+            },
+        )
+        columns = ["chunk_id", "document_id", "document_title", "collection_slug",
+                   "collection_name", "version", "ordinal", "page", "heading_path", "text",
+                   "snippet"]  # fmt: skip
+        return {row[0]: dict(zip(columns, row, strict=True)) for row in cursor.fetchall()}
+
+
+def chunk_search(
+    user: Any,
+    query: str,
+    k: int = 10,
+    collections: list[Any] | None = None,
+    mode: SearchMode | str = SearchMode.HYBRID,
+    candidates: int | None = None,
+    audit: bool = True,
+) -> SearchResult:
+    """Search the chunks ``user`` may read; hybrid (dense + BM25, fused) unless told otherwise."""
+    query = (query or "").strip()
+    if not query:
+        raise ValidationError({"q": "Enter something to search for."})
+    if len(query) > MAX_QUERY_LENGTH:
+        raise ValidationError({"q": f"The query is longer than {MAX_QUERY_LENGTH} characters."})
+    if not 1 <= k <= settings.KNOWLEDGE_SEARCH_MAX_K:
+        raise ValidationError({"k": f"k must be between 1 and {settings.KNOWLEDGE_SEARCH_MAX_K}."})
+    mode = SearchMode(mode)
+    result = SearchResult(query=query, mode=mode)
+    collection_ids = _collection_filter(user, collections)
+    pool = candidates or max(k * 4, 40)
+    dense_ids: list[int] = []
+    keyword_ids: list[int] = []
+    if collection_ids:
+        backend = get_backend()
+        if mode in (SearchMode.HYBRID, SearchMode.DENSE):
+            vector = backend.embed_query(query)
+            dense_ids = _dense(vector, collection_ids, backend.model_id, pool)
+            result.model_mismatch = (
+                Chunk.objects.filter(collection_id__in=collection_ids)
+                .exclude(embedding_model=backend.model_id)
+                .exists()
+            )
+        if mode in (SearchMode.HYBRID, SearchMode.KEYWORD):
+            keyword_ids = _keyword(query, collection_ids, pool)
+    rankings = {SearchMode.DENSE: [dense_ids], SearchMode.KEYWORD: [keyword_ids]}.get(
+        mode, [dense_ids, keyword_ids]
+    )
+    fused = _fuse(rankings, settings.KNOWLEDGE_RRF_K)[:k]
+    details = _hits([chunk_id for chunk_id, _ in fused], query, collection_ids)
+    dense_rank = {chunk_id: rank for rank, chunk_id in enumerate(dense_ids, start=1)}
+    keyword_rank = {chunk_id: rank for rank, chunk_id in enumerate(keyword_ids, start=1)}
+    for chunk_id, score in fused:
+        row = details.get(chunk_id)
+        if row is None:  # deleted between the two queries
+            continue
+        snippet = row.pop("snippet")
+        result.hits.append(
+            SearchHit(
+                **row,
+                snippet_html=_snippet(snippet),
+                score=score,
+                dense_rank=dense_rank.get(chunk_id),
+                keyword_rank=keyword_rank.get(chunk_id),
+            )
+        )
+    if audit:
+        audit_event_record(
+            action="knowledge.search",
+            actor=user,
+            details={
+                "query": query,
+                "mode": mode.value,
+                "k": k,
+                "collections": [str(c) for c in collections or []],
+                "chunk_ids": [hit.chunk_id for hit in result.hits],
+            },
+        )
+    return result
+
+
+def collection_list(user: Any) -> QuerySet[Collection]:
+    """Readable collections with their number of ready documents."""
+    return collections_visible_to(user).annotate(
+        document_count=Count("documents", distinct=True),
+        manageable=Exists(collections_managed_by(user).filter(pk=OuterRef("pk"))),
+    )
+
+
+def document_list(user: Any, *, collection: Any = None, status: str = "") -> QuerySet[Document]:
+    """Documents the user may read, newest first."""
+    documents = documents_visible_to(user).select_related("collection", "uploaded_by")
+    if collection:
+        key = "collection_id" if str(collection).isdigit() else "collection__slug"
+        documents = documents.filter(**{key: collection})
+    if status:
+        documents = documents.filter(status=status)
+    return documents.order_by("-updated_at", "-id")
+
+
+def document_get(user: Any, document_id: int) -> Document:
+    """One readable document; a forbidden one answers like a missing one."""
+    return documents_visible_to(user).select_related("collection").get(pk=document_id)
+
+
+def document_chunks(document: Document) -> QuerySet[Chunk]:
+    return Chunk.objects.filter(document=document).order_by("ordinal").defer("embedding")
+
+
+def documents_needing_reindex() -> QuerySet[Document]:
+    """Documents with chunks embedded by another model than the configured one."""
+    model_id = get_backend().model_id
+    stale = Chunk.objects.filter(document=OuterRef("pk")).exclude(embedding_model=model_id)
+    return Document.objects.filter(Exists(stale))

@@ -1,0 +1,262 @@
+"""Writes of the knowledge app: collections and documents (ingestion itself is in ingestion/)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from datetime import date
+from pathlib import PurePath
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import File
+from django.db import transaction
+
+from knowledge.ingestion.parsers import SUPPORTED_TYPES, ParseError, detect_content_type
+from knowledge.models import Collection, Document, DocumentStatus, DocumentVersion
+from knowledge.permissions import can_create_collection, can_manage_collection
+from portal.models import Region
+from portal.permissions import Role
+from portal.services import audit_event_record
+
+logger = logging.getLogger(__name__)
+
+
+def _check_roles(roles: Iterable[str], field: str) -> list[str]:
+    valid = {role.value for role in Role}
+    roles = sorted(set(roles))
+    unknown = [role for role in roles if role not in valid]
+    if unknown:
+        raise ValidationError({field: f"Unknown role(s): {', '.join(unknown)}."})
+    return roles
+
+
+@transaction.atomic
+def collection_create(
+    *,
+    actor: Any,
+    slug: str,
+    name: str,
+    description: str = "",
+    sensitivity: str = "internal",
+    read_roles: Iterable[str] = (),
+    manage_roles: Iterable[str] = (),
+    read_regions: Iterable[Region] = (),
+) -> Collection:
+    """Create a collection; only content managers and admins may."""
+    if actor is not None and not can_create_collection(actor):
+        raise PermissionDenied("You may not create collections.")
+    collection = Collection(
+        slug=slug,
+        name=name,
+        description=description,
+        sensitivity=sensitivity,
+        read_roles=_check_roles(read_roles, "read_roles"),
+        manage_roles=_check_roles(manage_roles, "manage_roles"),
+    )
+    collection.full_clean()
+    collection.save()
+    collection.read_regions.set(list(read_regions))
+    audit_event_record(
+        action="collection.created",
+        actor=actor,
+        actor_username="" if actor else "system",
+        target=collection,
+        details={"read_roles": collection.read_roles, "manage_roles": collection.manage_roles},
+    )
+    return collection
+
+
+@transaction.atomic
+def collection_delete(*, actor: Any, collection: Collection) -> None:
+    """Delete a collection with its documents, chunks and stored files."""
+    if actor is not None and not can_manage_collection(actor, collection):
+        raise PermissionDenied("You may not delete this collection.")
+    documents = Document.objects.filter(collection=collection)
+    names = set(documents.exclude(file="").values_list("file", flat=True))
+    names |= set(
+        DocumentVersion.objects.filter(document__collection=collection)
+        .exclude(file="")
+        .values_list("file", flat=True)
+    )
+    count = documents.count()
+    documents.delete()
+    audit_event_record(
+        action="collection.deleted",
+        actor=actor,
+        actor_username="" if actor else "system",
+        target=collection,
+        details={"slug": collection.slug, "documents": count},
+    )
+    collection.delete()
+    storage = Document._meta.get_field("file").storage  # type: ignore[attr-defined]
+    transaction.on_commit(lambda: [storage.delete(name) for name in names])
+
+
+def _file_facts(upload: File) -> tuple[str, str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    for piece in upload.chunks():
+        digest.update(piece)
+        size += len(piece)
+    upload.seek(0)
+    return digest.hexdigest(), PurePath(upload.name or "upload").name, size
+
+
+def _precheck(upload: File, filename: str, size: int, claimed: str | None) -> tuple[str, str]:
+    """(content type, error): cheap checks done at upload so that bad files never wait."""
+    limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
+    if size > limit:
+        return "", f"The file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB."
+    data = upload.read()  # within the size limit; a DOCX's ZIP directory sits at the end
+    upload.seek(0)
+    try:
+        return detect_content_type(filename, data, claimed), ""
+    except ParseError as error:
+        return "", str(error)
+
+
+def _store_version(
+    *, document: Document, upload: File | None, actor: Any, effective_date: date | None,
+    claimed_type: str | None,
+) -> DocumentVersion:  # fmt: skip
+    version = DocumentVersion(
+        document=document, number=document.version, uploaded_by=actor, effective_date=effective_date
+    )
+    if upload is None:
+        document.status = DocumentStatus.FAILED
+        document.error = "No file was given; upload a file to index this document."
+    else:
+        sha256, filename, size = _file_facts(upload)
+        content_type, error = _precheck(upload, filename, size, claimed_type)
+        document.original_filename = version.original_filename = filename
+        document.sha256 = version.sha256 = sha256
+        document.size_bytes = version.size_bytes = size
+        document.content_type = version.content_type = content_type
+        document.status = DocumentStatus.FAILED if error else DocumentStatus.PENDING
+        document.error = error
+        if not error:  # a rejected file is not kept
+            document.file.save(filename, upload, save=False)
+            version.file.name = document.file.name
+    version.status, version.error = document.status, document.error
+    document.effective_date = effective_date or document.effective_date
+    document.full_clean()
+    document.save()
+    version.document = document  # now that it has a primary key
+    version.full_clean()
+    version.save()
+    return version
+
+
+def _enqueue(document: Document) -> None:
+    """Queue ingestion after commit; if the broker is down the document stays pending and
+    the periodic requeue task picks it up, so nothing is lost."""
+    if document.status != DocumentStatus.PENDING:
+        return
+    document_id = document.pk
+
+    def send() -> None:
+        from knowledge.tasks import document_ingest_task
+
+        try:
+            document_ingest_task.apply_async((document_id,), retry=False)
+        except Exception:
+            logger.exception("Could not queue document %s; it stays pending.", document_id)
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def document_create(
+    *,
+    actor: Any,
+    collection: Collection,
+    title: str,
+    file: File | None = None,
+    source_url: str = "",
+    effective_date: date | None = None,
+    content_type: str | None = None,
+    enqueue: bool = True,
+) -> Document:
+    """Store a new document (status pending) and enqueue its ingestion after commit.
+
+    ``enqueue=False`` is for bulk loads that call the ingestion pipeline themselves.
+
+    A file that is too large or not what it claims to be is recorded as ``failed`` with
+    the reason, and not kept.
+    """
+    if actor is not None and not can_manage_collection(actor, collection):
+        raise PermissionDenied("You may not add documents to this collection.")
+    document = Document(
+        collection=collection,
+        title=title.strip(),
+        source_url=source_url,
+        uploaded_by=actor,
+        version=1,
+    )
+    _store_version(document=document, upload=file, actor=actor, effective_date=effective_date,
+                   claimed_type=content_type)  # fmt: skip
+    audit_event_record(
+        action="document.created",
+        actor=actor,
+        actor_username="" if actor else "system",
+        target=document,
+        details={
+            "collection": collection.slug,
+            "sha256": document.sha256,
+            "status": document.status,
+        },
+    )
+    if enqueue:
+        _enqueue(document)
+    return document
+
+
+@transaction.atomic
+def document_replace_file(
+    *,
+    actor: Any,
+    document: Document,
+    file: File,
+    effective_date: date | None = None,
+    content_type: str | None = None,
+    enqueue: bool = True,
+) -> Document:
+    """Upload a new version; search keeps answering from the live one until it is ready."""
+    document = Document.objects.select_for_update().get(pk=document.pk)
+    if actor is not None and not can_manage_collection(actor, document.collection):
+        raise PermissionDenied("You may not change documents of this collection.")
+    document.version += 1
+    _store_version(document=document, upload=file, actor=actor, effective_date=effective_date,
+                   claimed_type=content_type)  # fmt: skip
+    audit_event_record(
+        action="document.replaced",
+        actor=actor,
+        target=document,
+        details={"version": document.version, "sha256": document.sha256, "status": document.status},
+    )
+    if enqueue:
+        _enqueue(document)
+    return document
+
+
+@transaction.atomic
+def document_reprocess(*, actor: Any, document: Document) -> Document:
+    """Queue the newest version for ingestion again (after a failure, or to re-index)."""
+    document = Document.objects.select_for_update().get(pk=document.pk)
+    if actor is not None and not can_manage_collection(actor, document.collection):
+        raise PermissionDenied("You may not reprocess documents of this collection.")
+    if not document.file:
+        raise ValidationError("This version has no stored file; upload a new one instead.")
+    document.status = DocumentStatus.PENDING
+    document.error = ""
+    document.save(update_fields=["status", "error", "updated_at"])
+    audit_event_record(action="document.reprocess", actor=actor, target=document)
+    _enqueue(document)
+    return document
+
+
+def supported_types_text() -> str:
+    return ", ".join(sorted(set(SUPPORTED_TYPES.values())))

@@ -1,0 +1,63 @@
+"""Celery tasks of the knowledge app: thin, take ids, own the retries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
+from django.utils import timezone
+
+from knowledge.embeddings import EmbeddingError
+from knowledge.ingestion.pipeline import ingest, mark_failed
+from knowledge.models import Document, DocumentStatus
+
+TRANSIENT = (OperationalError, InterfaceError, EmbeddingError, ConnectionError, TimeoutError)
+MAX_RETRIES = 5
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+def document_ingest_task(self: Task, document_id: int) -> dict[str, Any]:
+    """Parse, chunk, embed and swap in the newest version of a document; idempotent."""
+    try:
+        outcome = ingest([document_id])
+    except TRANSIENT as error:
+        if self.request.retries >= MAX_RETRIES:
+            version = Document.objects.filter(pk=document_id).values_list("version", flat=True)
+            for number in version:
+                mark_failed(
+                    document_id,
+                    number,
+                    f"Processing failed after {MAX_RETRIES + 1} attempts ({error}). "
+                    "Reprocess the document to try again.",
+                )
+            raise
+        # Exponential backoff, capped: 2 s, 4 s, 8 s ... at most 5 minutes.
+        raise self.retry(exc=error, countdown=min(2 ** (self.request.retries + 1), 300)) from error
+    return {"ready": outcome.ready, "failed": outcome.failed, "skipped": outcome.skipped}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def document_requeue_stale_task(minutes: int = 15) -> int:
+    """Queue again documents left pending or processing (a lost message, a killed worker)."""
+    cutoff = timezone.now() - timedelta(minutes=minutes)
+    stale = list(
+        Document.objects.filter(
+            status__in=[DocumentStatus.PENDING, DocumentStatus.PROCESSING], updated_at__lt=cutoff
+        ).values_list("pk", flat=True)
+    )
+    for document_id in stale:
+        document_ingest_task.delay(document_id)
+    return len(stale)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def documents_reindex_task() -> int:
+    """Re-embed chunks made with another embedding model than the configured one."""
+    from knowledge.selectors import documents_needing_reindex
+
+    ids = list(documents_needing_reindex().values_list("pk", flat=True))
+    if ids:
+        ingest(ids, force=True)
+    return len(ids)

@@ -1,0 +1,207 @@
+"""Knowledge pages: search, the document list, upload, detail, replace and reprocess."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from knowledge.forms import DocumentFilterForm, DocumentReplaceForm, DocumentUploadForm, SearchForm
+from knowledge.models import Document, DocumentStatus, DocumentVersion
+from knowledge.permissions import can_manage_collection, collections_managed_by
+from knowledge.selectors import (
+    SearchResult,
+    chunk_search,
+    document_chunks,
+    document_get,
+    document_list,
+)
+from knowledge.services import document_create, document_replace_file, document_reprocess
+from portal.permissions import Action
+from portal.views.decorators import require_action
+
+DOCUMENTS_PER_PAGE = 25
+
+
+def portal_page(action: Action) -> Callable[[Any], Any]:
+    """Sign-in, the portal itself (API-only accounts have none), then ``action``."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        return require_action(Action.USE_PORTAL)(require_action(action)(view))
+
+    return decorator
+
+
+def add_form_error(form: forms.Form, error: ValidationError | PermissionDenied) -> None:
+    """Attach a service error to the form: to its field when the form has one."""
+    if isinstance(error, PermissionDenied):
+        form.add_error(None, str(error) or "You may not do this.")
+        return
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def _get_document(request: HttpRequest, pk: int) -> Document:
+    try:
+        return document_get(request.user, pk)
+    except Document.DoesNotExist as missing:  # forbidden answers like missing
+        raise Http404("No such document.") from missing
+
+
+def _uploaded_message(request: HttpRequest, document: Document, what: str) -> None:
+    if document.status == DocumentStatus.FAILED:
+        messages.warning(request, f"{what} was not accepted: {document.error}")
+    else:
+        messages.success(request, f"{what} was uploaded and queued for processing.")
+
+
+@require_GET
+@portal_page(Action.SEARCH_KNOWLEDGE)
+def search(request: HttpRequest) -> HttpResponse:
+    result: SearchResult | None = None
+    if request.GET.get("q", "").strip():
+        form = SearchForm(request.GET, user=request.user)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                result = chunk_search(
+                    request.user,
+                    data["q"],
+                    k=data["k"],
+                    collections=[data["collection"]] if data["collection"] else None,
+                    mode=data["mode"],
+                )
+            except ValidationError as error:
+                add_form_error(form, error)
+    else:
+        # Nothing to search for yet: an unbound form, so no "required" errors.
+        initial = {
+            key: request.GET[key] for key in ("collection", "mode", "k") if key in request.GET
+        }
+        form = SearchForm(initial=initial, user=request.user)
+    return render(request, "knowledge/search.html", {"form": form, "result": result})
+
+
+@require_GET
+@portal_page(Action.SEARCH_KNOWLEDGE)
+def document_list_view(request: HttpRequest) -> HttpResponse:
+    form = DocumentFilterForm(request.GET or None, user=request.user)
+    filters = form.cleaned_data if form.is_valid() else {}
+    documents = document_list(
+        request.user,
+        collection=filters.get("collection") or None,
+        status=filters.get("status") or "",
+    )
+    page = Paginator(documents, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    context = {
+        "filter_form": form,
+        "page_obj": page,
+        "documents": page.object_list,
+        "query_string": params.urlencode(),
+        "total": page.paginator.count,
+        "can_upload": collections_managed_by(request.user).exists(),
+    }
+    return render(request, "knowledge/document_list.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@portal_page(Action.SEARCH_KNOWLEDGE)
+def document_upload(request: HttpRequest) -> HttpResponse:
+    if not collections_managed_by(request.user).exists():
+        raise PermissionDenied("You manage no collection.")
+    if request.method == "POST":
+        form = DocumentUploadForm(request.POST, request.FILES, user=request.user)
+        if form.is_valid():
+            data = form.cleaned_data
+            upload: UploadedFile = data["file"]
+            try:
+                document = document_create(
+                    actor=request.user,
+                    collection=data["collection"],
+                    title=data["title"],
+                    file=upload,
+                    source_url=data["source_url"] or "",
+                    effective_date=data["effective_date"],
+                    content_type=upload.content_type,
+                )
+            except (ValidationError, PermissionDenied) as error:
+                add_form_error(form, error)
+            else:
+                _uploaded_message(request, document, f"“{document.title}”")
+                return redirect("knowledge:document_detail", pk=document.pk)
+    else:
+        form = DocumentUploadForm(
+            user=request.user, initial={"collection": request.GET.get("collection")}
+        )
+    return render(request, "knowledge/document_upload.html", {"form": form})
+
+
+@require_GET
+@portal_page(Action.SEARCH_KNOWLEDGE)
+def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    document = _get_document(request, pk)
+    can_manage = can_manage_collection(request.user, document.collection)
+    source_url = document.source_url
+    versions = DocumentVersion.objects.filter(document=document).select_related("uploaded_by")
+    context = {
+        "document": document,
+        "versions": versions.order_by("-number"),
+        "chunks": document_chunks(document),
+        "can_manage": can_manage,
+        "replace_form": DocumentReplaceForm(user=request.user) if can_manage else None,
+        # Only web links become links: never javascript: or data: URLs.
+        "source_link": source_url if source_url.lower().startswith(("http://", "https://")) else "",
+    }
+    return render(request, "knowledge/document_detail.html", context)
+
+
+@require_POST
+@portal_page(Action.SEARCH_KNOWLEDGE)
+def document_replace(request: HttpRequest, pk: int) -> HttpResponse:
+    document = _get_document(request, pk)
+    form = DocumentReplaceForm(request.POST, request.FILES, user=request.user)
+    if not form.is_valid():
+        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+        messages.error(request, f"The file was not replaced: {errors}")
+        return redirect("knowledge:document_detail", pk=document.pk)
+    upload: UploadedFile = form.cleaned_data["file"]
+    try:
+        document = document_replace_file(
+            actor=request.user,
+            document=document,
+            file=upload,
+            effective_date=form.cleaned_data["effective_date"],
+            content_type=upload.content_type,
+        )
+    except ValidationError as error:
+        messages.error(request, f"The file was not replaced: {'; '.join(error.messages)}")
+    else:
+        _uploaded_message(request, document, f"Version {document.version}")
+    return redirect(reverse("knowledge:document_detail", kwargs={"pk": document.pk}))
+
+
+@require_POST
+@portal_page(Action.SEARCH_KNOWLEDGE)
+def document_reprocess_view(request: HttpRequest, pk: int) -> HttpResponse:
+    document = _get_document(request, pk)
+    try:
+        document_reprocess(actor=request.user, document=document)
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    else:
+        messages.success(request, f"“{document.title}” was queued for processing again.")
+    return redirect("knowledge:document_detail", pk=document.pk)

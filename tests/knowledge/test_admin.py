@@ -1,0 +1,247 @@
+"""Admin: collections with role checkboxes, documents through the services, chunks read-only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from knowledge.models import Chunk, Collection, Document, DocumentStatus
+from portal.models import AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _versions_management(document: Document | None = None) -> dict[str, Any]:
+    """The read-only versions inline still posts its management form."""
+    versions = list(document.versions.all()) if document else []
+    data: dict[str, Any] = {
+        "versions-TOTAL_FORMS": len(versions),
+        "versions-INITIAL_FORMS": len(versions),
+        "versions-MIN_NUM_FORMS": 0,
+        "versions-MAX_NUM_FORMS": 1000,
+    }
+    for i, version in enumerate(versions):
+        data[f"versions-{i}-id"] = version.pk
+        data[f"versions-{i}-document"] = document.pk if document else ""
+    return data
+
+
+@pytest.fixture
+def admin_client(client: Client, role_users: dict[str, Any]) -> Client:
+    client.force_login(role_users["admin"])
+    return client
+
+
+def test_changelists_and_change_pages_load(
+    admin_client: Client,
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+) -> None:
+    document = add_document(collections["products-fees"], "Fees", "Card fees are low.")
+    chunk = Chunk.objects.filter(document=document).first()
+    assert chunk is not None
+    for url in (
+        reverse("admin:knowledge_collection_changelist"),
+        reverse("admin:knowledge_document_changelist"),
+        reverse("admin:knowledge_chunk_changelist"),
+        reverse("admin:knowledge_collection_add"),
+        reverse("admin:knowledge_document_add"),
+        reverse("admin:knowledge_collection_change", args=[collections["products-fees"].pk]),
+        reverse("admin:knowledge_document_change", args=[document.pk]),
+        reverse("admin:knowledge_chunk_change", args=[chunk.pk]),
+        reverse("admin:knowledge_document_changelist") + "?q=Fees&status__exact=ready",
+        reverse("admin:knowledge_chunk_changelist") + "?q=card",
+    ):
+        assert admin_client.get(url).status_code == 200, url
+    html = admin_client.get(reverse("admin:knowledge_document_changelist")).content.decode()
+    assert "Reprocess selected documents" in html
+    assert "Card fees are low." in (
+        admin_client.get(reverse("admin:knowledge_chunk_change", args=[chunk.pk])).content.decode()
+    )
+
+
+def test_non_staff_cannot_open_the_admin(client: Client, role_users: dict[str, Any]) -> None:
+    client.force_login(role_users["content_manager"])
+    response = client.get(reverse("admin:knowledge_document_changelist"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response.url
+
+
+def test_collection_roles_are_checkboxes_saved_as_lists(
+    admin_client: Client, regions: dict[str, Any]
+) -> None:
+    page = admin_client.get(reverse("admin:knowledge_collection_add")).content.decode()
+    assert 'type="checkbox" name="read_roles" value="agent"' in page
+    response = admin_client.post(
+        reverse("admin:knowledge_collection_add"),
+        {
+            "slug": "cards",
+            "name": "Cards",
+            "description": "",
+            "sensitivity": "internal",
+            "read_roles": ["supervisor", "agent"],
+            "manage_roles": ["content_manager"],
+            "read_regions": [regions["north"].pk],
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    collection = Collection.objects.get(slug="cards")
+    assert collection.read_roles == ["agent", "supervisor"]
+    assert collection.manage_roles == ["content_manager"]
+    assert list(collection.read_regions.all()) == [regions["north"]]
+
+    bad = admin_client.post(
+        reverse("admin:knowledge_collection_add"),
+        {"slug": "bad", "name": "Bad", "sensitivity": "internal", "read_roles": ["wizard"]},
+    )
+    assert bad.status_code == 200
+    assert not Collection.objects.filter(slug="bad").exists()
+
+
+def test_admin_add_document_goes_through_the_service(
+    admin_client: Client, role_users: dict[str, Any], collections: dict[str, Collection]
+) -> None:
+    page = admin_client.get(reverse("admin:knowledge_document_add")).content.decode()
+    # Only collections the admin manages are offered.
+    assert "Internal HR" in page and "Fraud &amp; disputes" not in page
+    response = admin_client.post(
+        reverse("admin:knowledge_document_add"),
+        {
+            "collection": collections["products-fees"].pk,
+            "title": "Overdrafts",
+            "file": SimpleUploadedFile(
+                "overdrafts.md", b"# Overdrafts\n\nRate 19.9%.", content_type="text/markdown"
+            ),
+            "source_url": "",
+            "effective_date": "",
+            **_versions_management(),
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    document = Document.objects.get(title="Overdrafts")
+    assert document.status == DocumentStatus.PENDING
+    assert document.uploaded_by == role_users["admin"]
+    assert document.versions.count() == 1
+    assert document.sha256
+    assert AuditEvent.objects.filter(
+        action="document.created", target_id=str(document.pk), actor=role_users["admin"]
+    ).exists()
+
+    missing_file = admin_client.post(
+        reverse("admin:knowledge_document_add"),
+        {
+            "collection": collections["products-fees"].pk,
+            "title": "No file",
+            **_versions_management(),
+        },
+    )
+    assert missing_file.status_code == 200
+    assert not Document.objects.filter(title="No file").exists()
+
+    fake = admin_client.post(
+        reverse("admin:knowledge_document_add"),
+        {
+            "collection": collections["products-fees"].pk,
+            "title": "Fake",
+            "file": SimpleUploadedFile("f.pdf", b"not a pdf", content_type="application/pdf"),
+            **_versions_management(),
+        },
+        follow=True,
+    )
+    assert "was not accepted" in fake.content.decode()
+    assert Document.objects.get(title="Fake").status == DocumentStatus.FAILED
+
+
+def test_admin_change_document_replaces_the_file_through_the_service(
+    admin_client: Client,
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+) -> None:
+    document = add_document(collections["products-fees"], "Fees", "Card fees are low.")
+    url = reverse("admin:knowledge_document_change", args=[document.pk])
+    renamed = admin_client.post(
+        url,
+        {
+            "title": "Card fees",
+            "source_url": "https://intranet.example/fees",
+            "effective_date": "2026-03-01",
+            **_versions_management(document),
+        },
+    )
+    assert renamed.status_code == 302, renamed.content.decode()[:3000]
+    document.refresh_from_db()
+    assert (document.title, document.version, document.status) == ("Card fees", 1, "ready")
+
+    replaced = admin_client.post(
+        url,
+        {
+            "title": "Card fees",
+            "file": SimpleUploadedFile(
+                "v2.md", b"# Fees\n\nNew fees.", content_type="text/markdown"
+            ),
+            "source_url": "",
+            "effective_date": "",
+            **_versions_management(document),
+        },
+    )
+    assert replaced.status_code == 302, replaced.content.decode()[:3000]
+    document.refresh_from_db()
+    assert (document.version, document.live_version, document.status) == (2, 1, "pending")
+    assert AuditEvent.objects.filter(
+        action="document.replaced", target_id=str(document.pk)
+    ).exists()
+
+
+def test_admin_reprocess_action(
+    admin_client: Client,
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+) -> None:
+    document = add_document(collections["products-fees"], "Fees", "Card fees are low.")
+    response = admin_client.post(
+        reverse("admin:knowledge_document_changelist"),
+        {"action": "reprocess", "_selected_action": [document.pk]},
+        follow=True,
+    )
+    assert "Queued 1 document(s)" in response.content.decode()
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.PENDING
+    assert AuditEvent.objects.filter(
+        action="document.reprocess", target_id=str(document.pk)
+    ).exists()
+
+
+def test_admin_lists_only_readable_documents(
+    admin_client: Client,
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+) -> None:
+    secret = add_document(collections["compliance-aml"], "SAR procedure", "Suspicious activity.")
+    html = admin_client.get(reverse("admin:knowledge_document_changelist")).content.decode()
+    assert "SAR procedure" not in html
+    response = admin_client.get(reverse("admin:knowledge_document_change", args=[secret.pk]))
+    assert response.status_code == 302  # Django's "does not exist" redirect to the index
+
+
+def test_chunk_admin_is_read_only(
+    admin_client: Client,
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+) -> None:
+    document = add_document(collections["products-fees"], "Fees", "Card fees are low.")
+    chunk = Chunk.objects.get(document=document, ordinal=0)
+    assert admin_client.get(reverse("admin:knowledge_chunk_add")).status_code == 403
+    change = reverse("admin:knowledge_chunk_change", args=[chunk.pk])
+    html = admin_client.get(change).content.decode()
+    assert 'name="embedding"' not in html and 'name="search_vector"' not in html
+    assert 'type="submit" value="Save"' not in html
+    assert admin_client.post(change, {"text": "tampered"}).status_code == 403
+    delete = reverse("admin:knowledge_chunk_delete", args=[chunk.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    chunk.refresh_from_db()
+    assert chunk.text == "Card fees are low."

@@ -1,0 +1,267 @@
+"""Ingestion: formats end to end, failures, idempotence, version swap, embedding reuse."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db import connection
+
+from knowledge.embeddings import get_backend
+from knowledge.ingestion import pipeline
+from knowledge.ingestion.pipeline import ingest
+from knowledge.models import Chunk, Collection, Document, DocumentStatus, Posting
+from knowledge.selectors import chunk_search
+from knowledge.services import document_create, document_replace_file, document_reprocess
+from portal.models import AuditEvent
+from portal.permissions import Role
+
+POLICY_V1 = """# Dispute policy
+
+## Time limits
+
+A customer must raise a dispute within 120 days of the transaction date.
+
+## Provisional credit
+
+Provisional credit is issued within 10 business days for disputes above 50.
+"""
+
+POLICY_V2 = POLICY_V1.replace("120 days", "90 days")
+
+
+@pytest.fixture
+def compliance(make_user: Any) -> Any:
+    return make_user("cora", Role.COMPLIANCE)
+
+
+def _texts(document: Document) -> list[str]:
+    return list(
+        Chunk.objects.filter(document=document).order_by("ordinal").values_list("text", flat=True)
+    )
+
+
+@pytest.mark.django_db
+def test_markdown_document_is_chunked_with_headings(
+    collections: dict[str, Collection], add_document: Callable[..., Document]
+) -> None:
+    document = add_document(collections["fraud-disputes"], "Dispute policy", POLICY_V1)
+    assert document.status == DocumentStatus.READY and document.live_version == 1
+    chunks = list(Chunk.objects.filter(document=document).order_by("ordinal"))
+    assert document.chunk_count == len(chunks) == 2
+    assert chunks[0].heading_path[-1] == "Time limits"
+    assert chunks[0].embedding_model == get_backend().model_id
+    assert all(c.collection_id == document.collection_id and c.term_count > 0 for c in chunks)
+    # The keyword index holds one posting per distinct term of each chunk.
+    assert Posting.objects.filter(chunk__document=document, term="disput").exists()
+    assert AuditEvent.objects.filter(
+        action="document.ingested", target_id=str(document.pk)
+    ).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("fake.pdf", b"this is not a pdf at all", "not"),
+        ("sheet.xlsx", b"PK\x03\x04 whatever", "not a supported file type"),
+        ("empty.txt", b"", "empty"),
+        ("binary.txt", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00", "binary"),
+    ],
+)
+def test_bad_files_fail_with_a_clear_reason(
+    collections: dict[str, Collection], name: str, data: bytes, reason: str
+) -> None:
+    document = document_create(
+        actor=None,
+        collection=collections["products-fees"],
+        title="Bad",
+        file=ContentFile(data, name=name),
+    )
+    assert document.status == DocumentStatus.FAILED
+    assert reason in document.error.lower()
+    assert not document.file  # a rejected upload is not kept
+    assert Chunk.objects.filter(document=document).count() == 0
+
+
+@pytest.mark.django_db
+def test_oversized_file_fails(collections: dict[str, Collection], settings: Any) -> None:
+    settings.KNOWLEDGE_MAX_UPLOAD_BYTES = 100
+    document = document_create(
+        actor=None,
+        collection=collections["products-fees"],
+        title="Big",
+        file=ContentFile(b"x " * 200, name="big.txt"),
+    )
+    assert document.status == DocumentStatus.FAILED and "limit" in document.error
+
+
+@pytest.mark.django_db
+def test_ingest_is_idempotent(
+    collections: dict[str, Collection], add_document: Callable[..., Document]
+) -> None:
+    document = add_document(collections["fraud-disputes"], "Dispute policy", POLICY_V1)
+    before = list(Chunk.objects.filter(document=document).values_list("id", "content_hash"))
+    outcome = ingest([document.pk])
+    assert outcome.skipped == [document.pk]
+    assert list(Chunk.objects.filter(document=document).values_list("id", "content_hash")) == before
+    # A forced re-run rebuilds the same chunks (same hashes) and the same postings.
+    postings = Posting.objects.filter(chunk__document=document).count()
+    ingest([document.pk], force=True)
+    after = list(Chunk.objects.filter(document=document).values_list("content_hash", flat=True))
+    assert after == [h for _, h in before]
+    assert Posting.objects.filter(chunk__document=document).count() == postings
+
+
+@pytest.mark.django_db
+def test_new_version_swaps_only_when_ready(
+    collections: dict[str, Collection], add_document: Callable[..., Document], compliance: Any
+) -> None:
+    document = add_document(collections["fraud-disputes"], "Dispute policy", POLICY_V1)
+    document_replace_file(
+        actor=None, document=document, file=ContentFile(POLICY_V2.encode(), name="v2.md")
+    )
+    document.refresh_from_db()
+    assert (document.version, document.live_version, document.status) == (2, 1, "pending")
+    # Until version 2 is processed, search answers from version 1.
+    hits = chunk_search(compliance, "how many days to raise a dispute", mode="keyword").hits
+    assert hits and "120 days" in hits[0].text and hits[0].version == 1
+    ingest([document.pk])
+    document.refresh_from_db()
+    assert (document.live_version, document.status) == (2, "ready")
+    hits = chunk_search(compliance, "how many days to raise a dispute", mode="keyword").hits
+    assert "90 days" in hits[0].text and hits[0].version == 2
+    assert set(Chunk.objects.filter(document=document).values_list("version", flat=True)) == {2}
+    assert list(document.versions.values_list("number", "status")) == [(2, "ready"), (1, "ready")]
+
+
+@pytest.mark.django_db
+def test_unchanged_chunks_reuse_their_embeddings(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    document = add_document(collections["fraud-disputes"], "Dispute policy", POLICY_V1)
+    backend = get_backend()
+    embedded: list[str] = []
+    original = backend.embed
+
+    def counting(texts: Any) -> Any:
+        embedded.extend(texts)
+        return original(texts)
+
+    monkeypatch.setattr(backend, "embed", counting)
+    document_replace_file(
+        actor=None, document=document, file=ContentFile(POLICY_V2.encode(), name="v2.md")
+    )
+    ingest([document.pk])
+    assert len(embedded) == 1 and "90 days" in embedded[0]  # only the changed chunk
+
+
+@pytest.mark.django_db
+def test_failed_new_version_keeps_the_live_one(
+    collections: dict[str, Collection], add_document: Callable[..., Document]
+) -> None:
+    document = add_document(collections["fraud-disputes"], "Dispute policy", POLICY_V1)
+    document_replace_file(
+        actor=None, document=document, file=ContentFile(b"%PDF-1.4 garbage", name="v2.pdf")
+    )
+    ingest([document.pk])
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.FAILED and document.error
+    assert document.live_version == 1 and len(_texts(document)) == 2
+
+
+@pytest.mark.django_db
+def test_crash_during_swap_leaves_old_chunks_and_is_reprocessable(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    document = add_document(collections["fraud-disputes"], "Dispute policy", POLICY_V1)
+    document_replace_file(
+        actor=None, document=document, file=ContentFile(POLICY_V2.encode(), name="v2.md")
+    )
+
+    def crash(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("worker died mid-swap")
+
+    monkeypatch.setattr(pipeline.Chunk.objects, "bulk_create", crash)
+    with pytest.raises(RuntimeError):
+        ingest([document.pk])
+    document.refresh_from_db()
+    assert document.live_version == 1 and "120 days" in " ".join(_texts(document))
+    assert document.status == DocumentStatus.PROCESSING
+    monkeypatch.undo()
+    document_reprocess(actor=None, document=document)
+    ingest([document.pk])
+    document.refresh_from_db()
+    assert document.live_version == 2 and "90 days" in " ".join(_texts(document))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_ingest_of_one_document_is_consistent(
+    collections: dict[str, Collection],
+) -> None:
+    document = document_create(
+        actor=None,
+        collection=collections["fraud-disputes"],
+        title="Dispute policy",
+        file=ContentFile(POLICY_V1.encode(), name="p.md"),
+        enqueue=False,
+    )
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            ingest([document.pk], force=True)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.READY
+    ordinals = list(Chunk.objects.filter(document=document).values_list("ordinal", flat=True))
+    assert sorted(ordinals) == list(range(document.chunk_count))
+    postings = Posting.objects.filter(chunk__document=document)
+    assert postings.count() == postings.values("chunk_id", "term").distinct().count()
+
+
+@pytest.mark.django_db
+def test_each_format_is_searchable(
+    collections: dict[str, Collection], add_document: Callable[..., Document], compliance: Any
+) -> None:
+    import io
+
+    import docx
+
+    word = docx.Document()
+    word.add_heading("Wire limits", level=1)
+    word.add_paragraph("Zephyrwire transfers are limited to 5,000 per day.")
+    buffer = io.BytesIO()
+    word.save(buffer)
+    add_document(collections["products-fees"], "Word doc", buffer.getvalue(), name="w.docx")
+    add_document(collections["products-fees"], "Web page",
+                 "<html><body><h1>Branches</h1><p>Quokkabranch opens at nine.</p>"
+                 "<script>alert(1)</script></body></html>", name="p.html")  # fmt: skip
+    add_document(
+        collections["products-fees"], "Notes", "Plain notes about marmotfees.", name="n.txt"
+    )
+    for word_, title in [
+        ("zephyrwire", "Word doc"),
+        ("quokkabranch", "Web page"),
+        ("marmotfees", "Notes"),
+    ]:
+        hits = chunk_search(compliance, word_, mode="keyword").hits
+        assert [h.document_title for h in hits] == [title], word_
+    assert "alert" not in " ".join(_texts(Document.objects.get(title="Web page")))

@@ -1,0 +1,185 @@
+"""chunk_search: permissions inside the SQL, the three modes, snippets, audit, mismatch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from knowledge.models import Chunk, Collection, Document
+from knowledge.selectors import chunk_search
+from portal.models import AuditEvent
+
+# Who may read which demo collection (readers and managers).
+READABLE = {
+    "agent": {"products-fees", "fraud-disputes"},
+    "supervisor": {"products-fees", "fraud-disputes"},
+    "compliance": {"products-fees", "fraud-disputes", "compliance-aml"},
+    "content_manager": {"products-fees", "fraud-disputes"},
+    "admin": {"products-fees", "internal-hr"},
+    "integration": set(),
+}
+
+
+def canary(slug: str) -> str:
+    return "zq" + slug.replace("-", "") + "canary"
+
+
+@pytest.fixture
+def canaries(collections: dict[str, Collection], add_document: Callable[..., Document]) -> None:
+    for slug, collection in collections.items():
+        add_document(
+            collection, f"Canary {slug}", f"# Note\n\nThe {canary(slug)} marker about fees."
+        )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["keyword", "dense", "hybrid"])
+def test_every_role_finds_exactly_the_canaries_it_may_read(
+    canaries: None, role_users: dict[str, Any], mode: str
+) -> None:
+    for role, user in role_users.items():
+        found = set()
+        for slug in READABLE["compliance"] | {"internal-hr"}:
+            result = chunk_search(user, canary(slug), k=10, mode=mode)
+            slugs = {hit.collection_slug for hit in result.hits}
+            assert slugs <= READABLE[role], (role, slug, slugs)
+            if mode == "keyword":
+                assert len(result.hits) == (1 if slug in READABLE[role] else 0)
+            found |= {h.collection_slug for h in result.hits if canary(h.collection_slug) in h.text}
+        assert found == READABLE[role], role
+
+
+@pytest.mark.django_db
+def test_region_restricted_collection(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    make_user: Any,
+    regions: dict[str, Any],
+) -> None:
+    from portal.permissions import Role
+
+    collection = collections["products-fees"]
+    collection.read_regions.set([regions["south"]])
+    add_document(collection, "South fees", "The zqsouthonly fee applies in the south.")
+    north = make_user("n", Role.AGENT, regions=[regions["north"]])
+    south = make_user("s", Role.AGENT, regions=[regions["south"]])
+    compliance = make_user("c", Role.COMPLIANCE)
+    assert chunk_search(north, "zqsouthonly", mode="keyword").hits == []
+    assert len(chunk_search(south, "zqsouthonly", mode="keyword").hits) == 1
+    assert len(chunk_search(compliance, "zqsouthonly", mode="keyword").hits) == 1
+
+
+@pytest.mark.django_db
+def test_hidden_collections_do_not_change_scores(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    """BM25 statistics come from readable chunks only, so scores reveal nothing else."""
+    agent = role_users["agent"]
+    add_document(collections["products-fees"], "Fees", "Foreign transaction fee is 2.75 percent.")
+    before = chunk_search(agent, "foreign transaction fee", mode="keyword").hits[0]
+    for i in range(3):
+        add_document(collections["compliance-aml"], f"AML {i}", "Foreign transaction fee alert.")
+    after = chunk_search(agent, "foreign transaction fee", mode="keyword").hits[0]
+    assert before.chunk_id == after.chunk_id
+    assert before.score == after.score
+
+
+@pytest.mark.django_db
+def test_filtered_search_returns_k_results_and_respects_collection_filter(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    compliance = role_users["compliance"]
+    for i in range(12):
+        add_document(
+            collections["fraud-disputes"], f"Policy {i}", f"Dispute rule number {i} for cards."
+        )
+        add_document(collections["compliance-aml"], f"AML {i}", f"AML rule number {i} for cash.")
+    for mode in ("dense", "keyword", "hybrid"):
+        result = chunk_search(
+            compliance, "rule number", k=10, collections=["fraud-disputes"], mode=mode
+        )
+        assert len(result.hits) == 10, mode
+        assert {h.collection_slug for h in result.hits} == {"fraud-disputes"}
+    # Asking for a collection one may not read gives nothing, exactly like a missing one.
+    agent = role_users["agent"]
+    assert chunk_search(agent, "rule number", collections=["compliance-aml"]).hits == []
+    assert chunk_search(agent, "rule number", collections=["no-such-collection"]).hits == []
+
+
+@pytest.mark.django_db
+def test_hybrid_uses_both_sides(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    add_document(collections["products-fees"], "Cards", "Replacement cards cost five euros.")
+    add_document(collections["products-fees"], "Overdraft", "Arranged overdraft interest is 19.9%.")
+    hits = chunk_search(role_users["agent"], "how much is a new card", k=2).hits
+    assert hits[0].document_title == "Cards"
+    assert hits[0].dense_rank == 1
+    assert hits[0].score > hits[1].score
+
+
+@pytest.mark.django_db
+def test_snippets_are_escaped_and_highlighted(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    add_document(
+        collections["products-fees"],
+        "Tricky",
+        "Ignore <script>alert('x')</script> and <img src=x onerror=alert(1)> zqtricky fees.",
+        name="t.txt",
+    )
+    hit = chunk_search(role_users["agent"], "zqtricky", mode="keyword").hits[0]
+    assert "<script>" not in hit.snippet_html and "<img" not in hit.snippet_html
+    assert "&lt;img" in hit.snippet_html  # shown as text, never as markup
+    assert "<mark>zqtricky</mark>" in hit.snippet_html
+
+
+@pytest.mark.django_db
+def test_search_is_audited(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    add_document(collections["products-fees"], "Fees", "Card replacement fees.")
+    result = chunk_search(role_users["agent"], "replacement fees")
+    event = AuditEvent.objects.filter(action="knowledge.search").latest("id")
+    assert event.actor_id == role_users["agent"].pk
+    assert event.details["query"] == "replacement fees"
+    assert event.details["chunk_ids"] == [h.chunk_id for h in result.hits]
+
+
+@pytest.mark.django_db
+def test_bad_input_is_rejected_clearly(role_users: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError, match="Enter something"):
+        chunk_search(role_users["agent"], "   ")
+    with pytest.raises(ValidationError, match="longer than"):
+        chunk_search(role_users["agent"], "x" * 1001)
+    with pytest.raises(ValidationError, match="between 1 and"):
+        chunk_search(role_users["agent"], "fees", k=0)
+
+
+@pytest.mark.django_db
+def test_model_mismatch_is_reported_not_mixed(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    document = add_document(collections["products-fees"], "Fees", "Card replacement fees.")
+    Chunk.objects.filter(document=document).update(embedding_model="openai/other/384")
+    result = chunk_search(role_users["agent"], "card replacement fees", mode="dense")
+    assert result.model_mismatch is True
+    assert result.hits == []  # vectors of another model are never compared with this one
+    from knowledge.selectors import documents_needing_reindex
+
+    assert list(documents_needing_reindex()) == [document]

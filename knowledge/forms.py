@@ -19,10 +19,11 @@ class SearchForm(forms.Form):
     collection = forms.ChoiceField(label="Collection", required=False)
     mode = forms.ChoiceField(
         label="Mode",
+        help_text="Hybrid combines meaning and keywords.",
         choices=[
-            (SearchMode.HYBRID.value, "Hybrid (meaning + keywords)"),
-            (SearchMode.DENSE.value, "Meaning only"),
-            (SearchMode.KEYWORD.value, "Keywords only"),
+            (SearchMode.HYBRID.value, "Hybrid"),
+            (SearchMode.DENSE.value, "Meaning"),
+            (SearchMode.KEYWORD.value, "Keywords"),
         ],
         required=False,
         initial=SearchMode.HYBRID.value,

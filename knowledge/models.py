@@ -154,6 +154,10 @@ class Chunk(models.Model):
             ),
             GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
             models.Index(fields=["collection", "embedding_model"], name="chunk_collection_model"),
+            # BM25's corpus statistics per readable collection, read index-only.
+            models.Index(
+                fields=["collection"], include=["term_count"], name="chunk_collection_terms"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -269,7 +269,7 @@ def chunk_search(
 
 
 def collection_list(user: Any) -> QuerySet[Collection]:
-    """Readable collections with their number of ready documents."""
+    """Readable collections with their number of documents and whether the user manages them."""
     return collections_visible_to(user).annotate(
         document_count=Count("documents", distinct=True),
         manageable=Exists(collections_managed_by(user).filter(pk=OuterRef("pk"))),

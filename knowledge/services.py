@@ -91,8 +91,13 @@ def collection_delete(*, actor: Any, collection: Collection) -> None:
         details={"slug": collection.slug, "documents": count},
     )
     collection.delete()
-    storage = Document._meta.get_field("file").storage  # type: ignore[attr-defined]
-    transaction.on_commit(lambda: [storage.delete(name) for name in names])
+    storage = Document._meta.get_field("file").storage
+
+    def delete_files() -> None:
+        for name in names:
+            storage.delete(name)
+
+    transaction.on_commit(delete_files)
 
 
 def _file_facts(upload: File) -> tuple[str, str, int]:

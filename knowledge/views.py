@@ -19,6 +19,7 @@ from knowledge.forms import DocumentFilterForm, DocumentReplaceForm, DocumentUpl
 from knowledge.models import Document, DocumentStatus, DocumentVersion
 from knowledge.permissions import can_manage_collection, collections_managed_by
 from knowledge.selectors import (
+    SearchMode,
     SearchResult,
     chunk_search,
     document_chunks,
@@ -72,7 +73,10 @@ def _uploaded_message(request: HttpRequest, document: Document, what: str) -> No
 def search(request: HttpRequest) -> HttpResponse:
     result: SearchResult | None = None
     if request.GET.get("q", "").strip():
-        form = SearchForm(request.GET, user=request.user)
+        params = request.GET.copy()
+        params.setdefault("mode", SearchMode.HYBRID.value)
+        params.setdefault("k", "10")
+        form = SearchForm(params, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
             try:

@@ -100,18 +100,27 @@ UPDATE knowledge_chunk c
 SET search_vector = to_tsvector(%(config)s::regconfig,
         d.title || ' ' || array_to_string(c.heading_path, ' ') || ' ' || c.text)
 FROM knowledge_document d
-WHERE d.id = c.document_id AND c.document_id = %(document)s;
+WHERE d.id = c.document_id AND c.document_id = ANY(%(documents)s);
 
 UPDATE knowledge_chunk c
 SET term_count = (SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1)), 0)
                   FROM unnest(c.search_vector) AS t)
-WHERE c.document_id = %(document)s;
+WHERE c.document_id = ANY(%(documents)s);
 
 INSERT INTO knowledge_posting (chunk_id, term, collection_id, tf, dl)
 SELECT c.id, t.lexeme, c.collection_id, coalesce(array_length(t.positions, 1), 1), c.term_count
 FROM knowledge_chunk c CROSS JOIN LATERAL unnest(c.search_vector) AS t
-WHERE c.document_id = %(document)s;
+WHERE c.document_id = ANY(%(documents)s);
 """
+
+
+def index_keywords(document_ids: Sequence[int]) -> None:
+    """Fill the full-text vectors, BM25 lengths and postings of these documents' chunks."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INDEX_SQL,
+            {"config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG, "documents": list(document_ids)},
+        )
 
 
 def swap(item: Prepared, vectors: dict[str, np.ndarray], backend: EmbeddingBackend) -> bool:
@@ -140,11 +149,7 @@ def swap(item: Prepared, vectors: dict[str, np.ndarray], backend: EmbeddingBacke
             )
             for draft, content_hash in zip(item.drafts, item.hashes, strict=True)
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                _INDEX_SQL,
-                {"config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG, "document": document.pk},
-            )
+        index_keywords([document.pk])
         document.live_version = item.version
         document.status = DocumentStatus.READY
         document.error = ""

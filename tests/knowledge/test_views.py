@@ -99,6 +99,9 @@ def test_search_form_states(
         reverse("knowledge:search"), {"q": "qqqnothingmatchesthis", "mode": "keyword"}
     )
     assert "No results" in _html(nothing)
+    defaults = client.get(reverse("knowledge:search"), {"q": "qqqnothingmatchesthis"})
+    assert defaults.context["form"]["k"].value() == "10"
+    assert defaults.context["form"].cleaned_data["mode"] == "hybrid"
 
     too_long = client.get(reverse("knowledge:search"), {"q": "x" * 1001})
     assert too_long.status_code == 200

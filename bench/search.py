@@ -1,0 +1,207 @@
+"""Benchmark chunk_search on a synthetic corpus: latency, filtered-HNSW recall, k results.
+
+100,000 chunks (384-d vectors and text) in 20 collections; the searching user may read 2
+of them (10% of the rows). Query embedding is excluded from the search latency and timed
+separately with the real local model. Run: .venv/bin/python bench/search.py [--chunks N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+from _setup import django_for_bench
+
+WORDS_PER_TOPIC = 400
+VOCABULARY = 30_000
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def synthetic_corpus(rng: np.random.Generator, chunks: int, topics: int, dims: int) -> Any:
+    """Clustered unit vectors (like real embeddings) and topic-correlated Zipf text."""
+    centers = rng.standard_normal((topics, dims)).astype(np.float32)
+    topic_of = rng.integers(0, topics, chunks)
+    vectors = centers[topic_of] + 0.9 * rng.standard_normal((chunks, dims)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    vocabulary = np.array([f"w{i}x" for i in range(VOCABULARY)])
+    topic_words = rng.integers(0, VOCABULARY, (topics, WORDS_PER_TOPIC))
+    zipf = 1 / np.arange(1, VOCABULARY + 1)
+    zipf /= zipf.sum()
+    texts = []
+    for i in range(chunks):
+        general = rng.choice(VOCABULARY, size=int(rng.integers(40, 90)), p=zipf)
+        focused = topic_words[topic_of[i], rng.integers(0, WORDS_PER_TOPIC, 25)]
+        texts.append(" ".join(vocabulary[np.concatenate([general, focused])]))
+    return centers, topic_of, vectors, texts, vocabulary, topic_words
+
+
+def load(chunks: int, collections: int, dims: int, seed: int) -> dict[str, Any]:
+    from django.db import connection, transaction
+
+    from knowledge.embeddings import get_backend
+    from knowledge.ingestion.pipeline import index_keywords
+    from knowledge.models import Chunk, Collection, Document
+    from knowledge.services import collection_create, collection_delete
+
+    rng = np.random.default_rng(seed)
+    centers, _, vectors, texts, vocabulary, topic_words = synthetic_corpus(rng, chunks, 200, dims)
+    for old in Collection.objects.filter(slug__startswith="bench-"):
+        collection_delete(actor=None, collection=old)
+    started = time.perf_counter()
+    model_id = get_backend().model_id
+    made = [
+        collection_create(actor=None, slug=f"bench-{i:02d}", name=f"Bench {i}",
+                          read_roles=["compliance"], manage_roles=["admin"])
+        for i in range(collections)
+    ]  # fmt: skip
+    per_document = 50
+    collection_of = np.arange(chunks) % collections
+    index = Chunk._meta.indexes[0]  # the HNSW index: faster to build once after loading
+    with connection.schema_editor() as editor:
+        editor.remove_index(Chunk, index)
+    documents = Document.objects.bulk_create(
+        Document(collection=made[collection_of[i]], title=f"Bench document {i // per_document}",
+                 status="ready", version=1, live_version=1)
+        for i in range(0, chunks, per_document)
+    )  # fmt: skip
+    buffer = io.StringIO()
+    for i in range(chunks):
+        document = documents[i // per_document]
+        vector = "[" + ",".join(f"{x:.6f}" for x in vectors[i]) + "]"
+        buffer.write(
+            f"{document.pk}\t{document.collection_id}\t1\t{i % per_document}\t{texts[i]}\t{{}}\t"
+            f"\\N\t{len(texts[i].split())}\t{i:064x}\t{vector}\t{model_id}\t0\tnow()\n"
+        )
+    buffer.seek(0)
+    with transaction.atomic(), connection.cursor() as cursor:
+        columns = (
+            "document_id, collection_id, version, ordinal, text, heading_path, page, "
+            "token_count, content_hash, embedding, embedding_model, term_count, created_at"
+        )
+        with cursor.cursor.copy(f"COPY knowledge_chunk ({columns}) FROM STDIN") as copy:
+            while data := buffer.read(1 << 20):
+                copy.write(data)
+    loaded = time.perf_counter() - started
+    index_keywords([d.pk for d in documents])
+    keywords = time.perf_counter() - started - loaded
+    with connection.cursor() as cursor:
+        cursor.execute("SET maintenance_work_mem = '1GB'")
+    with connection.schema_editor() as editor:
+        editor.add_index(Chunk, index)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE knowledge_chunk")
+        cursor.execute("VACUUM ANALYZE knowledge_posting")
+    hnsw = time.perf_counter() - started - loaded - keywords
+    print(f"load {loaded:.0f} s, keyword index {keywords:.0f} s, HNSW build {hnsw:.0f} s")
+    return {
+        "rng": rng, "centers": centers, "vocabulary": vocabulary, "topic_words": topic_words,
+        "readable": [made[0].slug, made[1].slug], "collections": made, "model_id": model_id,
+    }  # fmt: skip
+
+
+class FixedQueries:
+    """Stands in for the embedding backend: the query vectors are made in advance."""
+
+    def __init__(self, model_id: str, vectors: dict[str, np.ndarray]) -> None:
+        self.model_id = model_id
+        self.vectors = vectors
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.vectors[text]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chunks", type=int, default=100_000)
+    parser.add_argument("--collections", type=int, default=20)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args()
+    django_for_bench()
+
+    from django.conf import settings
+    from django.db import connection, transaction
+
+    import knowledge.selectors as selectors
+    from knowledge.embeddings import get_backend
+    from portal.permissions import Role
+    from portal.services import user_ensure
+
+    data = load(args.chunks, args.collections, settings.EMBEDDING_DIMENSIONS, args.seed)
+    rng = data["rng"]
+    # The reader may read exactly two collections (10% of the rows).
+    from knowledge.models import Collection
+
+    Collection.objects.filter(slug__in=data["readable"]).update(read_roles=["agent"])
+    Collection.objects.exclude(slug__in=data["readable"]).update(read_roles=["admin"])
+    user, _ = user_ensure(username="bench-reader", password=uuid.uuid4().hex, roles=[Role.AGENT])
+
+    queries: dict[str, np.ndarray] = {}
+    for i in range(args.queries):
+        topic = int(rng.integers(0, len(data["centers"])))
+        vector = data["centers"][topic] + 0.9 * rng.standard_normal(len(data["centers"][topic]))
+        words = data["vocabulary"][data["topic_words"][topic, rng.integers(0, WORDS_PER_TOPIC, 4)]]
+        text = f"q{i} " + " ".join(words)
+        queries[text] = (vector / np.linalg.norm(vector)).astype(np.float32)
+    real_backend = get_backend()
+    selectors.get_backend = lambda: FixedQueries(data["model_id"], queries)  # type: ignore[assignment]
+
+    readable_ids = list(
+        Collection.objects.filter(slug__in=data["readable"]).values_list("id", flat=True)
+    )
+    results: dict[str, list[float]] = {}
+    short = {mode: 0 for mode in ("dense", "keyword", "hybrid")}
+    for mode in ("dense", "keyword", "hybrid"):
+        for text in list(queries)[:10]:  # warm the caches
+            selectors.chunk_search(user, text, k=10, mode=mode)
+        times = []
+        for text in queries:
+            started = time.perf_counter()
+            result = selectors.chunk_search(user, text, k=10, mode=mode)
+            times.append((time.perf_counter() - started) * 1000)
+            short[mode] += len(result.hits) < 10
+        results[mode] = times
+
+    recalls = []
+    for vector in queries.values():
+        approximate = selectors._dense(vector, readable_ids, data["model_id"], 10)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+            cursor.execute(
+                "SELECT id FROM knowledge_chunk WHERE collection_id = ANY(%s) "
+                "ORDER BY embedding <=> %s::vector LIMIT 10",
+                [readable_ids, "[" + ",".join(str(float(x)) for x in vector) + "]"],
+            )
+            exact = [row[0] for row in cursor.fetchall()]
+        recalls.append(len(set(approximate) & set(exact)) / 10)
+
+    embed_times = []
+    real_backend.embed_query("warm up")
+    for text in list(queries)[:50]:
+        started = time.perf_counter()
+        real_backend.embed_query(text)
+        embed_times.append((time.perf_counter() - started) * 1000)
+
+    print(f"\nchunks={args.chunks} collections={args.collections} readable=2 "
+          f"queries={len(queries)} ef_search={settings.KNOWLEDGE_HNSW_EF_SEARCH}")  # fmt: skip
+    print("| mode | p50 ms | p95 ms | queries with < k results |")
+    print("| --- | ---: | ---: | ---: |")
+    for mode, times in results.items():
+        print(f"| {mode} | {statistics.median(times):.1f} | {percentile(times, 95):.1f} "
+              f"| {short[mode]} |")  # fmt: skip
+    print(f"\nfiltered HNSW recall@10 vs exact: mean {statistics.fmean(recalls):.3f}, "
+          f"min {min(recalls):.2f}")  # fmt: skip
+    print(f"query embedding (local model): p50 {statistics.median(embed_times):.1f} ms, "
+          f"p95 {percentile(embed_times, 95):.1f} ms")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

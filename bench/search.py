@@ -43,7 +43,7 @@ def synthetic_corpus(rng: np.random.Generator, chunks: int, topics: int, dims: i
     return centers, topic_of, vectors, texts, vocabulary, topic_words
 
 
-def load(chunks: int, collections: int, dims: int, seed: int) -> dict[str, Any]:
+def load(chunks: int, collections: int, dims: int, seed: int, reuse: bool) -> dict[str, Any]:
     from django.db import connection, transaction
 
     from knowledge.embeddings import get_backend
@@ -53,10 +53,18 @@ def load(chunks: int, collections: int, dims: int, seed: int) -> dict[str, Any]:
 
     rng = np.random.default_rng(seed)
     centers, _, vectors, texts, vocabulary, topic_words = synthetic_corpus(rng, chunks, 200, dims)
+    model_id = get_backend().model_id
+    result = {
+        "rng": np.random.default_rng(seed + 1), "centers": centers, "vocabulary": vocabulary,
+        "topic_words": topic_words, "readable": ["bench-00", "bench-01"], "model_id": model_id,
+    }  # fmt: skip
+    existing = Chunk.objects.filter(collection__slug__startswith="bench-").count()
+    if reuse and existing == chunks:
+        print(f"reusing the {chunks} loaded chunks")
+        return result
     for old in Collection.objects.filter(slug__startswith="bench-"):
         collection_delete(actor=None, collection=old)
     started = time.perf_counter()
-    model_id = get_backend().model_id
     made = [
         collection_create(actor=None, slug=f"bench-{i:02d}", name=f"Bench {i}",
                           read_roles=["compliance"], manage_roles=["admin"])
@@ -101,10 +109,7 @@ def load(chunks: int, collections: int, dims: int, seed: int) -> dict[str, Any]:
         cursor.execute("VACUUM ANALYZE knowledge_posting")
     hnsw = time.perf_counter() - started - loaded - keywords
     print(f"load {loaded:.0f} s, keyword index {keywords:.0f} s, HNSW build {hnsw:.0f} s")
-    return {
-        "rng": rng, "centers": centers, "vocabulary": vocabulary, "topic_words": topic_words,
-        "readable": [made[0].slug, made[1].slug], "collections": made, "model_id": model_id,
-    }  # fmt: skip
+    return result
 
 
 class FixedQueries:
@@ -124,6 +129,7 @@ def main() -> None:
     parser.add_argument("--collections", type=int, default=20)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--reuse", action="store_true", help="Keep an already loaded corpus.")
     args = parser.parse_args()
     django_for_bench()
 
@@ -135,7 +141,7 @@ def main() -> None:
     from portal.permissions import Role
     from portal.services import user_ensure
 
-    data = load(args.chunks, args.collections, settings.EMBEDDING_DIMENSIONS, args.seed)
+    data = load(args.chunks, args.collections, settings.EMBEDDING_DIMENSIONS, args.seed, args.reuse)
     rng = data["rng"]
     # The reader may read exactly two collections (10% of the rows).
     from knowledge.models import Collection

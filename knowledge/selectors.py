@@ -73,35 +73,65 @@ def _collection_filter(user: Any, collections: list[Any] | None) -> list[int]:
     return list(visible.values_list("id", flat=True))
 
 
+_DENSE_SQL = """
+    WITH nearest AS MATERIALIZED (
+        SELECT id, embedding <=> %(vector)s::vector AS distance
+        FROM knowledge_chunk
+        WHERE {row_filter}
+        ORDER BY embedding <=> %(vector)s::vector
+        LIMIT %(limit)s
+    )
+    SELECT id FROM nearest ORDER BY distance, id
+"""
+
+
 def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) -> list[int]:
-    # relaxed_order lets the HNSW scan continue until `limit` rows pass the filter; the
-    # outer ORDER BY restores exact distance order among them.
-    sql = """
-        WITH nearest AS MATERIALIZED (
-            SELECT id, embedding <=> %(vector)s::vector AS distance
-            FROM knowledge_chunk
-            WHERE collection_id = ANY(%(collections)s) AND embedding_model = %(model)s
-            ORDER BY embedding <=> %(vector)s::vector
-            LIMIT %(limit)s
-        )
-        SELECT id FROM nearest ORDER BY distance, id
+    """Nearest readable chunks: the HNSW index, or an exact scan when it comes back short.
+
+    The planner would often pick an exact scan (it underestimates reading the vectors),
+    so the index is forced: no sequential scan, and the filter columns are wrapped
+    (``collection_id + 0``, ``embedding_model || ''``) to keep the B-trees out.
+    ``relaxed_order`` lets the scan continue until ``limit`` rows pass the filter; the
+    outer ORDER BY restores exact order. When the filter is so selective that the scan
+    gives up (``hnsw.max_scan_tuples``) before ``limit`` rows, the readable rows are few
+    and an exact scan over them is cheap and complete.
     """
+    params = {
+        "vector": Vector(vector).to_text(),
+        "collections": collection_ids,
+        "model": model_id,
+        "limit": limit,
+    }
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(
-            "SELECT set_config('hnsw.ef_search', %s, true)",
-            [str(max(settings.KNOWLEDGE_HNSW_EF_SEARCH, limit))],
+            "SELECT set_config('hnsw.ef_search', %s, true), "
+            "set_config('hnsw.max_scan_tuples', %s, true)",
+            [
+                str(max(settings.KNOWLEDGE_HNSW_EF_SEARCH, limit)),
+                str(settings.KNOWLEDGE_HNSW_MAX_SCAN_TUPLES),
+            ],
         )
         cursor.execute(
-            sql,
-            {
-                "vector": Vector(vector).to_text(),
-                "collections": collection_ids,
-                "model": model_id,
-                "limit": limit,
-            },
+            _DENSE_SQL.format(
+                row_filter="collection_id + 0 = ANY(%(collections)s)"
+                " AND embedding_model || '' = %(model)s"
+            ),
+            params,
         )
-        return [row[0] for row in cursor.fetchall()]
+        ids = [row[0] for row in cursor.fetchall()]
+    if len(ids) < limit:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _DENSE_SQL.format(
+                    row_filter="collection_id = ANY(%(collections)s)"
+                    " AND embedding_model = %(model)s"
+                ),
+                params,
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+    return ids
 
 
 _BM25_SQL = """
@@ -225,11 +255,13 @@ def chunk_search(
         if mode in (SearchMode.HYBRID, SearchMode.DENSE):
             vector = backend.embed_query(query)
             dense_ids = _dense(vector, collection_ids, backend.model_id, pool)
-            result.model_mismatch = (
-                Chunk.objects.filter(collection_id__in=collection_ids)
-                .exclude(embedding_model=backend.model_id)
-                .exists()
+            # Two index range scans (< and >) instead of reading every entry with "<>".
+            other_model = Q(embedding_model__lt=backend.model_id) | Q(
+                embedding_model__gt=backend.model_id
             )
+            result.model_mismatch = Chunk.objects.filter(
+                other_model, collection_id__in=collection_ids
+            ).exists()
         if mode in (SearchMode.HYBRID, SearchMode.KEYWORD):
             keyword_ids = _keyword(query, collection_ids, pool)
     rankings = {SearchMode.DENSE: [dense_ids], SearchMode.KEYWORD: [keyword_ids]}.get(

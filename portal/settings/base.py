@@ -243,6 +243,8 @@ KNOWLEDGE_TEXT_SEARCH_CONFIG = env.str("KNOWLEDGE_TEXT_SEARCH_CONFIG", default="
 # 400: measured on bench/search.py, the worst filtered query keeps 9 of its 10 exact
 # neighbours (100 let a query in a sparse region lose all of them) at ~1 ms more.
 KNOWLEDGE_HNSW_EF_SEARCH = env.int("KNOWLEDGE_HNSW_EF_SEARCH", default=400)
+# How far a filtered HNSW scan goes before search falls back to an exact scan.
+KNOWLEDGE_HNSW_MAX_SCAN_TUPLES = env.int("KNOWLEDGE_HNSW_MAX_SCAN_TUPLES", default=20000)
 KNOWLEDGE_SEARCH_MAX_K = 50
 # BM25 parameters: the Anserini/BEIR defaults, not tuned to any one data set.
 KNOWLEDGE_BM25_K1 = env.float("KNOWLEDGE_BM25_K1", default=0.9)

@@ -183,3 +183,27 @@ def test_model_mismatch_is_reported_not_mixed(
     from knowledge.selectors import documents_needing_reindex
 
     assert list(documents_needing_reindex()) == [document]
+
+
+@pytest.mark.django_db
+def test_dense_order_matches_exact_search_within_the_filter(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    from pgvector.django import CosineDistance
+
+    from knowledge.embeddings import get_backend
+
+    for i in range(6):
+        add_document(collections["fraud-disputes"], f"Policy {i}", f"Dispute rule {i} on cards.")
+        add_document(collections["internal-hr"], f"HR {i}", f"Holiday rule {i} for staff.")
+    agent = role_users["agent"]
+    result = chunk_search(agent, "card dispute rule", k=6, mode="dense")
+    vector = get_backend().embed_query("card dispute rule")
+    exact = (
+        Chunk.objects.filter(collection=collections["fraud-disputes"])
+        .order_by(CosineDistance("embedding", vector), "id")
+        .values_list("id", flat=True)
+    )
+    assert [h.chunk_id for h in result.hits] == list(exact)

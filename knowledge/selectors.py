@@ -96,7 +96,7 @@ def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) ->
     gives up (``hnsw.max_scan_tuples``) before ``limit`` rows, the readable rows are few
     and an exact scan over them is cheap and complete.
     """
-    params = {
+    params: dict[str, Any] = {
         "vector": Vector(vector).to_text(),
         "collections": collection_ids,
         "model": model_id,

@@ -208,11 +208,11 @@ def ingest(
         )
         prepared: list[Prepared] = []
         for document in batch:
-            if (
-                not force
-                and document.status == DocumentStatus.READY
-                and (document.live_version == document.version)
-            ):
+            done = document.status == DocumentStatus.READY and (
+                document.live_version == document.version
+            )
+            # A failed version keeps its reason until someone reprocesses it (-> pending).
+            if not force and (done or document.status == DocumentStatus.FAILED):
                 outcome.skipped.append(document.pk)
                 continue
             Document.objects.filter(pk=document.pk, version=document.version).update(

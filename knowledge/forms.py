@@ -54,9 +54,16 @@ class SearchForm(forms.Form):
 class DocumentUploadForm(forms.Form):
     collection = forms.ModelChoiceField(queryset=Collection.objects.none(), empty_label=None)
     title = forms.CharField(max_length=300)
-    file = forms.FileField(help_text="PDF, Word (.docx), HTML, Markdown or plain text.")
+    file = forms.FileField(
+        required=False, help_text="PDF, Word (.docx), HTML, Markdown or plain text."
+    )
     source_url = forms.URLField(
-        label="Source URL", required=False, max_length=1000, assume_scheme="https"
+        label="Source URL",
+        required=False,
+        max_length=1000,
+        assume_scheme="https",
+        help_text="Where the document comes from. Without a file, it is fetched from here "
+        "(allowed hosts only) and fetched again on every reprocess.",
     )
     effective_date = forms.DateField(required=False, widget=_DATE_WIDGET)
 
@@ -65,6 +72,12 @@ class DocumentUploadForm(forms.Form):
         self.user = user
         field = self.fields["collection"]
         field.queryset = collections_managed_by(user).order_by("name")  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("file") and not data.get("source_url") and "source_url" not in self.errors:
+            self.add_error("file", "Choose a file to upload or give a source URL.")
+        return data
 
 
 class DocumentReplaceForm(forms.Form):

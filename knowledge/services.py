@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import File
 from django.db import transaction
 
+from knowledge.ingestion.fetch import host_allowed, not_allowed_message
 from knowledge.ingestion.parsers import SUPPORTED_TYPES, ParseError, detect_content_type
 from knowledge.models import Collection, Document, DocumentStatus, DocumentVersion
 from knowledge.permissions import can_create_collection, can_manage_collection
@@ -130,9 +131,16 @@ def _store_version(
     version = DocumentVersion(
         document=document, number=document.version, uploaded_by=actor, effective_date=effective_date
     )
-    if upload is None:
+    if upload is None and document.source_url:
+        # Fetched by the worker at every (re)processing, so reprocess refreshes it.
+        allowed = host_allowed(document.source_url)
+        document.status = DocumentStatus.PENDING if allowed else DocumentStatus.FAILED
+        document.error = "" if allowed else not_allowed_message(document.source_url)
+        document.file.name = ""
+        document.content_type = document.original_filename = document.sha256 = ""
+    elif upload is None:
         document.status = DocumentStatus.FAILED
-        document.error = "No file was given; upload a file to index this document."
+        document.error = "No file was given; upload a file or give a source URL."
     else:
         sha256, filename, size = _file_facts(upload)
         content_type, error = _precheck(upload, filename, size, claimed_type)
@@ -142,7 +150,8 @@ def _store_version(
         document.content_type = version.content_type = content_type
         document.status = DocumentStatus.FAILED if error else DocumentStatus.PENDING
         document.error = error
-        if not error:  # a rejected file is not kept
+        document.file.name = ""  # a rejected file is not kept (older versions keep theirs)
+        if not error:
             document.file.save(filename, upload, save=False)
             version.file.name = document.file.name
     version.status, version.error = document.status, document.error
@@ -253,7 +262,7 @@ def document_reprocess(*, actor: Any, document: Document) -> Document:
     document = Document.objects.select_for_update().get(pk=document.pk)
     if actor is not None and not can_manage_collection(actor, document.collection):
         raise PermissionDenied("You may not reprocess documents of this collection.")
-    if not document.file:
+    if not document.file and not document.source_url:
         raise ValidationError("This version has no stored file; upload a new one instead.")
     document.status = DocumentStatus.PENDING
     document.error = ""

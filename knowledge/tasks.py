@@ -10,10 +10,18 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
 from knowledge.embeddings import EmbeddingError
+from knowledge.ingestion.fetch import FetchError
 from knowledge.ingestion.pipeline import ingest, mark_failed
 from knowledge.models import Document, DocumentStatus
 
-TRANSIENT = (OperationalError, InterfaceError, EmbeddingError, ConnectionError, TimeoutError)
+TRANSIENT = (
+    OperationalError,
+    InterfaceError,
+    EmbeddingError,
+    FetchError,
+    ConnectionError,
+    TimeoutError,
+)
 MAX_RETRIES = 5
 
 

@@ -131,7 +131,7 @@ def document_upload(request: HttpRequest) -> HttpResponse:
         form = DocumentUploadForm(request.POST, request.FILES, user=request.user)
         if form.is_valid():
             data = form.cleaned_data
-            upload: UploadedFile = data["file"]
+            upload: UploadedFile | None = data["file"]
             try:
                 document = document_create(
                     actor=request.user,
@@ -140,7 +140,7 @@ def document_upload(request: HttpRequest) -> HttpResponse:
                     file=upload,
                     source_url=data["source_url"] or "",
                     effective_date=data["effective_date"],
-                    content_type=upload.content_type,
+                    content_type=upload.content_type if upload else None,
                 )
             except (ValidationError, PermissionDenied) as error:
                 add_form_error(form, error)

@@ -96,10 +96,25 @@ class DocumentUploadSerializer(serializers.Serializer[Any]):
     )
     title = serializers.CharField(max_length=300)
     file = serializers.FileField(
-        use_url=False, help_text="PDF, Word (.docx), HTML, Markdown or plain text."
+        use_url=False,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="PDF, Word (.docx), HTML, Markdown or plain text.",
     )
-    source_url = serializers.URLField(required=False, allow_blank=True, max_length=1000, default="")
+    source_url = serializers.URLField(
+        required=False,
+        allow_blank=True,
+        max_length=1000,
+        default="",
+        help_text="Without a file, the document is fetched from here (allowed hosts only).",
+    )
     effective_date = serializers.DateField(required=False, allow_null=True, default=None)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("file") and not attrs.get("source_url"):
+            raise serializers.ValidationError({"file": ["Upload a file or give a source_url."]})
+        return attrs
 
 
 class DocumentListQuerySerializer(serializers.Serializer[Any]):

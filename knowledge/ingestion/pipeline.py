@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from knowledge.embeddings import EmbeddingBackend, get_backend
 from knowledge.ingestion.chunking import ChunkDraft, chunk_blocks
+from knowledge.ingestion.fetch import fetch_url
 from knowledge.ingestion.parsers import ParseError, detect_content_type, parse
 from knowledge.models import Chunk, Document, DocumentStatus, DocumentVersion
 from portal.services import audit_event_record
@@ -53,18 +54,29 @@ def _hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _read(document: Document) -> bytes:
-    if not document.file:
-        raise ParseError("empty", "The document has no file to process.")
-    with document.file.open("rb") as handle:
-        return handle.read()
+def _read(document: Document) -> tuple[bytes, str, str | None]:
+    """(data, file name, claimed type): the stored upload, or a fresh fetch of the URL."""
+    if document.file:
+        with document.file.open("rb") as handle:
+            return (
+                handle.read(),
+                document.original_filename or document.file.name,
+                (document.content_type or None),
+            )
+    if document.source_url:
+        fetched = fetch_url(document.source_url)
+        digest = hashlib.sha256(fetched.data).hexdigest()
+        facts = {"sha256": digest, "size_bytes": len(fetched.data)}
+        Document.objects.filter(pk=document.pk, version=document.version).update(**facts)
+        DocumentVersion.objects.filter(document=document, number=document.version).update(**facts)
+        return fetched.data, fetched.filename, fetched.content_type
+    raise ParseError("empty", "The document has no file to process.")
 
 
 def prepare(document: Document) -> Prepared:
     """Parse and chunk the document's newest version; raises ParseError with a clear reason."""
-    data = _read(document)
-    content_type = detect_content_type(document.original_filename or document.file.name, data,
-                                       document.content_type or None)  # fmt: skip
+    data, filename, claimed = _read(document)
+    content_type = detect_content_type(filename, data, claimed)
     blocks = parse(data, content_type, max_bytes=settings.KNOWLEDGE_MAX_UPLOAD_BYTES)
     drafts = chunk_blocks(
         blocks,

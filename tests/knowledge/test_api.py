@@ -210,6 +210,12 @@ def test_document_upload(role_users: dict[str, Any], collections: dict[str, Coll
     _assert_validation_error(
         manager.post("/api/v1/documents/", {"collection": "products-fees"}, format="multipart"),
         "title",
+    )
+    # Neither a file nor a source URL: nothing to ingest.
+    _assert_validation_error(
+        manager.post(
+            "/api/v1/documents/", {"collection": "products-fees", "title": "T"}, format="multipart"
+        ),
         "file",
     )
 

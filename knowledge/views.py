@@ -9,7 +9,6 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,6 +28,7 @@ from knowledge.selectors import (
 from knowledge.services import document_create, document_replace_file, document_reprocess
 from portal.permissions import Action
 from portal.views.decorators import require_action
+from portal.views.pagination import page_context
 
 DOCUMENTS_PER_PAGE = 25
 
@@ -108,17 +108,12 @@ def document_list_view(request: HttpRequest) -> HttpResponse:
         collection=filters.get("collection") or None,
         status=filters.get("status") or "",
     )
-    page = Paginator(documents, DOCUMENTS_PER_PAGE).get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
-    context = {
-        "filter_form": form,
-        "page_obj": page,
-        "documents": page.object_list,
-        "query_string": params.urlencode(),
-        "total": page.paginator.count,
-        "can_upload": collections_managed_by(request.user).exists(),
-    }
+    context = page_context(request, documents, DOCUMENTS_PER_PAGE)
+    context.update(
+        filter_form=form,
+        documents=context["page_obj"].object_list,
+        can_upload=collections_managed_by(request.user).exists(),
+    )
     return render(request, "knowledge/document_list.html", context)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -14,6 +13,7 @@ from portal.permissions import ROLE_DESCRIPTIONS, Action, can, regions_visible_t
 from portal.selectors import audit_event_list, audit_event_list_of_actor
 from portal.services import audit_event_record
 from portal.views.decorators import require_action
+from portal.views.pagination import page_context
 
 # What each capability means on the dashboard; a section appears when its action is granted.
 SECTIONS: list[tuple[Action, str, str, str | None]] = [
@@ -82,16 +82,8 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
     events = audit_event_list(user=request.user, **filters)
-    page = Paginator(events, 50).get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
-    context = {
-        "filter_form": form,
-        "page_obj": page,
-        "events": page.object_list,
-        "query_string": params.urlencode(),
-        "total": page.paginator.count,
-    }
+    context = page_context(request, events, 50)
+    context.update(filter_form=form, events=context["page_obj"].object_list)
     return render(request, "portal/audit_list.html", context)
 
 

@@ -150,3 +150,15 @@ def test_admin_shows_audit_read_only(client: Client, make_user: Any, event: Audi
     )
     assert response.status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.django_db
+def test_audit_pages_keep_the_filters(client: Client, make_user: Any) -> None:
+    client.force_login(make_user("aud", Role.COMPLIANCE))
+    for i in range(55):
+        audit_event_record(action="test.bulk", details={"i": i})
+    first = client.get(reverse("portal:audit_list"), {"action": "test.bulk"})
+    body = first.content.decode()
+    assert "Page 1 of 2" in body and "?page=2&amp;action=test.bulk" in body
+    second = client.get(reverse("portal:audit_list"), {"action": "test.bulk", "page": 2})
+    assert len(second.context["events"]) == 5

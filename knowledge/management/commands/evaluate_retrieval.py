@@ -11,6 +11,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.test import override_settings
 from tqdm import tqdm
 
 from knowledge.evaluation import documents_from_chunks, load_beir, ndcg_at_k, recall_at_k
@@ -21,6 +22,7 @@ from knowledge.services import collection_create, collection_delete, document_cr
 from portal.permissions import Role
 from portal.services import user_ensure
 
+CHUNKS_PER_QUERY = 100
 MODES = [SearchMode.DENSE, SearchMode.KEYWORD, SearchMode.HYBRID]
 
 
@@ -87,7 +89,11 @@ class Command(BaseCommand):
                             actor=None,
                             collection=collection,
                             title=doc.title or doc.doc_id,
-                            file=ContentFile(doc.text.encode(), name=f"{doc.doc_id}.txt"),
+                            # A title-only document is still a document.
+                            file=ContentFile(
+                                (doc.text or doc.title or doc.doc_id).encode(),
+                                name=f"{doc.doc_id}.txt",
+                            ),
                             source_url=f"https://beir.invalid/doc/{doc.doc_id}",
                             enqueue=False,
                         )
@@ -114,7 +120,11 @@ class Command(BaseCommand):
         ndcgs, recalls, latencies = [], [], []
         for query_id, text in tqdm(queries, desc=mode.value, unit="q"):
             started = time.perf_counter()
-            result = chunk_search(user, text, k=50, collections=[collection.slug], mode=mode)
+            # Enough chunks that long documents (many chunks each) still fill the top 10.
+            with override_settings(KNOWLEDGE_SEARCH_MAX_K=CHUNKS_PER_QUERY):
+                result = chunk_search(
+                    user, text, k=CHUNKS_PER_QUERY, collections=[collection.slug], mode=mode
+                )
             latencies.append(time.perf_counter() - started)
             ranked = documents_from_chunks([id_map[hit.document_id] for hit in result.hits])
             ndcgs.append(ndcg_at_k(ranked, qrels[query_id], 10))

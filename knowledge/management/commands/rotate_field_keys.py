@@ -1,0 +1,65 @@
+"""Re-encrypt every encrypted column with the first key of FIELD_ENCRYPTION_KEYS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core.management.base import BaseCommand
+from django.db import connection, transaction
+
+from knowledge.customers.crypto import EncryptedTextField, rotate
+from portal.services import audit_event_record
+
+BATCH = 1000
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypt every EncryptedTextField value with the first FIELD_ENCRYPTION_KEYS key. "
+        "Put the new key first, keep the old ones, run this, then remove the old keys."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        total = 0
+        quote = connection.ops.quote_name
+        for model in apps.get_models():
+            columns = [
+                field.column
+                for field in model._meta.concrete_fields
+                if isinstance(field, EncryptedTextField)
+            ]
+            if not columns:
+                continue
+            table = quote(model._meta.db_table)
+            pk = quote(model._meta.pk.column)
+            for column in columns:
+                count = self._rotate_column(table, pk, quote(column))
+                total += count
+                self.stdout.write(f"  {model._meta.label}.{column}: {count} value(s)")
+        audit_event_record(
+            action="field_keys.rotated", actor_username="system", details={"values": total}
+        )
+        self.stdout.write(self.style.SUCCESS(f"{total} value(s) re-encrypted with the first key."))
+
+    def _rotate_column(self, table: str, pk: str, column: str) -> int:
+        count = 0
+        last: Any = None
+        while True:
+            with transaction.atomic(), connection.cursor() as cursor:
+                where = f"{column} <> ''" + (f" AND {pk} > %s" if last is not None else "")
+                params = [last] if last is not None else []
+                cursor.execute(
+                    f"SELECT {pk}, {column} FROM {table} WHERE {where} "  # noqa: S608 - quoted names
+                    f"ORDER BY {pk} LIMIT {BATCH} FOR UPDATE",
+                    params,
+                )
+                rows = cursor.fetchall()
+                if not rows:
+                    return count
+                cursor.executemany(
+                    f"UPDATE {table} SET {column} = %s WHERE {pk} = %s",  # noqa: S608
+                    [(rotate(value), key) for key, value in rows],
+                )
+                count += len(rows)
+                last = rows[-1][0]

@@ -14,6 +14,8 @@ NAVIGATION: list[tuple[str, str, Action | None]] = [
     ("Dashboard", "portal:dashboard", None),
     ("Search", "knowledge:search", Action.SEARCH_KNOWLEDGE),
     ("Documents", "knowledge:document_list", Action.SEARCH_KNOWLEDGE),
+    ("Customers", "customers:search", Action.VIEW_CUSTOMERS),
+    ("Forms", "forms_app:form_list", Action.FILL_FORMS),
     ("Audit trail", "portal:audit_list", Action.VIEW_AUDIT),
 ]
 

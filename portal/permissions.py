@@ -8,7 +8,7 @@ returned as ``Q`` objects so that they become SQL ``WHERE`` clauses.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.db.models import Q
 
@@ -164,3 +164,42 @@ def can_view_region(user: AnyUser | None, region: Region | None) -> bool:
     if region is None:
         return bool(user_roles(user))
     return regions_visible_to(user).filter(pk=region.pk).exists()
+
+
+# Sensitive customer fields per role. "customer" is the whole record: hidden means no
+# customer data at all. Fields not listed here are shown in full to roles that may see
+# the record. How a masked value looks: knowledge/customers/masking.py (docs/roles.md).
+Visibility = Literal["full", "masked", "hidden"]
+SENSITIVE_CUSTOMER_FIELDS = ("customer", "tax_id", "date_of_birth", "account_number")
+_VISIBILITY_ORDER: dict[str, int] = {"hidden": 0, "masked": 1, "full": 2}
+_MASKED: dict[str, Visibility] = {
+    "customer": "full",
+    "tax_id": "masked",
+    "date_of_birth": "masked",
+    "account_number": "masked",
+}
+_FULL: dict[str, Visibility] = dict.fromkeys(SENSITIVE_CUSTOMER_FIELDS, "full")
+_HIDDEN: dict[str, Visibility] = dict.fromkeys(SENSITIVE_CUSTOMER_FIELDS, "hidden")
+
+FIELD_VISIBILITY: dict[Role, dict[str, Visibility]] = {
+    Role.AGENT: _MASKED,
+    Role.SUPERVISOR: _MASKED,
+    Role.COMPLIANCE: _FULL,
+    Role.ADMIN: _FULL,
+    Role.CONTENT_MANAGER: _HIDDEN,
+    Role.INTEGRATION: _HIDDEN,
+}
+
+
+def field_visibility(user: AnyUser | None, field: str) -> Visibility:
+    """How ``user`` sees the customer ``field``: the most permissive of its roles' rules.
+
+    A field that is not sensitive follows the record ("customer"); no role: hidden.
+    """
+    key = field if field in SENSITIVE_CUSTOMER_FIELDS else "customer"
+    best: Visibility = "hidden"
+    for role in user_roles(user):
+        level = FIELD_VISIBILITY[role][key]
+        if _VISIBILITY_ORDER[level] > _VISIBILITY_ORDER[best]:
+            best = level
+    return best

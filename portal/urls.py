@@ -15,11 +15,15 @@ portal_patterns = [
 api_v1_patterns = [
     path("", include("portal.api.urls")),
     path("", include("knowledge.api.urls")),
+    path("", include("knowledge.customers.api.urls")),
+    path("", include("forms_app.api.urls")),
 ]
 
 urlpatterns = [
     path("", include((portal_patterns, "portal"))),
     path("knowledge/", include("knowledge.urls")),
+    path("customers/", include("knowledge.customers.urls")),
+    path("forms/", include("forms_app.urls")),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth.PasswordChangeView.as_view(), name="password_change"),

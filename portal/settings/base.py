@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -268,3 +269,7 @@ CELERY_BEAT_SCHEDULE.update(
         },
     }
 )
+
+# Customer records: Fernet keys for encrypted columns, newest first (the first encrypts,
+# all decrypt; run manage.py rotate_field_keys after adding a key, then drop the old one).
+FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])

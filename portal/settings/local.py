@@ -22,3 +22,8 @@ WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
 
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default=DEMO_PASSWORD_DEFAULT)
+
+# A fixed development key (never for production, which requires its own).
+FIELD_ENCRYPTION_KEYS = env.list(
+    "FIELD_ENCRYPTION_KEYS", default=["Qd9nKHoglvKQQ7XxsO2OEat5_fhH-vNDUQB0H-QL9mw="]
+)

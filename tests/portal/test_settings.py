@@ -17,13 +17,13 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "portal.bank.example",
     "DATABASE_URL": "postgres://portal:secret@db.internal:5432/portal",
     "REDIS_URL": "redis://redis.internal:6379/0",
+    "FIELD_ENCRYPTION_KEYS": "Qd9nKHoglvKQQ7XxsO2OEat5_fhH-vNDUQB0H-QL9mw=",
 }
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "REDIS_"))
-    }
+    prefixes = ("DJANGO_", "DATABASE_", "REDIS_", "FIELD_ENCRYPTION_")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -42,7 +42,14 @@ def test_check_deploy_passes_with_required_variables() -> None:
 
 
 @pytest.mark.parametrize(
-    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL", "REDIS_URL"]
+    "missing",
+    [
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "FIELD_ENCRYPTION_KEYS",
+    ],
 )
 def test_production_refuses_to_start_without(missing: str) -> None:
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}

@@ -51,4 +51,10 @@ class Command(BaseCommand):
         collections = seed_collections()
         added = seed_documents(collections)
         self.stdout.write(f"  {len(collections)} collections, {added} new documents queued")
+        from knowledge.customers.demo import seed_customers
+
+        self.stdout.write(f"  {seed_customers()} new demo customers")
+        from forms_app.demo import seed_forms
+
+        self.stdout.write(f"  {seed_forms()} new demo forms published")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))

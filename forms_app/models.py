@@ -1,0 +1,98 @@
+"""Smart-form definitions: versioned forms and their fields (validation, visibility, bindings)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+
+
+class DefinitionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PUBLISHED = "published", "Published"
+
+
+class FieldType(models.TextChoices):
+    TEXT = "text", "Text"
+    TEXTAREA = "textarea", "Long text"
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+    DATE = "date", "Date"
+    DECIMAL = "decimal", "Number"
+    MONEY = "money", "Money"
+    CHOICE = "choice", "Choice"
+    MULTI_CHOICE = "multi_choice", "Multiple choice"
+    CHECKBOX = "checkbox", "Checkbox"
+    TRANSACTION_PICKER = "transaction_picker", "Transaction picker"
+    FILE = "file", "File"
+
+
+class FieldSensitivity(models.TextChoices):
+    NORMAL = "normal", "Normal"
+    SENSITIVE = "sensitive", "Sensitive"
+
+
+class FormDefinition(models.Model):
+    """One version of a form; the current one of a slug is its highest published version."""
+
+    slug = models.SlugField(max_length=64)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    version = models.PositiveIntegerField(default=1)
+    status = models.CharField(
+        max_length=16, choices=DefinitionStatus.choices, default=DefinitionStatus.DRAFT
+    )
+    fill_roles = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    review_roles = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    published_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["slug", "version"], name="forms_definition_slug_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} (v{self.version}, {self.status})"
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == DefinitionStatus.PUBLISHED
+
+
+class FormField(models.Model):
+    """A field of one definition version, in ``order``."""
+
+    definition = models.ForeignKey(FormDefinition, on_delete=models.CASCADE, related_name="fields")
+    order = models.PositiveIntegerField(default=0)
+    key = models.CharField(max_length=64)
+    label = models.CharField(max_length=200)
+    type = models.CharField(max_length=32, choices=FieldType.choices, default=FieldType.TEXT)
+    required = models.BooleanField(default=False)
+    help_text = models.CharField(max_length=500, blank=True)
+    # [[value, label], ...]
+    choices = models.JSONField(default=list, blank=True)
+    # {"regex": ..., "min": ..., "max": ..., "max_length": ...}
+    validation = models.JSONField(default=dict, blank=True)
+    # {"field": key, "equals": value} or {"field": key, "not_empty": true}
+    show_when = models.JSONField(default=dict, blank=True)
+    sensitivity = models.CharField(
+        max_length=16, choices=FieldSensitivity.choices, default=FieldSensitivity.NORMAL
+    )
+    binding = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["order", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["definition", "key"], name="forms_field_definition_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.key})"

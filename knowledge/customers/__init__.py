@@ -1,0 +1,1 @@
+"""Customer records: customers, their accounts, transactions and cases (encrypted, masked)."""

@@ -59,7 +59,8 @@ DEMO_FORMS: list[dict[str, Any]] = [
                 "type": "money",
                 "required": True,
                 "binding": "transaction.amount",
-                "validation": {"min": 0.01},
+                # As posted: card payments are debits, so a disputed amount is negative.
+                "help_text": "As posted on the account (a card payment is negative).",
             },
             {
                 "key": "posted_date",

@@ -96,3 +96,86 @@ class FormField(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.key})"
+
+
+class SubmissionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class FormSubmission(models.Model):
+    """A filled form for one customer: a draft until submitted, then frozen and reviewed."""
+
+    # The exact version filled: a later revision never changes what this submission meant.
+    definition = models.ForeignKey(
+        FormDefinition, on_delete=models.PROTECT, related_name="submissions"
+    )
+    customer = models.ForeignKey(
+        "knowledge.Customer", on_delete=models.PROTECT, related_name="form_submissions"
+    )
+    account = models.ForeignKey(
+        "knowledge.Account",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="form_submissions",
+    )
+    transaction = models.ForeignKey(
+        "knowledge.Transaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="form_submissions",
+    )
+    data = models.JSONField(default=dict, blank=True)
+    # {key: {"source": "customer_record", "record", "id", "field", "masked"} | {"source": "user"}}
+    provenance = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=16, choices=SubmissionStatus.choices, default=SubmissionStatus.DRAFT
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="form_submissions"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="form_reviews",
+    )
+    decision_comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "definition"], name="forms_submission_status_def"),
+            models.Index(fields=["submitted_by", "-updated_at"], name="forms_submission_owner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Submission #{self.pk} ({self.definition.slug}, {self.status})"
+
+
+class SubmissionEvent(models.Model):
+    """One transition of a submission: the history shown on its page."""
+
+    submission = models.ForeignKey(FormSubmission, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, choices=SubmissionStatus.choices)
+    comment = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status or '—'} → {self.to_status}"

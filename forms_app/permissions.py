@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from forms_app.models import DefinitionStatus, FormDefinition
-from portal.permissions import Action, Role, can, has_role, user_roles
+from forms_app.models import DefinitionStatus, FormDefinition, FormSubmission, SubmissionStatus
+from portal.permissions import Action, Role, can, has_role, region_filter, user_roles
 
 
 def current_definitions() -> QuerySet[FormDefinition]:
@@ -35,3 +35,98 @@ def can_fill_definition(user: Any, definition: FormDefinition) -> bool:
 def can_manage_definitions(user: Any) -> bool:
     """Content managers and admins write and preview definitions."""
     return can(user, Action.MANAGE_CONTENT) or has_role(user, Role.ADMIN)
+
+
+# Submissions --------------------------------------------------------------------------
+
+
+def _role_values(user: Any) -> list[str]:
+    return sorted(role.value for role in user_roles(user))
+
+
+def _customer_region_q(user: Any) -> Q:
+    return region_filter(user, "customer__region")
+
+
+def submissions_owned_by(user: Any) -> QuerySet[FormSubmission]:
+    """``user``'s own submissions whose customer they may still see (region, in SQL)."""
+    if not can(user, Action.FILL_FORMS) or not can(user, Action.VIEW_CUSTOMERS):
+        return FormSubmission.objects.none()
+    return FormSubmission.objects.filter(_customer_region_q(user), submitted_by=user)
+
+
+def submissions_reviewable_by(user: Any) -> QuerySet[FormSubmission]:
+    """Non-draft submissions ``user`` may review: a review role of the definition, the
+    review_forms action and the customer's region (compliance and admin: every region)."""
+    roles = _role_values(user)
+    if not roles or not can(user, Action.REVIEW_FORMS):
+        return FormSubmission.objects.none()
+    return FormSubmission.objects.filter(
+        _customer_region_q(user), definition__review_roles__overlap=roles
+    ).exclude(status=SubmissionStatus.DRAFT)
+
+
+def submissions_visible_to(user: Any) -> QuerySet[FormSubmission]:
+    """Submissions ``user`` may open: their own, or the ones they may review."""
+    own = submissions_owned_by(user).values("pk")
+    reviewable = submissions_reviewable_by(user).values("pk")
+    return FormSubmission.objects.filter(Q(pk__in=own) | Q(pk__in=reviewable))
+
+
+def can_edit_submission(user: Any, submission: FormSubmission) -> bool:
+    """The owner, still a fill role of the definition, with the customer visible."""
+    return (
+        submission.submitted_by_id == getattr(user, "pk", None)
+        and bool(set(_role_values(user)) & set(submission.definition.fill_roles))
+        and submissions_owned_by(user).filter(pk=submission.pk).exists()
+    )
+
+
+def can_review_submission(user: Any, submission: FormSubmission) -> bool:
+    """An eligible reviewer who is not the submitter (nobody reviews their own work)."""
+    if submission.submitted_by_id == getattr(user, "pk", None):
+        return False
+    return submissions_reviewable_by(user).filter(pk=submission.pk).exists()
+
+
+# transition -> (statuses it starts from, status it ends in, who: "owner" or "reviewer")
+TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
+    "submit": (frozenset({SubmissionStatus.DRAFT}), SubmissionStatus.SUBMITTED, "owner"),
+    "start_review": (
+        frozenset({SubmissionStatus.SUBMITTED}),
+        SubmissionStatus.IN_REVIEW,
+        "reviewer",
+    ),
+    "approve": (
+        frozenset({SubmissionStatus.SUBMITTED, SubmissionStatus.IN_REVIEW}),
+        SubmissionStatus.APPROVED,
+        "reviewer",
+    ),
+    "reject": (
+        frozenset({SubmissionStatus.SUBMITTED, SubmissionStatus.IN_REVIEW}),
+        SubmissionStatus.REJECTED,
+        "reviewer",
+    ),
+    "withdraw": (
+        frozenset({SubmissionStatus.DRAFT, SubmissionStatus.SUBMITTED}),
+        SubmissionStatus.WITHDRAWN,
+        "owner",
+    ),
+}
+
+
+def may_act(user: Any, submission: FormSubmission, transition: str) -> bool:
+    """Whether ``user`` is the kind of person ``transition`` needs (status aside)."""
+    who = TRANSITIONS[transition][2]
+    if who == "owner":
+        return can_edit_submission(user, submission)
+    return can_review_submission(user, submission)
+
+
+def allowed_transitions(user: Any, submission: FormSubmission) -> list[str]:
+    """The transitions ``user`` may take on ``submission`` now (for buttons)."""
+    return [
+        name
+        for name, (sources, _, _) in TRANSITIONS.items()
+        if submission.status in sources and may_act(user, submission, name)
+    ]

@@ -1,4 +1,4 @@
-"""Reads of form definitions, always starting from what the user may see."""
+"""Reads of form definitions and submissions, always starting from what the user may see."""
 
 from __future__ import annotations
 
@@ -6,8 +6,14 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
-from forms_app.models import FormDefinition, FormField
-from forms_app.permissions import can_manage_definitions, definitions_fillable_by
+from forms_app.models import FormDefinition, FormField, FormSubmission, SubmissionStatus
+from forms_app.permissions import (
+    can_manage_definitions,
+    definitions_fillable_by,
+    submissions_owned_by,
+    submissions_reviewable_by,
+    submissions_visible_to,
+)
 
 
 def _with_fields(queryset: QuerySet[FormDefinition]) -> QuerySet[FormDefinition]:
@@ -37,3 +43,39 @@ def definition_get_for_preview(user: Any, slug: str, version: int | None = None)
     if found is None:
         raise FormDefinition.DoesNotExist
     return found
+
+
+# Submissions ---------------------------------------------------------------------------
+
+
+def _submission_rows(queryset: QuerySet[FormSubmission]) -> QuerySet[FormSubmission]:
+    return queryset.select_related(
+        "definition", "customer", "customer__region", "submitted_by", "reviewer"
+    )
+
+
+def submission_list_mine(user: Any) -> QuerySet[FormSubmission]:
+    """``user``'s drafts and submissions, most recently changed first."""
+    return _submission_rows(submissions_owned_by(user)).order_by("-updated_at", "-pk")
+
+
+def submission_decisions_recent(user: Any, limit: int = 5) -> list[FormSubmission]:
+    """``user``'s submissions that were approved or rejected, newest decision first."""
+    decided = submissions_owned_by(user).filter(
+        status__in=[SubmissionStatus.APPROVED, SubmissionStatus.REJECTED]
+    )
+    return list(_submission_rows(decided).order_by("-decided_at", "-pk")[: max(limit, 0)])
+
+
+def review_queue(user: Any) -> QuerySet[FormSubmission]:
+    """Submitted and in-review forms ``user`` may review (review roles and region, in SQL),
+    oldest first; their own submissions are left out."""
+    waiting = submissions_reviewable_by(user).filter(
+        status__in=[SubmissionStatus.SUBMITTED, SubmissionStatus.IN_REVIEW]
+    )
+    return _submission_rows(waiting.exclude(submitted_by=user)).order_by("submitted_at", "pk")
+
+
+def submission_get(user: Any, submission_id: int) -> FormSubmission:
+    """One submission ``user`` owns or may review; DoesNotExist otherwise."""
+    return _submission_rows(submissions_visible_to(user)).get(pk=submission_id)

@@ -1,20 +1,53 @@
-"""Form pages: the forms a user may fill, one form (validated server-side), and a preview."""
+"""Form pages: fill with pre-fill, drafts and submissions, the review queue, a preview."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction as db_transaction
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.shortcuts import redirect, render
+from django.utils.html import format_html
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from forms_app.forms import build_form_class
-from forms_app.models import FormDefinition
-from forms_app.permissions import can_manage_definitions
-from forms_app.selectors import definition_get, definition_get_for_preview, definition_list
+from forms_app.forms import DefinitionForm, build_form_class
+from forms_app.models import FieldType, FormDefinition, FormSubmission
+from forms_app.permissions import allowed_transitions, can_manage_definitions, may_act
+from forms_app.selectors import (
+    definition_get,
+    definition_get_for_preview,
+    definition_list,
+    review_queue,
+    submission_get,
+    submission_list_mine,
+)
+from forms_app.services import (
+    prefill,
+    submission_approve,
+    submission_create_draft,
+    submission_reject,
+    submission_start_review,
+    submission_submit,
+    submission_update_draft,
+    submission_withdraw,
+)
+from forms_app.services.submissions import picker_choices
+from knowledge.customers.models import Account, Customer, Transaction
+from knowledge.customers.selectors import (
+    MAX_QUERY_LENGTH,
+    customer_accounts,
+    customer_get,
+    customer_search,
+    customer_transactions,
+    customer_view,
+)
 from portal.permissions import Action
 from portal.views.decorators import require_action
+
+RECENT_TRANSACTIONS = 50
 
 
 def portal_page(action: Action) -> Callable[[Any], Any]:
@@ -39,6 +72,101 @@ def form_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _int_param(params: Any, name: str) -> int | None:
+    raw = str(params.get(name, "")).strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def provenance_label(provenance: dict[str, Any] | None) -> str:
+    """The badge text of one field's provenance."""
+    if not provenance:
+        return ""
+    if provenance.get("source") == "customer_record":
+        if provenance.get("masked"):
+            return "masked — enter manually"
+        return f"from {provenance['record']} #{provenance['id']} · {provenance['field']}"
+    return "entered manually"
+
+
+def _add_badges(form: DefinitionForm, provenance: dict[str, Any]) -> None:
+    """A provenance badge in each pre-filled field's help text (crispy renders it as HTML)."""
+    for key, origin in provenance.items():
+        label = provenance_label(origin)
+        if not label or key not in form.fields or origin.get("source") != "customer_record":
+            continue
+        css = "text-bg-warning" if origin.get("masked") else "text-bg-info"
+        field = form.fields[key]
+        field.help_text = format_html(
+            '<span class="badge {} portal-provenance" data-provenance="{}">{}</span> {}',
+            css,
+            key,
+            label,
+            field.help_text or "",
+        )
+
+
+def post_data(definition: FormDefinition, params: Any) -> dict[str, Any]:
+    """The definition's values out of a POST (lists for multiple choice, booleans for boxes)."""
+    data: dict[str, Any] = {}
+    for spec in definition.fields.all():
+        if spec.type == FieldType.FILE:
+            continue
+        if spec.type == FieldType.MULTI_CHOICE:
+            data[spec.key] = params.getlist(spec.key)
+        elif spec.type == FieldType.CHECKBOX:
+            data[spec.key] = spec.key in params and params.get(spec.key) not in ("", "false", "off")
+        else:
+            data[spec.key] = params.get(spec.key, "")
+    return data
+
+
+def _customer_context(
+    request: HttpRequest, definition: FormDefinition, params: Any
+) -> dict[str, Any]:
+    """The chosen customer, account and transaction (404 when not visible or not theirs)."""
+    user = request.user
+    context: dict[str, Any] = {"customer": None, "account": None, "transaction": None}
+    customer_id = _int_param(params, "customer")
+    if customer_id is None:
+        return context
+    try:
+        customer = customer_get(user, customer_id)
+    except Customer.DoesNotExist as missing:  # forbidden answers like missing
+        raise Http404("No such customer.") from missing
+    accounts = customer_accounts(user, customer)
+    account_id = _int_param(params, "account")
+    account = None
+    if account_id is not None:
+        account = Account.objects.filter(pk=account_id, customer=customer).first()
+        if account is None:
+            raise Http404("No such account.")
+    has_picker = any(spec.type == FieldType.TRANSACTION_PICKER for spec in definition.fields.all())
+    transaction_id = _int_param(params, "transaction")
+    txn = None
+    if transaction_id is not None:
+        rows = Transaction.objects.filter(pk=transaction_id, account__customer=customer)
+        txn = rows.filter(account=account).first() if account else rows.first()
+        if txn is None:
+            raise Http404("No such transaction.")
+    transactions = []
+    if has_picker and account is not None:
+        transactions = [
+            row
+            for row in customer_transactions(user, customer, RECENT_TRANSACTIONS)
+            if row.account_id == account.pk
+        ]
+    context.update(
+        customer=customer,
+        customer_view=customer_view(user, customer),
+        accounts=accounts,
+        account=account,
+        transaction=txn,
+        has_picker=has_picker,
+        transactions=transactions,
+    )
+    return context
+
+
 @require_http_methods(["GET", "POST"])
 @portal_page(Action.FILL_FORMS)
 def form_fill(request: HttpRequest, slug: str) -> HttpResponse:
@@ -46,19 +174,69 @@ def form_fill(request: HttpRequest, slug: str) -> HttpResponse:
         definition = definition_get(request.user, slug)
     except FormDefinition.DoesNotExist as missing:  # forbidden answers like missing
         raise Http404("No such form.") from missing
+    params = request.POST if request.method == "POST" else request.GET
+    context = _customer_context(request, definition, params)
+    customer, account, txn = context["customer"], context["account"], context["transaction"]
+    choices = picker_choices(request.user, customer, account, txn) if customer else []
     form_class = build_form_class(definition)
-    validated = False
-    if request.method == "POST":
-        form = form_class(request.POST, request.FILES)
-        # Submissions arrive with the workflow: for now the form is only validated.
-        validated = form.is_valid()
-    else:
-        form = form_class()
-    return render(
-        request,
-        "forms_app/form_fill.html",
-        {"definition": definition, "form": form, "validated": validated, "preview": False},
+    query = request.GET.get("customer_q", "").strip()[:MAX_QUERY_LENGTH]
+    context.update(
+        definition=definition,
+        preview=False,
+        customer_q=query,
+        customer_results=customer_search(request.user, query) if query else None,
+        max_length=MAX_QUERY_LENGTH,
     )
+    if request.method == "POST":
+        form = form_class(request.POST, transaction_choices=choices)
+        form.is_valid()
+        if customer is None:
+            context.update(form=form, no_customer=True)
+            return render(request, "forms_app/form_fill.html", context)
+        submit = request.POST.get("action") == "submit"
+        try:
+            with db_transaction.atomic():
+                submission = submission_create_draft(
+                    actor=request.user,
+                    definition=definition,
+                    customer=customer,
+                    account=account,
+                    transaction=txn,
+                    data=post_data(definition, request.POST),
+                )
+                if submit:
+                    submission = submission_submit(actor=request.user, submission=submission)
+        except ValidationError as invalid:
+            context.update(form=form, errors=_messages_of(invalid))
+            return render(request, "forms_app/form_fill.html", context)
+        if submit:
+            messages.success(request, "Submitted for review.")
+        else:
+            messages.success(request, "Draft saved. Nothing is submitted until you press Submit.")
+        return redirect("forms_app:submission_detail", pk=submission.pk)
+    provenance: dict[str, Any] = {}
+    initial: dict[str, Any] = {}
+    if customer is not None:
+        try:
+            values = prefill(request.user, definition, customer, account, txn)
+        except (Customer.DoesNotExist, ValidationError) as missing:
+            raise Http404("No such customer.") from missing
+        initial = {k: v["value"] for k, v in values.items() if v["value"] is not None}
+        provenance = {k: v["provenance"] for k, v in values.items() if v["provenance"]}
+    form = form_class(initial=initial, transaction_choices=choices)
+    _add_badges(form, provenance)
+    context.update(form=form)
+    return render(request, "forms_app/form_fill.html", context)
+
+
+def _messages_of(error: ValidationError) -> list[str]:
+    if hasattr(error, "error_dict"):
+        return [
+            f"{key}: {message}" if key != "__all__" else message
+            for key, messages_ in error.message_dict.items()
+            for message in messages_
+        ]
+    return list(error.messages)
 
 
 @require_http_methods(["GET", "POST"])
@@ -89,3 +267,133 @@ def form_preview(request: HttpRequest, slug: str) -> HttpResponse:
             "versions": versions.values("version", "status"),
         },
     )
+
+
+def _display(spec: Any, value: Any) -> str:
+    if value in (None, "", []):
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    labels = {str(v): str(label) for v, label in spec.choices or []}
+    if isinstance(value, list):
+        return ", ".join(labels.get(str(item), str(item)) for item in value)
+    return labels.get(str(value), str(value))
+
+
+@require_GET
+@portal_page(Action.FILL_FORMS)
+def submission_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "forms_app/submission_list.html",
+        {"submissions": submission_list_mine(request.user)},
+    )
+
+
+@require_GET
+@portal_page(Action.REVIEW_FORMS)
+def review_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "forms_app/review_queue.html", {"submissions": review_queue(request.user)}
+    )
+
+
+def _get_or_404(request: HttpRequest, pk: int) -> FormSubmission:
+    try:
+        return submission_get(request.user, pk)
+    except FormSubmission.DoesNotExist as missing:  # forbidden answers like missing
+        raise Http404("No such submission.") from missing
+
+
+@require_http_methods(["GET", "POST"])
+@portal_page(Action.USE_PORTAL)
+def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    submission = _get_or_404(request, pk)
+    definition = submission.definition
+    editable = submission.status == "draft" and may_act(request.user, submission, "submit")
+    form = None
+    errors: list[str] = []
+    if editable:
+        choices = picker_choices(
+            request.user, submission.customer, submission.account, submission.transaction
+        )
+        form_class = build_form_class(definition)
+        if request.method == "POST":
+            form = form_class(request.POST, transaction_choices=choices)
+            form.is_valid()
+            submit = request.POST.get("action") == "submit"
+            try:
+                with db_transaction.atomic():
+                    submission = submission_update_draft(
+                        actor=request.user,
+                        submission=submission,
+                        data=post_data(definition, request.POST),
+                    )
+                    if submit:
+                        submission = submission_submit(actor=request.user, submission=submission)
+            except ValidationError as invalid:
+                errors = _messages_of(invalid)
+            else:
+                messages.success(request, "Submitted for review." if submit else "Draft saved.")
+                return redirect("forms_app:submission_detail", pk=submission.pk)
+        else:
+            form = form_class(initial=submission.data, transaction_choices=choices)
+            _add_badges(form, submission.provenance)
+    elif request.method == "POST":
+        raise PermissionDenied
+    rows = [
+        {
+            "label": spec.label,
+            "value": _display(spec, submission.data.get(spec.key)),
+            "provenance": provenance_label(submission.provenance.get(spec.key)),
+            "masked": bool((submission.provenance.get(spec.key) or {}).get("masked")),
+            "from_record": (submission.provenance.get(spec.key) or {}).get("source")
+            == "customer_record",
+        }
+        for spec in definition.fields.all()
+    ]
+    return render(
+        request,
+        "forms_app/submission_detail.html",
+        {
+            "submission": submission,
+            "definition": definition,
+            "rows": rows,
+            "events": submission.events.select_related("actor"),
+            "transitions": [
+                t for t in allowed_transitions(request.user, submission) if t != "submit"
+            ],
+            "can_submit": "submit" in allowed_transitions(request.user, submission),
+            "form": form,
+            "errors": errors,
+        },
+    )
+
+
+TRANSITION_SERVICES: dict[str, Callable[..., FormSubmission]] = {
+    "submit": submission_submit,
+    "start_review": submission_start_review,
+    "approve": submission_approve,
+    "reject": submission_reject,
+    "withdraw": submission_withdraw,
+}
+NEEDS_COMMENT = {"approve", "reject"}
+
+
+@require_POST
+@portal_page(Action.USE_PORTAL)
+def submission_transition(request: HttpRequest, pk: int, transition: str) -> HttpResponse:
+    if transition not in TRANSITION_SERVICES:
+        raise Http404("No such action.")
+    submission = _get_or_404(request, pk)
+    kwargs: dict[str, Any] = {"actor": request.user, "submission": submission}
+    if transition in NEEDS_COMMENT:
+        kwargs["comment"] = request.POST.get("comment", "")
+    try:
+        TRANSITION_SERVICES[transition](**kwargs)
+    except ValidationError as invalid:
+        for message in _messages_of(invalid):
+            messages.error(request, message)
+    else:
+        messages.success(request, f"Submission #{submission.pk}: {transition.replace('_', ' ')}.")
+    return redirect("forms_app:submission_detail", pk=submission.pk)

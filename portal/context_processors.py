@@ -16,6 +16,7 @@ NAVIGATION: list[tuple[str, str, Action | None]] = [
     ("Documents", "knowledge:document_list", Action.SEARCH_KNOWLEDGE),
     ("Customers", "customers:search", Action.VIEW_CUSTOMERS),
     ("Forms", "forms_app:form_list", Action.FILL_FORMS),
+    ("Reviews", "forms_app:review_queue", Action.REVIEW_FORMS),
     ("Audit trail", "portal:audit_list", Action.VIEW_AUDIT),
 ]
 
@@ -29,6 +30,11 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         if action is None or can(user, action):
             url = reverse(url_name)
             active = request.path == url if url == "/" else request.path.startswith(url)
+            # The review queue lives under /forms/ but is its own entry.
+            if url_name == "forms_app:form_list" and request.path.startswith(
+                reverse("forms_app:review_queue")
+            ):
+                active = False
             items.append({"label": label, "url": url, "active": active})
     return {
         "nav_items": items,

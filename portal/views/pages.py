@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 
+from forms_app.selectors import submission_decisions_recent
 from portal.forms import AuditFilterForm
 from portal.permissions import ROLE_DESCRIPTIONS, Action, can, regions_visible_to, user_roles
 from portal.selectors import audit_event_list, audit_event_list_of_actor
@@ -53,7 +54,12 @@ SECTIONS: list[tuple[Action, str, str, str | None]] = [
         "Card disputes, address changes, referrals and closures.",
         "forms_app:form_list",
     ),
-    (Action.REVIEW_FORMS, "Reviews", "Approve or reject submitted forms.", None),
+    (
+        Action.REVIEW_FORMS,
+        "Reviews",
+        "Approve or reject submitted forms.",
+        "forms_app:review_queue",
+    ),
     (Action.ASK_ASSISTANT, "Assistant", "Ask questions answered from company documents.", None),
 ]
 
@@ -78,6 +84,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "my_recent_events": audit_event_list_of_actor(user=user, limit=10),
         "can_view_audit": can_view_audit,
         "recent_audit_events": list(audit_event_list(user=user)[:10]) if can_view_audit else [],
+        "recent_decisions": submission_decisions_recent(user, limit=5),
     }
     return render(request, "portal/dashboard.html", context)
 

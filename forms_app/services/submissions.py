@@ -1,0 +1,348 @@
+"""The submission workflow: drafts, submit, review, approve/reject, withdraw; all audited.
+
+Data can change only while a submission is a draft. Provenance is always derived on the
+server (a value equal to the customer-record value the person may see keeps the record as
+its source; anything else is ``{"source": "user"}``), so a client cannot forge it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction as db_transaction
+from django.utils import timezone
+
+from forms_app.forms import DefinitionForm, build_form_class
+from forms_app.models import (
+    FieldType,
+    FormDefinition,
+    FormSubmission,
+    SubmissionEvent,
+    SubmissionStatus,
+)
+from forms_app.permissions import TRANSITIONS, can_fill_definition, may_act
+from forms_app.services.prefill import prefill_values, to_json_value
+from knowledge.customers.models import Account, Customer, Transaction
+from knowledge.customers.selectors import customer_transactions, customers_visible_to
+from portal.services import audit_event_record
+
+REQUIRED_MESSAGE = "This field is required."
+TRANSACTION_CHOICES_LIMIT = 50
+PAST_TENSE = {
+    "submit": "submitted",
+    "start_review": "taken into review",
+    "approve": "approved",
+    "reject": "rejected",
+    "withdraw": "withdrawn",
+}
+
+
+def transaction_choices(
+    user: Any, customer: Customer, account: Account | None = None
+) -> list[tuple[str, str]]:
+    """Recent transactions of ``customer`` (of ``account`` when given) for a picker."""
+    rows = customer_transactions(user, customer, TRANSACTION_CHOICES_LIMIT)
+    return [
+        (str(row.id), f"{row.posted_date:%Y-%m-%d} · {row.merchant} · {row.amount} {row.currency}")
+        for row in rows
+        if account is None or row.account_id == account.pk
+    ]
+
+
+def picker_choices(
+    user: Any, customer: Customer, account: Account | None, txn: Transaction | None
+) -> list[tuple[str, str]]:
+    choices = transaction_choices(user, customer, account)
+    if txn is not None and str(txn.pk) not in {value for value, _ in choices}:
+        choices.append((str(txn.pk), f"{txn.posted_date:%Y-%m-%d} · {txn.merchant} · {txn.amount}"))
+    return choices
+
+
+def bound_form(
+    user: Any,
+    definition: FormDefinition,
+    customer: Customer,
+    account: Account | None,
+    txn: Transaction | None,
+    data: Mapping[str, Any] | None,
+) -> DefinitionForm:
+    """The definition's form bound to ``data`` (or unbound), with the customer's transactions."""
+    form_class = build_form_class(definition)
+    return form_class(data, transaction_choices=picker_choices(user, customer, account, txn))
+
+
+def _is_required_error(error: ValidationError) -> bool:
+    return error.code == "required" or REQUIRED_MESSAGE in error.messages
+
+
+def _clean(
+    user: Any, submission: FormSubmission, data: Mapping[str, Any], *, complete: bool
+) -> dict[str, Any]:
+    """Validate ``data`` with the definition's form; a draft may still miss required values."""
+    specs = {spec.key: spec for spec in submission.definition.fields.all()}
+    unknown = sorted(set(data) - set(specs))
+    if unknown:
+        raise ValidationError({key: "Not a field of this form." for key in unknown})
+    files = [key for key in data if specs[key].type == FieldType.FILE and data[key]]
+    if files:
+        raise ValidationError({key: "Files are not stored with submissions yet." for key in files})
+    form = bound_form(
+        user,
+        submission.definition,
+        submission.customer,
+        submission.account,
+        submission.transaction,
+        dict(data),
+    )
+    form.is_valid()
+    errors: dict[str, list[str]] = {}
+    for key, field_errors in form.errors.as_data().items():
+        kept = [e for e in field_errors if complete or not _is_required_error(e)]
+        if kept:
+            errors[key] = [message for e in kept for message in e.messages]
+    if errors:
+        raise ValidationError(errors)
+    return {
+        key: to_json_value(value)
+        for key, value in form.cleaned_data.items()
+        if key in specs and specs[key].type != FieldType.FILE
+    }
+
+
+def _provenance(
+    user: Any, submission: FormSubmission, data: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    record = prefill_values(
+        user, submission.definition, submission.customer, submission.account, submission.transaction
+    )
+    provenance: dict[str, dict[str, Any]] = {}
+    for key, item in record.items():
+        origin = item["provenance"]
+        value = data.get(key)
+        empty = value in (None, "", [], False)
+        if origin is not None and origin.get("masked") and empty:
+            provenance[key] = origin  # left for the person to enter
+        elif origin is not None and not origin.get("masked") and value == item["value"]:
+            provenance[key] = origin
+        elif not empty:
+            provenance[key] = {"source": "user"}
+    return provenance
+
+
+def _event(
+    *, submission: FormSubmission, actor: Any, from_status: str, action: str, comment: str = ""
+) -> SubmissionEvent:
+    event = SubmissionEvent(
+        submission=submission,
+        actor=actor,
+        from_status=from_status,
+        to_status=submission.status,
+        comment=comment,
+    )
+    event.full_clean()
+    event.save()
+    audit_event_record(
+        action=f"form_submission.{action}",
+        actor=actor,
+        target=submission,
+        details={
+            "form": submission.definition.slug,
+            "version": submission.definition.version,
+            "customer_id": submission.customer_id,
+            "from_status": from_status,
+            "to_status": submission.status,
+            **({"comment": comment} if comment else {}),
+        },
+    )
+    return event
+
+
+def _own_rows(
+    customer: Customer, account: Account | int | None, txn: Transaction | int | None
+) -> tuple[Account | None, Transaction | None]:
+    account_row = None
+    if account is not None:
+        pk = account if isinstance(account, int) else account.pk
+        account_row = Account.objects.filter(pk=pk, customer=customer).first()
+        if account_row is None:
+            raise ValidationError({"account": "This account does not belong to the customer."})
+    txn_row = None
+    if txn is not None:
+        pk = txn if isinstance(txn, int) else txn.pk
+        rows = Transaction.objects.filter(pk=pk, account__customer=customer)
+        if account_row is not None:
+            rows = rows.filter(account=account_row)
+        txn_row = rows.first()
+        if txn_row is None:
+            raise ValidationError(
+                {"transaction": "This transaction does not belong to the customer (or account)."}
+            )
+    return account_row, txn_row
+
+
+@db_transaction.atomic
+def submission_create_draft(
+    *,
+    actor: Any,
+    definition: FormDefinition,
+    customer: Customer,
+    account: Account | int | None = None,
+    transaction: Transaction | int | None = None,
+    data: Mapping[str, Any] | None = None,
+    provenance: Mapping[str, Any] | None = None,
+) -> FormSubmission:
+    """Start a draft of the current ``definition`` for a customer ``actor`` may see.
+
+    ``provenance`` is accepted for callers that computed a pre-fill, but the stored
+    provenance is always derived on the server from the data and the record.
+    """
+    del provenance  # derived below; never trusted from the caller
+    if not can_fill_definition(actor, definition):
+        raise PermissionDenied("You may not fill this form.")
+    if not customers_visible_to(actor).filter(pk=customer.pk).exists():
+        raise Customer.DoesNotExist("No such customer.")
+    account_row, txn_row = _own_rows(customer, account, transaction)
+    submission = FormSubmission(
+        definition=definition,
+        customer=customer,
+        account=account_row,
+        transaction=txn_row,
+        submitted_by=actor,
+        status=SubmissionStatus.DRAFT,
+    )
+    submission.data = _clean(actor, submission, data or {}, complete=False)
+    submission.provenance = _provenance(actor, submission, submission.data)
+    submission.full_clean()
+    submission.save()
+    _event(submission=submission, actor=actor, from_status="", action="created")
+    return submission
+
+
+def _locked(submission: FormSubmission) -> FormSubmission:
+    return (
+        FormSubmission.objects.select_for_update(of=("self",))
+        .select_related("definition", "customer", "account", "transaction")
+        .get(pk=submission.pk)
+    )
+
+
+def _check(actor: Any, submission: FormSubmission, transition: str) -> None:
+    sources, _, who = TRANSITIONS[transition]
+    if not may_act(actor, submission, transition):
+        if who == "reviewer" and submission.submitted_by_id == getattr(actor, "pk", None):
+            raise PermissionDenied("You cannot review your own submission.")
+        if who == "reviewer":
+            raise PermissionDenied("You may not review this submission.")
+        raise PermissionDenied("Only the person who filled this form may do that.")
+    if submission.status not in sources:
+        allowed = " or ".join(sorted(str(s) for s in sources))
+        raise ValidationError(
+            f"A submission that is {submission.get_status_display().lower()} cannot be "
+            f"{PAST_TENSE[transition]} (only one that is {allowed})."
+        )
+
+
+@db_transaction.atomic
+def submission_update_draft(
+    *, actor: Any, submission: FormSubmission, data: Mapping[str, Any]
+) -> FormSubmission:
+    """Replace a draft's data (validated; fields the person changed become ``source: user``)."""
+    submission = _locked(submission)
+    if not may_act(actor, submission, "submit"):
+        raise PermissionDenied("Only the person who filled this form may change it.")
+    if submission.status != SubmissionStatus.DRAFT:
+        raise ValidationError("Only a draft can be changed; this submission is frozen.")
+    submission.data = _clean(actor, submission, data, complete=False)
+    submission.provenance = _provenance(actor, submission, submission.data)
+    submission.full_clean()
+    submission.save()
+    audit_event_record(
+        action="form_submission.draft_saved",
+        actor=actor,
+        target=submission,
+        details={"form": submission.definition.slug, "customer_id": submission.customer_id},
+    )
+    return submission
+
+
+@db_transaction.atomic
+def submission_submit(*, actor: Any, submission: FormSubmission) -> FormSubmission:
+    """Submit a complete draft for review; its data is frozen from now on."""
+    submission = _locked(submission)
+    _check(actor, submission, "submit")
+    # Complete now: every required field, re-validated against the frozen version.
+    _clean(actor, submission, submission.data, complete=True)
+    previous = submission.status
+    submission.status = SubmissionStatus.SUBMITTED
+    submission.submitted_at = timezone.now()
+    submission.full_clean()
+    submission.save()
+    _event(submission=submission, actor=actor, from_status=previous, action="submitted")
+    return submission
+
+
+@db_transaction.atomic
+def submission_start_review(*, actor: Any, submission: FormSubmission) -> FormSubmission:
+    """A reviewer takes a submitted form: it is now in review, with them as reviewer."""
+    submission = _locked(submission)
+    _check(actor, submission, "start_review")
+    previous = submission.status
+    submission.status = SubmissionStatus.IN_REVIEW
+    submission.reviewer = actor
+    submission.full_clean()
+    submission.save()
+    _event(submission=submission, actor=actor, from_status=previous, action="review_started")
+    return submission
+
+
+def _decide(
+    actor: Any, submission: FormSubmission, transition: str, comment: str
+) -> FormSubmission:
+    submission = _locked(submission)
+    _check(actor, submission, transition)
+    if transition == "reject" and not comment:
+        raise ValidationError({"comment": "Say why the submission is rejected."})
+    previous = submission.status
+    submission.status = TRANSITIONS[transition][1]
+    submission.reviewer = actor
+    submission.decision_comment = comment
+    submission.decided_at = timezone.now()
+    submission.full_clean()
+    submission.save()
+    _event(
+        submission=submission,
+        actor=actor,
+        from_status=previous,
+        action=str(submission.status),
+        comment=comment,
+    )
+    return submission
+
+
+@db_transaction.atomic
+def submission_approve(
+    *, actor: Any, submission: FormSubmission, comment: str = ""
+) -> FormSubmission:
+    """Approve a submitted (or in-review) form; never the reviewer's own."""
+    return _decide(actor, submission, "approve", (comment or "").strip())
+
+
+@db_transaction.atomic
+def submission_reject(*, actor: Any, submission: FormSubmission, comment: str) -> FormSubmission:
+    """Reject a submitted (or in-review) form with a reason for the submitter."""
+    return _decide(actor, submission, "reject", (comment or "").strip())
+
+
+@db_transaction.atomic
+def submission_withdraw(*, actor: Any, submission: FormSubmission) -> FormSubmission:
+    """The submitter withdraws a draft or a submission not yet in review."""
+    submission = _locked(submission)
+    _check(actor, submission, "withdraw")
+    previous = submission.status
+    submission.status = SubmissionStatus.WITHDRAWN
+    submission.full_clean()
+    submission.save()
+    _event(submission=submission, actor=actor, from_status=previous, action="withdrawn")
+    return submission

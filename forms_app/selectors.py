@@ -79,3 +79,20 @@ def review_queue(user: Any) -> QuerySet[FormSubmission]:
 def submission_get(user: Any, submission_id: int) -> FormSubmission:
     """One submission ``user`` owns or may review; DoesNotExist otherwise."""
     return _submission_rows(submissions_visible_to(user)).get(pk=submission_id)
+
+
+def submission_data_for(user: Any, submission: FormSubmission) -> dict[str, Any]:
+    """The submission's values as ``user`` may see them.
+
+    A value bound to a sensitive customer-record field (tax id, date of birth, account
+    number) is masked or hidden per the viewer's field visibility, whoever entered it: a
+    supervisor reviewing a compliance officer's form sees ``***-**-1234``, not the tax id.
+    """
+    from knowledge.customers.masking import MASKERS, visible_value
+
+    data = dict(submission.data)
+    for spec in submission.definition.fields.all():
+        field = spec.binding.rsplit(".", 1)[-1] if spec.binding else ""
+        if field in MASKERS and data.get(spec.key) not in (None, ""):
+            data[spec.key] = visible_value(user, field, str(data[spec.key]))[0]
+    return data

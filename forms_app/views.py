@@ -21,6 +21,7 @@ from forms_app.selectors import (
     definition_get_for_preview,
     definition_list,
     review_queue,
+    submission_data_for,
     submission_get,
     submission_list_mine,
 )
@@ -341,10 +342,11 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
             _add_badges(form, submission.provenance)
     elif request.method == "POST":
         raise PermissionDenied
+    shown = submission_data_for(request.user, submission)
     rows = [
         {
             "label": spec.label,
-            "value": _display(spec, submission.data.get(spec.key)),
+            "value": _display(spec, shown.get(spec.key)),
             "provenance": provenance_label(submission.provenance.get(spec.key)),
             "masked": bool((submission.provenance.get(spec.key) or {}).get("masked")),
             "from_record": (submission.provenance.get(spec.key) or {}).get("source")

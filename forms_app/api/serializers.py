@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from forms_app.models import FormDefinition, FormField, FormSubmission
 from forms_app.schema import definition_json_schema
+from forms_app.selectors import submission_data_for
 
 
 class FormDefinitionListSerializer(serializers.ModelSerializer[FormDefinition]):
@@ -107,9 +108,14 @@ class SubmissionSerializer(serializers.ModelSerializer[FormSubmission]):
     status = serializers.CharField(
         help_text="draft, submitted, in_review, approved, rejected or withdrawn"
     )
-    data = serializers.DictField()  # type: ignore[assignment]
+    data = serializers.SerializerMethodField()  # type: ignore[assignment]
     provenance = serializers.DictField()
     events = SubmissionEventSerializer(many=True, read_only=True)
+
+    @extend_schema_field(serializers.DictField())
+    def get_data(self, submission: FormSubmission) -> dict[str, Any]:
+        """Values masked per the requesting user's field visibility."""
+        return submission_data_for(self.context["request"].user, submission)
 
     class Meta:
         model = FormSubmission

@@ -148,7 +148,7 @@ class SubmissionCreateApi(APIView):
     )
     def get(self, request: Request) -> Response:
         rows = submission_list_mine(request.user).prefetch_related("events__actor")
-        return Response(SubmissionSerializer(rows, many=True).data)
+        return Response(SubmissionSerializer(rows, many=True, context={"request": request}).data)
 
     @extend_schema(
         summary="Create a submission (draft, or submitted)",
@@ -173,7 +173,9 @@ class SubmissionCreateApi(APIView):
             )
             if values.get("submit"):
                 submission = submission_submit(actor=request.user, submission=submission)
-        return Response(SubmissionSerializer(submission).data, status=201)
+        return Response(
+            SubmissionSerializer(submission, context={"request": request}).data, status=201
+        )
 
 
 class SubmissionDetailApi(APIView):
@@ -187,7 +189,9 @@ class SubmissionDetailApi(APIView):
         responses={200: SubmissionSerializer, **_ERRORS, 404: _NOT_FOUND},
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(SubmissionSerializer(_submission(request.user, pk)).data)
+        return Response(
+            SubmissionSerializer(_submission(request.user, pk), context={"request": request}).data
+        )
 
 
 TRANSITION_SERVICES: dict[str, Callable[..., FormSubmission]] = {
@@ -213,7 +217,7 @@ class SubmissionTransitionApi(APIView):
             payload.is_valid(raise_exception=True)
             kwargs["comment"] = payload.validated_data.get("comment", "")
         submission = TRANSITION_SERVICES[self.transition](**kwargs)
-        return Response(SubmissionSerializer(submission).data)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)
 
 
 def transition_view(transition: str) -> Any:

@@ -494,3 +494,40 @@ def test_pages_flow(client: Client, world: dict[str, Any]) -> None:
     assert client.get(f"/forms/submissions/{submission.pk}/").status_code == 404
     client.force_login(world["agent"])
     assert client.get("/forms/reviews/").status_code == 403
+
+
+def test_sensitive_values_are_masked_for_each_viewer(world: dict[str, Any]) -> None:
+    """A compliance officer sees and submits the full account number; the supervisor who
+    reviews it sees only what their field visibility allows."""
+    from forms_app.services import submission_submit
+
+    compliance, supervisor = world["compliance"], world["supervisor"]
+    customer = world["north_customer"]
+    account = customer.accounts.order_by("pk").first()
+    definition = definition_get(compliance, "account-closure")
+    values = prefill(compliance, definition, customer, account)
+    full_number = values["account_number"]["value"]
+    assert full_number and "•" not in full_number
+    draft = submission_create_draft(
+        actor=compliance,
+        definition=definition,
+        customer=customer,
+        account=account,
+        data={
+            **{k: v["value"] for k, v in values.items() if v["value"] is not None},
+            "reason": "moving",
+            "balance_handling": "cheque",
+        },
+    )
+    submission_submit(actor=compliance, submission=draft)
+
+    seen_by_supervisor = _api(supervisor).get(f"/api/v1/submissions/{draft.pk}/").json()
+    assert seen_by_supervisor["data"]["account_number"] == f"•••• {full_number[-4:]}"
+    assert full_number not in str(seen_by_supervisor)
+    seen_by_compliance = _api(compliance).get(f"/api/v1/submissions/{draft.pk}/").json()
+    assert seen_by_compliance["data"]["account_number"] == full_number
+
+    page = Client()
+    page.force_login(supervisor)
+    html = page.get(f"/forms/submissions/{draft.pk}/").content.decode()
+    assert full_number not in html and full_number[-4:] in html

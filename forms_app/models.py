@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import PurePath
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -179,3 +182,36 @@ class SubmissionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '—'} → {self.to_status}"
+
+
+def _attachment_path(instance: models.Model, filename: str) -> str:
+    # A random folder per file: names never collide and never come from the user alone.
+    return f"submissions/{uuid.uuid4().hex}/{PurePath(filename).name[-120:]}"
+
+
+class SubmissionAttachment(models.Model):
+    """A file given for a file field of a submission (checked like document uploads)."""
+
+    submission = models.ForeignKey(
+        FormSubmission, on_delete=models.PROTECT, related_name="attachments"
+    )
+    field_key = models.CharField(max_length=64)
+    file = models.FileField(upload_to=_attachment_path, max_length=300)
+    original_filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=120)
+    sha256 = models.CharField(max_length=64)
+    size_bytes = models.PositiveBigIntegerField()
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["submission", "field_key", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.original_filename} ({self.field_key})"
+
+    def as_reference(self) -> dict[str, object]:
+        """What the submission's data holds for the field."""
+        return {"attachment_id": self.pk, "filename": self.original_filename, "sha256": self.sha256}

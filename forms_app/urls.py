@@ -9,6 +9,11 @@ urlpatterns = [
     path("submissions/", views.submission_list, name="submission_list"),
     path("submissions/<int:pk>/", views.submission_detail, name="submission_detail"),
     path(
+        "submissions/<int:pk>/files/<int:attachment_id>/",
+        views.submission_attachment,
+        name="submission_attachment",
+    ),
+    path(
         "submissions/<int:pk>/<str:transition>/",
         views.submission_transition,
         name="submission_transition",

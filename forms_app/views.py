@@ -8,8 +8,9 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction as db_transaction
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -28,6 +29,7 @@ from forms_app.selectors import (
 from forms_app.services import (
     prefill,
     submission_approve,
+    submission_attach_file,
     submission_create_draft,
     submission_reject,
     submission_start_review,
@@ -46,6 +48,7 @@ from knowledge.customers.selectors import (
     customer_view,
 )
 from portal.permissions import Action
+from portal.services import audit_event_record
 from portal.views.decorators import require_action
 
 RECENT_TRANSACTIONS = 50
@@ -189,7 +192,7 @@ def form_fill(request: HttpRequest, slug: str) -> HttpResponse:
         max_length=MAX_QUERY_LENGTH,
     )
     if request.method == "POST":
-        form = form_class(request.POST, transaction_choices=choices)
+        form = form_class(request.POST, request.FILES, transaction_choices=choices)
         form.is_valid()
         if customer is None:
             context.update(form=form, no_customer=True)
@@ -205,6 +208,7 @@ def form_fill(request: HttpRequest, slug: str) -> HttpResponse:
                     transaction=txn,
                     data=post_data(definition, request.POST),
                 )
+                _attach_uploads(request, submission)
                 if submit:
                     submission = submission_submit(actor=request.user, submission=submission)
         except ValidationError as invalid:
@@ -270,9 +274,50 @@ def form_preview(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _attach_uploads(request: HttpRequest, submission: FormSubmission) -> None:
+    """Store the files given for the form's file fields (inside the caller's transaction)."""
+    for spec in submission.definition.fields.filter(type=FieldType.FILE):
+        upload = request.FILES.get(spec.key)
+        if upload is not None:
+            submission_attach_file(
+                actor=request.user, submission=submission, key=spec.key, upload=upload
+            )
+
+
+@require_GET
+@portal_page(Action.USE_PORTAL)
+def submission_attachment(request: HttpRequest, pk: int, attachment_id: int) -> FileResponse:
+    """Download a submission's file: whoever may see the submission may see its files."""
+    submission = _get_or_404(request, pk)
+    attachment = get_object_or_404(submission.attachments, pk=attachment_id)
+    audit_event_record(
+        action="form_submission.file_downloaded",
+        actor=request.user,
+        target=submission,
+        details={"attachment_id": attachment.pk, "filename": attachment.original_filename},
+    )
+    return FileResponse(
+        attachment.file.open("rb"),
+        as_attachment=True,
+        filename=attachment.original_filename,
+        content_type=attachment.content_type,
+    )
+
+
+def _download_url(submission: FormSubmission, value: Any) -> str:
+    if isinstance(value, dict) and isinstance(value.get("attachment_id"), int):
+        return reverse(
+            "forms_app:submission_attachment",
+            kwargs={"pk": submission.pk, "attachment_id": value["attachment_id"]},
+        )
+    return ""
+
+
 def _display(spec: Any, value: Any) -> str:
     if value in (None, "", []):
         return "—"
+    if isinstance(value, dict) and "filename" in value:
+        return str(value["filename"])
     if isinstance(value, bool):
         return "Yes" if value else "No"
     labels = {str(v): str(label) for v, label in spec.choices or []}
@@ -320,7 +365,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         )
         form_class = build_form_class(definition)
         if request.method == "POST":
-            form = form_class(request.POST, transaction_choices=choices)
+            form = form_class(request.POST, request.FILES, transaction_choices=choices)
             form.is_valid()
             submit = request.POST.get("action") == "submit"
             try:
@@ -330,6 +375,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
                         submission=submission,
                         data=post_data(definition, request.POST),
                     )
+                    _attach_uploads(request, submission)
                     if submit:
                         submission = submission_submit(actor=request.user, submission=submission)
             except ValidationError as invalid:
@@ -351,6 +397,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "masked": bool((submission.provenance.get(spec.key) or {}).get("masked")),
             "from_record": (submission.provenance.get(spec.key) or {}).get("source")
             == "customer_record",
+            "download_url": _download_url(submission, shown.get(spec.key)),
         }
         for spec in definition.fields.all()
     ]

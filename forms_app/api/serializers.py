@@ -142,3 +142,8 @@ class SubmissionSerializer(serializers.ModelSerializer[FormSubmission]):
     @extend_schema_field(OpenApiTypes.STR)
     def get_reviewer(self, submission: FormSubmission) -> str | None:
         return submission.reviewer.get_username() if submission.reviewer else None
+
+
+class SubmissionFileSerializer(serializers.Serializer[Any]):
+    field = serializers.CharField(max_length=64, help_text="The key of a file field of the form.")
+    file = serializers.FileField(help_text="Checked like document uploads (type by magic bytes).")

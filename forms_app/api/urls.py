@@ -6,6 +6,7 @@ from forms_app.api.views import (
     FormPrefillApi,
     SubmissionCreateApi,
     SubmissionDetailApi,
+    SubmissionFileApi,
     transition_view,
 )
 
@@ -15,6 +16,7 @@ urlpatterns = [
     path("forms/<slug:slug>/prefill/", FormPrefillApi.as_view(), name="form_prefill"),
     path("submissions/", SubmissionCreateApi.as_view(), name="submission_list"),
     path("submissions/<int:pk>/", SubmissionDetailApi.as_view(), name="submission_detail"),
+    path("submissions/<int:pk>/files/", SubmissionFileApi.as_view(), name="submission_file"),
     *(
         path(
             f"submissions/<int:pk>/{name.replace('_', '-')}/",

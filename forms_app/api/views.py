@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction as db_transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +20,7 @@ from forms_app.api.serializers import (
     PrefillOutputSerializer,
     SubmissionCommentSerializer,
     SubmissionCreateSerializer,
+    SubmissionFileSerializer,
     SubmissionSerializer,
 )
 from forms_app.models import FormDefinition, FormSubmission
@@ -31,6 +33,7 @@ from forms_app.selectors import (
 from forms_app.services import (
     prefill,
     submission_approve,
+    submission_attach_file,
     submission_create_draft,
     submission_reject,
     submission_start_review,
@@ -191,6 +194,34 @@ class SubmissionDetailApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         return Response(
             SubmissionSerializer(_submission(request.user, pk), context={"request": request}).data
+        )
+
+
+class SubmissionFileApi(APIView):
+    """Attach a file to a file field of your draft (multipart: ``field``, ``file``)."""
+
+    permission_classes = [CanUseApi]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        summary="Attach a file to a draft",
+        tags=TAGS,
+        request=SubmissionFileSerializer,
+        responses={201: SubmissionSerializer, **_ERRORS, 404: _NOT_FOUND, 400: _INVALID},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        submission = _submission(request.user, pk)
+        payload = SubmissionFileSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        submission_attach_file(
+            actor=request.user,
+            submission=submission,
+            key=payload.validated_data["field"],
+            upload=payload.validated_data["file"],
+        )
+        submission.refresh_from_db()
+        return Response(
+            SubmissionSerializer(submission, context={"request": request}).data, status=201
         )
 
 

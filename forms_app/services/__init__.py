@@ -10,6 +10,7 @@ from forms_app.services.definitions import (
 from forms_app.services.prefill import prefill
 from forms_app.services.submissions import (
     submission_approve,
+    submission_attach_file,
     submission_create_draft,
     submission_reject,
     submission_start_review,
@@ -26,6 +27,7 @@ __all__ = [
     "definition_validate",
     "prefill",
     "submission_approve",
+    "submission_attach_file",
     "submission_create_draft",
     "submission_reject",
     "submission_start_review",

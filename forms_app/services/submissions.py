@@ -7,18 +7,22 @@ its source; anything else is ``{"source": "user"}``), so a client cannot forge i
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from pathlib import PurePath
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from forms_app.forms import DefinitionForm, build_form_class
+from forms_app.forms import DefinitionForm, build_form_class, condition_met, validate_upload
 from forms_app.models import (
     FieldType,
     FormDefinition,
     FormSubmission,
+    SubmissionAttachment,
     SubmissionEvent,
     SubmissionStatus,
 )
@@ -85,30 +89,54 @@ def _clean(
     unknown = sorted(set(data) - set(specs))
     if unknown:
         raise ValidationError({key: "Not a field of this form." for key in unknown})
-    files = [key for key in data if specs[key].type == FieldType.FILE and data[key]]
-    if files:
-        raise ValidationError({key: "Files are not stored with submissions yet." for key in files})
+    # Files are attached separately (submission_attach_file); the data holds references.
+    file_keys = {key for key, spec in specs.items() if spec.type == FieldType.FILE}
+    references = {key: data[key] for key in file_keys if data.get(key)}
+    for key, reference in references.items():
+        if not _attachment_of(submission, key, reference):
+            raise ValidationError({key: "Attach the file with the form; this one is unknown."})
     form = bound_form(
         user,
         submission.definition,
         submission.customer,
         submission.account,
         submission.transaction,
-        dict(data),
+        {key: value for key, value in data.items() if key not in file_keys},
     )
     form.is_valid()
     errors: dict[str, list[str]] = {}
     for key, field_errors in form.errors.as_data().items():
+        if key in file_keys:
+            continue  # judged below, from the references
         kept = [e for e in field_errors if complete or not _is_required_error(e)]
         if kept:
             errors[key] = [message for e in kept for message in e.messages]
+    for key in file_keys:
+        spec = specs[key]
+        shown = not spec.show_when or condition_met(
+            spec.show_when, form.cleaned_data.get(spec.show_when.get("field", ""))
+        )
+        if complete and spec.required and shown and key not in references:
+            errors[key] = [REQUIRED_MESSAGE]
     if errors:
         raise ValidationError(errors)
-    return {
+    cleaned = {
         key: to_json_value(value)
         for key, value in form.cleaned_data.items()
-        if key in specs and specs[key].type != FieldType.FILE
+        if key in specs and key not in file_keys
     }
+    return {**cleaned, **references}
+
+
+def _attachment_of(submission: FormSubmission, key: str, reference: Any) -> bool:
+    if submission.pk is None or not isinstance(reference, dict):
+        return False
+    attachment_id = reference.get("attachment_id")
+    if not isinstance(attachment_id, int):
+        return False
+    return SubmissionAttachment.objects.filter(
+        submission=submission, field_key=key, pk=attachment_id
+    ).exists()
 
 
 def _provenance(
@@ -254,7 +282,12 @@ def submission_update_draft(
         raise PermissionDenied("Only the person who filled this form may change it.")
     if submission.status != SubmissionStatus.DRAFT:
         raise ValidationError("Only a draft can be changed; this submission is frozen.")
-    submission.data = _clean(actor, submission, data, complete=False)
+    kept_files = {
+        key: value
+        for key, value in submission.data.items()
+        if key not in data and isinstance(value, dict) and "attachment_id" in value
+    }
+    submission.data = _clean(actor, submission, {**data, **kept_files}, complete=False)
     submission.provenance = _provenance(actor, submission, submission.data)
     submission.full_clean()
     submission.save()
@@ -265,6 +298,52 @@ def submission_update_draft(
         details={"form": submission.definition.slug, "customer_id": submission.customer_id},
     )
     return submission
+
+
+@db_transaction.atomic
+def submission_attach_file(
+    *, actor: Any, submission: FormSubmission, key: str, upload: UploadedFile
+) -> SubmissionAttachment:
+    """Store a file for the draft's file field ``key`` (checked like document uploads)."""
+    submission = _locked(submission)
+    if not may_act(actor, submission, "submit"):
+        raise PermissionDenied("Only the person who filled this form may attach files.")
+    if submission.status != SubmissionStatus.DRAFT:
+        raise ValidationError("Only a draft can be changed; this submission is frozen.")
+    spec = submission.definition.fields.filter(key=key, type=FieldType.FILE).first()
+    if spec is None:
+        raise ValidationError({key: "Not a file field of this form."})
+    try:
+        validate_upload(upload)
+    except ValidationError as invalid:
+        raise ValidationError({key: invalid.messages}) from invalid
+    digest = hashlib.sha256()
+    for piece in upload.chunks():
+        digest.update(piece)
+    upload.seek(0)
+    name = PurePath(upload.name or "upload").name
+    attachment = SubmissionAttachment(
+        submission=submission,
+        field_key=key,
+        original_filename=name,
+        content_type=getattr(upload, "content_type", "") or "application/octet-stream",
+        sha256=digest.hexdigest(),
+        size_bytes=upload.size or 0,
+        uploaded_by=actor,
+    )
+    attachment.file.save(name, upload, save=False)
+    attachment.full_clean()
+    attachment.save()
+    submission.data = {**submission.data, key: attachment.as_reference()}
+    submission.provenance = {**submission.provenance, key: {"source": "user"}}
+    submission.save(update_fields=["data", "provenance", "updated_at"])
+    audit_event_record(
+        action="form_submission.file_attached",
+        actor=actor,
+        target=submission,
+        details={"field": key, "filename": name, "sha256": attachment.sha256},
+    )
+    return attachment
 
 
 @db_transaction.atomic

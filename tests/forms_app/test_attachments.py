@@ -1,0 +1,159 @@
+"""Files given for file fields: checked like document uploads, stored, frozen, downloadable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from forms_app.models import FormSubmission, SubmissionStatus
+from forms_app.selectors import definition_get
+from forms_app.services import (
+    definition_create,
+    definition_publish,
+    submission_attach_file,
+    submission_create_draft,
+    submission_submit,
+    submission_update_draft,
+)
+from portal.models import AuditEvent
+from tests.forms_app.test_submissions import world  # noqa: F401 - the shared fixture
+
+PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+
+
+def _pdf(name: str = "statement.pdf") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, PDF, content_type="application/pdf")
+
+
+@pytest.fixture
+def evidence_form(world: dict[str, Any]) -> Any:  # noqa: F811
+    definition = definition_create(
+        actor=None,
+        slug="evidence",
+        title="Evidence",
+        fields=[
+            {"key": "note", "label": "Note", "type": "text"},
+            {"key": "evidence", "label": "Evidence", "type": "file", "required": True},
+        ],
+        fill_roles=["agent"],
+        review_roles=["supervisor"],
+    )
+    return definition_publish(actor=None, definition=definition)
+
+
+def _draft(world: dict[str, Any], slug: str = "evidence") -> FormSubmission:  # noqa: F811
+    agent = world["agent"]
+    return submission_create_draft(
+        actor=agent,
+        definition=definition_get(agent, slug),
+        customer=world["north_customer"],
+        data={"note": "see file"},
+    )
+
+
+def test_required_file_blocks_submit_until_attached(
+    world: dict[str, Any],  # noqa: F811
+    evidence_form: Any,
+) -> None:
+    draft = _draft(world)
+    with pytest.raises(ValidationError, match="required"):
+        submission_submit(actor=world["agent"], submission=draft)
+    attachment = submission_attach_file(
+        actor=world["agent"], submission=draft, key="evidence", upload=_pdf()
+    )
+    draft.refresh_from_db()
+    assert draft.data["evidence"] == attachment.as_reference()
+    assert draft.provenance["evidence"] == {"source": "user"}
+    assert attachment.sha256 and attachment.size_bytes == len(PDF)
+    # Saving the draft again without the file keeps it.
+    draft = submission_update_draft(actor=world["agent"], submission=draft, data={"note": "x"})
+    assert draft.data["evidence"]["attachment_id"] == attachment.pk
+    submitted = submission_submit(actor=world["agent"], submission=draft)
+    assert submitted.status == SubmissionStatus.SUBMITTED
+    with pytest.raises(ValidationError, match="frozen"):
+        submission_attach_file(
+            actor=world["agent"], submission=draft, key="evidence", upload=_pdf()
+        )
+    assert AuditEvent.objects.filter(action="form_submission.file_attached").count() == 1
+
+
+def test_bad_files_and_forged_references_are_refused(
+    world: dict[str, Any],  # noqa: F811
+    evidence_form: Any,
+) -> None:
+    draft = _draft(world)
+    fake = SimpleUploadedFile(
+        "statement.pdf", b"MZ\x90\x00 not a pdf", content_type="application/pdf"
+    )
+    with pytest.raises(ValidationError, match="PDF"):
+        submission_attach_file(actor=world["agent"], submission=draft, key="evidence", upload=fake)
+    with pytest.raises(ValidationError, match="Not a file field"):
+        submission_attach_file(actor=world["agent"], submission=draft, key="note", upload=_pdf())
+    other = _draft(world)
+    theirs = submission_attach_file(
+        actor=world["agent"], submission=other, key="evidence", upload=_pdf()
+    )
+    with pytest.raises(ValidationError, match="unknown"):
+        submission_update_draft(
+            actor=world["agent"],
+            submission=draft,
+            data={"note": "x", "evidence": theirs.as_reference()},
+        )
+    with pytest.raises(Exception, match="Only the person"):
+        submission_attach_file(
+            actor=world["agent2"], submission=draft, key="evidence", upload=_pdf()
+        )
+
+
+def test_upload_through_the_page_and_download(
+    client: Client,
+    world: dict[str, Any],  # noqa: F811
+    evidence_form: Any,
+) -> None:
+    customer = world["north_customer"]
+    client.force_login(world["agent"])
+    response = client.post(
+        "/forms/evidence/",
+        {"customer": customer.pk, "note": "n", "evidence": _pdf(), "action": "submit"},
+    )
+    assert response.status_code == 302
+    submission = FormSubmission.objects.get(definition__slug="evidence")
+    assert submission.status == SubmissionStatus.SUBMITTED
+    attachment = submission.attachments.get()
+    url = f"/forms/submissions/{submission.pk}/files/{attachment.pk}/"
+    assert url in client.get(f"/forms/submissions/{submission.pk}/").content.decode()
+    download = client.get(url)
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == PDF
+    assert "attachment" in download["Content-Disposition"]
+
+    client.force_login(world["agent2"])  # same region, not theirs, not a reviewer
+    assert client.get(url).status_code == 404
+    client.force_login(world["supervisor"])  # the reviewer
+    assert client.get(url).status_code == 200
+    assert AuditEvent.objects.filter(action="form_submission.file_downloaded").count() == 2
+
+
+def test_api_attach_file(world: dict[str, Any], evidence_form: Any) -> None:  # noqa: F811
+    from rest_framework.test import APIClient
+
+    draft = _draft(world)
+    api = APIClient()
+    api.force_authenticate(world["agent"])
+    url = f"/api/v1/submissions/{draft.pk}/files/"
+    response = api.post(url, {"field": "evidence", "file": _pdf()}, format="multipart")
+    assert response.status_code == 201, response.json()
+    assert response.json()["data"]["evidence"]["filename"] == "statement.pdf"
+    bad = api.post(
+        url,
+        {"field": "evidence", "file": SimpleUploadedFile("x.pdf", b"nope", "application/pdf")},
+        format="multipart",
+    )
+    assert bad.status_code == 400 and "evidence" in bad.json()["extra"]["fields"]
+    stranger = APIClient()
+    stranger.force_authenticate(world["south_agent"])
+    assert stranger.post(url, {"field": "evidence", "file": _pdf()}).status_code == 404

@@ -13,7 +13,13 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from forms_app.models import DefinitionStatus, FormDefinition, FormField
+from forms_app.models import (
+    DefinitionStatus,
+    FormDefinition,
+    FormField,
+    FormSubmission,
+    SubmissionEvent,
+)
 from forms_app.permissions import can_manage_definitions
 from forms_app.services import definition_publish, definition_revise
 from forms_app.validation import definition_validate
@@ -184,3 +190,45 @@ class FormDefinitionAdmin(admin.ModelAdmin[FormDefinition]):
                 messages.success(
                     request, f"Created draft {revision.slug} v{revision.version} to edit."
                 )
+
+
+class SubmissionEventInline(admin.TabularInline[SubmissionEvent, FormSubmission]):
+    model = SubmissionEvent
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("at", "actor", "from_status", "to_status", "comment")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(FormSubmission)
+class FormSubmissionAdmin(admin.ModelAdmin[FormSubmission]):
+    """Read-only: submissions change only through the workflow services. The values are
+    shown on the portal's submission page, masked per the viewer's field visibility."""
+
+    list_display = [
+        "id",
+        "definition",
+        "customer",
+        "status",
+        "submitted_by",
+        "reviewer",
+        "updated_at",
+    ]
+    list_filter = ["status", "definition__slug"]
+    search_fields = ["customer__customer_number", "submitted_by__username"]
+    fields = readonly_fields = (
+        "definition", "customer", "account", "transaction", "status", "submitted_by",
+        "reviewer", "decision_comment", "provenance", "created_at", "submitted_at", "decided_at",
+    )  # fmt: skip
+    inlines = [SubmissionEventInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -157,3 +157,18 @@ def test_api_attach_file(world: dict[str, Any], evidence_form: Any) -> None:  # 
     stranger = APIClient()
     stranger.force_authenticate(world["south_agent"])
     assert stranger.post(url, {"field": "evidence", "file": _pdf()}).status_code == 404
+
+
+def test_admin_lists_submissions_read_only(
+    client: Client,
+    world: dict[str, Any],  # noqa: F811
+    evidence_form: Any,
+    make_user: Any,
+) -> None:
+    from portal.permissions import Role
+
+    draft = _draft(world)
+    client.force_login(make_user("root", Role.ADMIN, is_staff=True, is_superuser=True))
+    assert client.get("/admin/forms_app/formsubmission/").status_code == 200
+    assert client.get(f"/admin/forms_app/formsubmission/{draft.pk}/change/").status_code == 200
+    assert client.get("/admin/forms_app/formsubmission/add/").status_code == 403

@@ -76,6 +76,12 @@ def review_queue(user: Any) -> QuerySet[FormSubmission]:
     return _submission_rows(waiting.exclude(submitted_by=user)).order_by("submitted_at", "pk")
 
 
+def submissions_for_customer(user: Any, customer: Any) -> QuerySet[FormSubmission]:
+    """The submissions about ``customer`` that ``user`` owns or may review, newest first."""
+    rows = submissions_visible_to(user).filter(customer=customer)
+    return _submission_rows(rows).order_by("-updated_at", "-pk")
+
+
 def submission_get(user: Any, submission_id: int) -> FormSubmission:
     """One submission ``user`` owns or may review; DoesNotExist otherwise."""
     return _submission_rows(submissions_visible_to(user)).get(pk=submission_id)

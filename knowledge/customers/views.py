@@ -6,6 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from forms_app.selectors import submissions_for_customer
 from knowledge.customers.models import Customer
 from knowledge.customers.selectors import (
     MAX_QUERY_LENGTH,
@@ -46,5 +47,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         "accounts": customer_accounts(request.user, customer),
         "transactions": customer_transactions(request.user, customer, RECENT_TRANSACTIONS),
         "cases": customer_cases(request.user, customer),
+        # The forms app owns submissions; its selector applies its own policy.
+        "submissions": submissions_for_customer(request.user, customer)[:20],
     }
     return render(request, "knowledge/customers/detail.html", context)

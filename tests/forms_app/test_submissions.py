@@ -531,3 +531,15 @@ def test_sensitive_values_are_masked_for_each_viewer(world: dict[str, Any]) -> N
     page.force_login(supervisor)
     html = page.get(f"/forms/submissions/{draft.pk}/").content.decode()
     assert full_number not in html and full_number[-4:] in html
+
+
+def test_customer_page_lists_the_submissions_one_may_see(
+    client: Client, world: dict[str, Any]
+) -> None:
+    submission = _dispute(world)
+    customer_page = f"/customers/{world['north_customer'].pk}/"
+    marker = f'data-submission="{submission.pk}"'
+    client.force_login(world["agent"])
+    assert marker in client.get(customer_page).content.decode()
+    client.force_login(world["agent2"])  # same region, neither owner nor reviewer
+    assert marker not in client.get(customer_page).content.decode()

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from knowledge.customers.crypto import EncryptedJSONField
+
 
 class DefinitionStatus(models.TextChoices):
     DRAFT = "draft", "Draft"
@@ -134,7 +136,8 @@ class FormSubmission(models.Model):
         blank=True,
         related_name="form_submissions",
     )
-    data = models.JSONField(default=dict, blank=True)
+    # Values may copy sensitive customer fields: encrypted at rest like the record itself.
+    data = EncryptedJSONField(default=dict, blank=True)
     # {key: {"source": "customer_record", "record", "id", "field", "masked"} | {"source": "user"}}
     provenance = models.JSONField(default=dict, blank=True)
     status = models.CharField(

@@ -6,11 +6,13 @@ decrypts, so a new key goes first and the old ones stay until ``rotate_field_key
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 
@@ -79,3 +81,24 @@ class EncryptedTextField(models.TextField):
         if value is None or value == "":
             return value
         return decrypt(value)
+
+
+class EncryptedJSONField(models.TextField):
+    """A JSON value stored as one Fernet token: for copies of customer data elsewhere
+    (form submissions), so that the database never holds them in clear either."""
+
+    def get_prep_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        return encrypt(json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True))
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if value is None or value == "":
+            return value
+        return json.loads(decrypt(value))
+
+    def to_python(self, value: Any) -> Any:
+        return value
+
+    def value_to_string(self, obj: models.Model) -> str:
+        return json.dumps(self.value_from_object(obj), cls=DjangoJSONEncoder)

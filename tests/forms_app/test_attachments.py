@@ -172,3 +172,15 @@ def test_admin_lists_submissions_read_only(
     assert client.get("/admin/forms_app/formsubmission/").status_code == 200
     assert client.get(f"/admin/forms_app/formsubmission/{draft.pk}/change/").status_code == 200
     assert client.get("/admin/forms_app/formsubmission/add/").status_code == 403
+
+
+def test_submission_data_is_encrypted_at_rest(world: dict[str, Any], evidence_form: Any) -> None:  # noqa: F811
+    from django.db import connection
+
+    draft = _draft(world)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT data FROM forms_app_formsubmission WHERE id = %s", [draft.pk])
+        raw = cursor.fetchone()[0]
+    assert "see file" not in raw and raw.startswith("gAAAA")  # a Fernet token
+    draft.refresh_from_db()
+    assert draft.data["note"] == "see file"

@@ -184,3 +184,21 @@ def test_submission_data_is_encrypted_at_rest(world: dict[str, Any], evidence_fo
     assert "see file" not in raw and raw.startswith("gAAAA")  # a Fernet token
     draft.refresh_from_db()
     assert draft.data["note"] == "see file"
+
+
+def test_key_rotation_covers_submission_data(
+    world: dict[str, Any],  # noqa: F811
+    evidence_form: Any,
+    settings: Any,
+) -> None:
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    draft = _draft(world)
+    old_keys = list(settings.FIELD_ENCRYPTION_KEYS)
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, *old_keys]
+    call_command("rotate_field_keys", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old keys are gone
+    draft.refresh_from_db()
+    assert draft.data["note"] == "see file"

@@ -8,7 +8,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from knowledge.customers.crypto import EncryptedTextField, rotate
+from knowledge.customers.crypto import EncryptedJSONField, EncryptedTextField, rotate
 from portal.services import audit_event_record
 
 BATCH = 1000
@@ -16,7 +16,8 @@ BATCH = 1000
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every EncryptedTextField value with the first FIELD_ENCRYPTION_KEYS key. "
+        "Re-encrypt every encrypted column (customer fields, submission data) with the "
+        "first FIELD_ENCRYPTION_KEYS key. "
         "Put the new key first, keep the old ones, run this, then remove the old keys."
     )
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
             columns = [
                 field.column
                 for field in model._meta.concrete_fields
-                if isinstance(field, EncryptedTextField)
+                if isinstance(field, EncryptedTextField | EncryptedJSONField)
             ]
             if not columns:
                 continue

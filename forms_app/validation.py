@@ -144,6 +144,10 @@ def _check_binding(field: FormField, has_picker: bool, add: Any) -> None:
         add(f"a {field.type} field cannot be bound to “{binding}”.")
 
 
+# Pages of their own under /forms/ (see forms_app/urls.py).
+RESERVED_SLUGS = frozenset({"submissions", "reviews"})
+
+
 def definition_validate(
     definition: FormDefinition, fields: Iterable[FormField] | None = None
 ) -> None:
@@ -153,6 +157,8 @@ def definition_validate(
     and by ``fill_roles``/``review_roles`` for the definition itself.
     """
     errors: dict[str, list[str]] = {}
+    if definition.slug in RESERVED_SLUGS:
+        errors["slug"] = [f"“{definition.slug}” is a reserved address; choose another slug."]
     role_names = {role.value for role in Role}
     for name in ("fill_roles", "review_roles"):
         unknown = sorted(set(getattr(definition, name) or []) - role_names)

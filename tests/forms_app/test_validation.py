@@ -152,3 +152,13 @@ def test_create_refuses_an_invalid_definition(make_definition: Callable[..., Any
     with pytest.raises(ValidationError):
         make_definition([{"key": "a", "label": "A", "type": "text", "validation": {"regex": "("}}])
     assert not FormDefinition.objects.exists()
+
+
+def test_reserved_slugs_are_refused() -> None:
+    from django.core.exceptions import ValidationError
+
+    from forms_app.models import FormDefinition
+    from forms_app.validation import definition_validate
+
+    with pytest.raises(ValidationError, match="reserved"):
+        definition_validate(FormDefinition(slug="reviews", title="R"), fields=[])

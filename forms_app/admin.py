@@ -21,7 +21,7 @@ from forms_app.models import (
     SubmissionEvent,
 )
 from forms_app.permissions import can_manage_definitions
-from forms_app.services import definition_publish, definition_revise
+from forms_app.services import FIELD_ATTRIBUTES, definition_publish, definition_revise
 from forms_app.validation import definition_validate
 from portal.permissions import Role
 from portal.services import audit_event_record
@@ -91,19 +91,7 @@ class FormFieldInline(admin.TabularInline[FormField, FormDefinition]):
     formset = FormFieldInlineFormSet
     extra = 0
     ordering = ["order", "pk"]
-    fields = [
-        "order",
-        "key",
-        "label",
-        "type",
-        "required",
-        "help_text",
-        "choices",
-        "validation",
-        "show_when",
-        "sensitivity",
-        "binding",
-    ]
+    fields = list(FIELD_ATTRIBUTES)
 
 
 @admin.register(FormDefinition)

@@ -9,6 +9,7 @@ from rest_framework import serializers
 from forms_app.models import FormDefinition, FormField, FormSubmission
 from forms_app.schema import definition_json_schema
 from forms_app.selectors import submission_data_for
+from forms_app.services import FIELD_ATTRIBUTES
 
 
 class FormDefinitionListSerializer(serializers.ModelSerializer[FormDefinition]):
@@ -28,18 +29,7 @@ class FormFieldSerializer(serializers.ModelSerializer[FormField]):
 
     class Meta:
         model = FormField
-        fields = [
-            "key",
-            "label",
-            "type",
-            "required",
-            "help_text",
-            "choices",
-            "validation",
-            "show_when",
-            "sensitivity",
-            "binding",
-        ]
+        fields = [name for name in FIELD_ATTRIBUTES if name != "order"]
 
 
 class FormDefinitionDetailSerializer(serializers.ModelSerializer[FormDefinition]):

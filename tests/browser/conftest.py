@@ -60,3 +60,12 @@ def page(browser: Any) -> Iterator[Any]:
     page.console_errors = errors
     yield page
     context.close()
+
+
+def sign_in(page: Any, base: str, username: str, password: str) -> None:
+    """Sign in through the login page and wait for the dashboard."""
+    page.goto(f"{base}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from portal.permissions import Role
+from tests.browser.conftest import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -14,11 +15,7 @@ PASSWORD = "browser journey password 7"
 
 
 def _sign_in(page: Any, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
+    sign_in(page, base, username, PASSWORD)
 
 
 def test_prefill_submit_review_decision(

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from knowledge.models import Chunk, Collection, Document, DocumentStatus
 from portal.models import AuditEvent
+from portal.permissions import Role
 
 pytestmark = pytest.mark.django_db
 
@@ -245,3 +246,16 @@ def test_chunk_admin_is_read_only(
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     chunk.refresh_from_db()
     assert chunk.text == "Card fees are low."
+
+
+@pytest.mark.django_db
+def test_content_manager_works_in_the_admin(
+    client: Client, make_user: Any, collections: Any
+) -> None:
+    """The role's model permissions come from a migration; the policy still narrows rows."""
+    content = make_user("content2", Role.CONTENT_MANAGER, is_staff=True)
+    client.force_login(content)
+    assert client.get("/admin/knowledge/document/").status_code == 200
+    assert client.get("/admin/knowledge/document/add/").status_code == 200
+    assert client.get("/admin/forms_app/formdefinition/").status_code == 200
+    assert client.get("/admin/knowledge/customer/").status_code == 403  # no customer data

@@ -273,3 +273,10 @@ CELERY_BEAT_SCHEDULE.update(
 # Customer records: Fernet keys for encrypted columns, newest first (the first encrypts,
 # all decrypt; run manage.py rotate_field_keys after adding a key, then drop the old one).
 FIELD_ENCRYPTION_KEYS: list[str] = env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+# Assistant: the language model over the OpenAI protocol (reuses OPENAI_* / AZURE_OPENAI_*
+# above; with none of them set, the built-in extractive answerer is used instead).
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+LLM_TIMEOUT_SECONDS = env.float("LLM_TIMEOUT_SECONDS", default=30.0)
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=2)
+LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=800)

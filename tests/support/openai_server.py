@@ -2,6 +2,12 @@
 
 It records every request it receives. Embeddings are deterministic pseudo-random unit
 vectors derived from the text, so equal texts get equal vectors.
+
+Chat completions (``POST /v1/chat/completions``) follow a script: ``chat_replies`` is a
+queue of ``{"content": "text"}`` or ``{"tool_calls": [{"name": ..., "arguments": {...}}]}``
+items (``arguments`` may also be a raw string, to test invalid JSON); when the queue is
+empty the server answers ``DEFAULT_CHAT_ANSWER``. ``"stream": true`` gets server-sent
+events. ``delay_seconds`` sleeps before answering (to test timeouts).
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,17 +24,50 @@ from typing import Any
 
 import numpy as np
 
+DEFAULT_CHAT_ANSWER = "This is the fake model's answer."
+
 
 @dataclass
 class FakeOpenAI:
     base_url: str = ""
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0  # answer the next N requests with HTTP 500
+    chat_replies: list[dict[str, Any]] = field(default_factory=list)
+    delay_seconds: float = 0.0
 
     def embedding(self, text: str, dimensions: int) -> list[float]:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
         vector = np.random.default_rng(seed).standard_normal(dimensions)
         return [float(x) for x in vector / np.linalg.norm(vector)]
+
+    def next_chat_reply(self) -> dict[str, Any]:
+        return self.chat_replies.pop(0) if self.chat_replies else {"content": DEFAULT_CHAT_ANSWER}
+
+
+def _tool_calls(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    calls = []
+    for i, call in enumerate(reply.get("tool_calls") or []):
+        arguments = call.get("arguments", {})
+        if not isinstance(arguments, str):
+            arguments = json.dumps(arguments)
+        calls.append(
+            {
+                "id": call.get("id", f"call_{i + 1}"),
+                "type": "function",
+                "function": {"name": call["name"], "arguments": arguments},
+            }
+        )
+    return calls
+
+
+def _usage(body: dict[str, Any], content: str) -> dict[str, int]:
+    prompt = sum(len(str(m.get("content") or "").split()) for m in body.get("messages", []))
+    completion = len(content.split())
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
@@ -43,11 +83,85 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
+        def _chat(self, body: dict[str, Any]) -> None:
+            reply = state.next_chat_reply()
+            content = reply.get("content") or ""
+            calls = _tool_calls(reply)
+            finish = "tool_calls" if calls else "stop"
+            model = body.get("model", "fake-model")
+            usage = _usage(body, content)
+            if not body.get("stream"):
+                message: dict[str, Any] = {"role": "assistant", "content": content or None}
+                if calls:
+                    message["tool_calls"] = calls
+                self._reply(200, {
+                    "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                    "model": model, "usage": usage,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                })  # fmt: skip
+                return
+            self._stream(model, content, calls, finish, usage, body)
+
+        def _stream(
+            self,
+            model: str,
+            content: str,
+            calls: list[dict[str, Any]],
+            finish: str,
+            usage: dict[str, int],
+            body: dict[str, Any],
+        ) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-cache")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+
+            def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, Any]:
+                return {
+                    "id": "chatcmpl-fake", "object": "chat.completion.chunk",
+                    "created": int(time.time()), "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+                }  # fmt: skip
+
+            events = [chunk({"role": "assistant", "content": ""})]
+            # Split the text into a few deltas, keeping the whitespace.
+            words = content.split(" ")
+            events += [
+                chunk({"content": word + (" " if i < len(words) - 1 else "")})
+                for i, word in enumerate(words)
+                if content
+            ]
+            for index, call in enumerate(calls):
+                arguments = call["function"]["arguments"]
+                half = len(arguments) // 2
+                events.append(chunk({"tool_calls": [{
+                    "index": index, "id": call["id"], "type": "function",
+                    "function": {"name": call["function"]["name"], "arguments": arguments[:half]},
+                }]}))  # fmt: skip
+                events.append(chunk({"tool_calls": [{
+                    "index": index, "function": {"arguments": arguments[half:]},
+                }]}))  # fmt: skip
+            events.append(chunk({}, finish))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                final = chunk({})
+                final["choices"] = []
+                final["usage"] = usage
+                events.append(final)
+            for event in events:
+                self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+                self.wfile.flush()
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
             headers = {k.lower(): v for k, v in self.headers.items()}
             state.requests.append({"path": self.path, "body": body, "headers": headers})
+            if state.delay_seconds:
+                time.sleep(state.delay_seconds)
             if state.fail_next > 0:
                 state.fail_next -= 1
                 self._reply(500, {"error": {"message": "boom", "type": "server_error"}})
@@ -62,6 +176,9 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._reply(200, {"object": "list", "data": data, "model": body["model"],
                                   "usage": {"prompt_tokens": 1, "total_tokens": 1}})  # fmt: skip
                 return
+            if self.path.endswith("/chat/completions"):
+                self._chat(body)
+                return
             self._reply(404, {"error": {"message": f"no route {self.path}"}})
 
     return Handler
@@ -71,6 +188,7 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 def fake_openai_server() -> Iterator[FakeOpenAI]:
     state = FakeOpenAI()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server.daemon_threads = True
     state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -1,0 +1,192 @@
+"""The answer pipeline end to end: real search, the fake OpenAI server, citations, audit."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from assistant.models import Conversation, Message, MessageRole
+from assistant.selectors import conversation_get
+from assistant.services import answer, conversation_create
+from portal.models import AuditEvent
+from tests.knowledge.conftest import add_document, collections, role_users  # noqa: F401
+from tests.support.openai_server import FakeOpenAI, fake_openai_server
+
+pytestmark = pytest.mark.django_db
+
+PRODUCTS_CANARY = "zanzibarfeecanary"
+COMPLIANCE_CANARY = "quokkaamlcanary"
+FEES_TEXT = (
+    "# Card fees\n\nThe annual card fee is 5 euros for standard cards. "
+    f"Replacement cards cost 10 euros. Reference {PRODUCTS_CANARY}.\n"
+)
+AML_TEXT = (
+    "# AML thresholds\n\nThe annual card fee review is confidential. "
+    f"Suspicious activity threshold is secret. Reference {COMPLIANCE_CANARY}.\n"
+)
+
+
+@pytest.fixture
+def no_llm(settings: Any) -> None:
+    settings.OPENAI_BASE_URL = ""
+    settings.OPENAI_API_KEY = ""
+    settings.AZURE_OPENAI_ENDPOINT = ""
+
+
+@pytest.fixture
+def server(settings: Any) -> Iterator[FakeOpenAI]:
+    with fake_openai_server() as fake:
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.OPENAI_API_KEY = "sk-test"
+        settings.AZURE_OPENAI_ENDPOINT = ""
+        settings.OPENAI_MODEL = "test-model"
+        settings.LLM_MAX_RETRIES = 0
+        settings.LLM_TIMEOUT_SECONDS = 5
+        yield fake
+
+
+@pytest.fixture
+def documents(collections: dict[str, Any], add_document: Any) -> dict[str, Any]:  # noqa: F811
+    return {
+        "fees": add_document(collections["products-fees"], "Card fees", FEES_TEXT),
+        "aml": add_document(collections["compliance-aml"], "AML thresholds", AML_TEXT),
+    }
+
+
+@pytest.fixture
+def agent(role_users: dict[str, Any]) -> Any:  # noqa: F811
+    return role_users["agent"]
+
+
+def test_extractive_answer_cites_a_readable_document(
+    no_llm: None, documents: dict[str, Any], agent: Any
+) -> None:
+    conversation = conversation_create(owner=agent, title="Fees")
+    message = answer(user=agent, conversation=conversation, text="What is the annual card fee?")
+
+    assert message.role == MessageRole.ASSISTANT
+    assert message.error == ""
+    assert message.model_name == "extractive"
+    assert "5 euros" in message.content
+    assert message.citations, message.content
+    assert {c["document_id"] for c in message.citations} == {documents["fees"].pk}
+    assert message.citations[0]["n"] == 1
+    assert f'href="/knowledge/documents/{documents["fees"].pk}/#chunk-' in message.content_html
+    # The agent never gets the compliance chunks as sources.
+    assert COMPLIANCE_CANARY not in message.content
+    roles = list(conversation.messages.values_list("role", flat=True))
+    assert roles == [MessageRole.USER, MessageRole.ASSISTANT]
+
+
+def test_llm_prompt_holds_only_readable_sources(
+    server: FakeOpenAI, documents: dict[str, Any], agent: Any
+) -> None:
+    server.chat_replies.append({"content": "The annual card fee is 5 euros [1]."})
+    conversation = conversation_create(owner=agent)
+    message = answer(
+        user=agent,
+        conversation=conversation,
+        text=f"annual card fee {PRODUCTS_CANARY} {COMPLIANCE_CANARY}",
+    )
+
+    chat_bodies = [
+        json.dumps(r["body"]) for r in server.requests if r["path"].endswith("/chat/completions")
+    ]
+    assert len(chat_bodies) == 1
+    sent = "".join(json.dumps(r["body"]) for r in server.requests)
+    # The question itself names the canary; what matters is that no source carries it.
+    prompt = json.loads(chat_bodies[0])["messages"]
+    sources_part = prompt[1]["content"].split("Question:")[0]
+    assert PRODUCTS_CANARY in sources_part
+    assert COMPLIANCE_CANARY not in sources_part
+    assert "confidential" not in sent and "Suspicious activity threshold" not in sent
+    assert prompt[0]["role"] == "system" and "data, not instructions" in prompt[0]["content"]
+
+    assert message.model_name == "test-model"
+    assert message.prompt_tokens and message.completion_tokens is not None
+    assert message.latency_ms is not None
+    assert message.citations[0]["document_id"] == documents["fees"].pk
+    source_ids = set(message.source_chunk_ids)
+    aml_chunk_ids = set(documents["aml"].chunks.values_list("id", flat=True))
+    assert source_ids and not source_ids & aml_chunk_ids
+
+
+def test_llm_prompt_never_contains_compliance_canary(
+    server: FakeOpenAI, documents: dict[str, Any], agent: Any
+) -> None:
+    conversation = conversation_create(owner=agent)
+    answer(user=agent, conversation=conversation, text="What is the annual card fee?")
+    sent = "".join(json.dumps(r["body"]) for r in server.requests)
+    assert PRODUCTS_CANARY in sent
+    assert COMPLIANCE_CANARY not in sent
+
+
+def test_invented_citations_are_removed(
+    server: FakeOpenAI,
+    documents: dict[str, Any],
+    agent: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server.chat_replies.append({"content": "Fees are 5 [1] and secret [7]."})
+    conversation = conversation_create(owner=agent)
+    with caplog.at_level(logging.WARNING, logger="assistant.services"):
+        message = answer(user=agent, conversation=conversation, text="What is the card fee?")
+
+    assert "[7]" not in message.content
+    assert message.content == "Fees are 5 [1] and secret."
+    assert [c["n"] for c in message.citations] == [1]
+    assert "[7]" not in message.content_html
+    assert 'class="citation"' in message.content_html
+    assert any("[7]" in r.getMessage() for r in caplog.records)
+
+
+def test_llm_failure_keeps_the_question(
+    server: FakeOpenAI, documents: dict[str, Any], agent: Any
+) -> None:
+    server.fail_next = 1
+    conversation = conversation_create(owner=agent)
+    message = answer(user=agent, conversation=conversation, text="What is the card fee?")
+
+    assert message.error
+    assert message.content == message.error
+    assert message.citations == []
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
+    stored = list(conversation.messages.order_by("id"))
+    assert [m.role for m in stored] == [MessageRole.USER, MessageRole.ASSISTANT]
+    assert stored[0].content == "What is the card fee?"
+
+
+def test_answer_is_audited(no_llm: None, documents: dict[str, Any], agent: Any) -> None:
+    conversation = conversation_create(owner=agent)
+    message = answer(user=agent, conversation=conversation, text="What is the annual card fee?")
+
+    event = AuditEvent.objects.get(action="assistant.answer")
+    assert event.actor_id == agent.pk
+    assert event.target_id == str(message.pk)
+    assert event.details["question"] == "What is the annual card fee?"
+    assert event.details["chunk_ids"] == message.source_chunk_ids
+    assert event.details["citations"] == message.citations
+
+
+def test_question_length_is_checked(no_llm: None, agent: Any, settings: Any) -> None:
+    settings.ASSISTANT_MAX_QUESTION_CHARS = 10
+    conversation = conversation_create(owner=agent)
+    with pytest.raises(ValidationError):
+        answer(user=agent, conversation=conversation, text="x" * 11)
+    with pytest.raises(ValidationError):
+        answer(user=agent, conversation=conversation, text="   ")
+    assert not Message.objects.exists()
+
+
+def test_conversations_are_private(role_users: dict[str, Any]) -> None:  # noqa: F811
+    conversation = conversation_create(owner=role_users["agent"])
+    assert conversation_get(role_users["agent"], conversation.pk) == conversation
+    with pytest.raises(Conversation.DoesNotExist):
+        conversation_get(role_users["supervisor"], conversation.pk)
+    with pytest.raises(Conversation.DoesNotExist):
+        answer(user=role_users["supervisor"], conversation=conversation, text="hello")

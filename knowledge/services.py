@@ -15,7 +15,7 @@ from django.core.files.base import File
 from django.db import transaction
 
 from knowledge.ingestion.fetch import host_allowed, not_allowed_message
-from knowledge.ingestion.parsers import SUPPORTED_TYPES, ParseError, detect_content_type
+from knowledge.ingestion.parsers import ParseError, detect_content_type
 from knowledge.models import Collection, Document, DocumentStatus, DocumentVersion
 from knowledge.permissions import can_create_collection, can_manage_collection
 from portal.models import Region
@@ -270,7 +270,3 @@ def document_reprocess(*, actor: Any, document: Document) -> Document:
     audit_event_record(action="document.reprocess", actor=actor, target=document)
     _enqueue(document)
     return document
-
-
-def supported_types_text() -> str:
-    return ", ".join(sorted(set(SUPPORTED_TYPES.values())))

@@ -15,8 +15,6 @@ from django.db.models import Q
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
-    from portal.models import Region
-
     AnyUser = AbstractBaseUser | AnonymousUser
 
 
@@ -158,12 +156,6 @@ def regions_visible_to(user: AnyUser | None) -> Any:
     if can(user, Action.SEE_ALL_REGIONS):
         return queryset
     return queryset.filter(pk__in=region_ids_of(user))
-
-
-def can_view_region(user: AnyUser | None, region: Region | None) -> bool:
-    if region is None:
-        return bool(user_roles(user))
-    return regions_visible_to(user).filter(pk=region.pk).exists()
 
 
 # Sensitive customer fields per role. "customer" is the whole record: hidden means no

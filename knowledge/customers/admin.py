@@ -76,7 +76,7 @@ class CustomerAdmin(_ReadOnlyAdmin):
     list_display = ["customer_number", "full_name", "region", "segment", "kyc_status"]
     list_filter = ["region", "segment", "kyc_status", "risk_rating"]
     search_fields = ["customer_number", "full_name", "email"]
-    fields = [
+    fields = readonly_fields = (
         "customer_number",
         "full_name",
         "masked_date_of_birth",
@@ -94,26 +94,7 @@ class CustomerAdmin(_ReadOnlyAdmin):
         "risk_rating",
         "created_at",
         "updated_at",
-    ]
-    readonly_fields = [
-        "customer_number",
-        "full_name",
-        "masked_date_of_birth",
-        "masked_tax_id",
-        "email",
-        "phone",
-        "address_line1",
-        "address_line2",
-        "city",
-        "postcode",
-        "country",
-        "region",
-        "segment",
-        "kyc_status",
-        "risk_rating",
-        "created_at",
-        "updated_at",
-    ]
+    )
     inlines = [AccountInline]
 
     def get_queryset(self, request: HttpRequest) -> Any:

@@ -45,6 +45,12 @@ class Message(models.Model):
     citations = models.JSONField(default=list, blank=True)
     # Every chunk put in front of the model (or the extractive answerer).
     source_chunk_ids = models.JSONField(default=list, blank=True)
+    # Every customer record put in front of the model: [{"type": "customer", "id": 12}, ...].
+    source_record_ids = models.JSONField(default=list, blank=True)
+    # [{id, name, arguments, ok, summary}] for each tool call the model (or a command) made.
+    tool_calls = models.JSONField(default=list, blank=True)
+    # What the reader gets besides the text: pre-fill and hand-off cards.
+    cards = models.JSONField(default=list, blank=True)
     model_name = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -103,9 +109,28 @@ class Handoff(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # The draft the assistant pre-filled in this conversation, if any.
+    submission = models.ForeignKey(
+        "forms_app.FormSubmission",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Whose queue it lands in: the customer's region, else the requester's.
+    region = models.ForeignKey(
+        "portal.Region", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -1,24 +1,69 @@
-"""Who may see which conversations: SQL filters, built on portal.permissions' users.
+"""Who may see which conversations and hand-offs: SQL filters over portal.permissions.
 
-For now a conversation is visible to its owner only; supervisors' access to handed-off
-conversations comes with the hand-off queue.
+A conversation is the owner's; a supervisor (manage_handoffs) of the hand-off's region may
+also read a conversation that was handed off, and act on that hand-off. Only the owner may
+post to a conversation.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from assistant.models import Conversation
+from assistant.models import Conversation, Handoff, HandoffStatus, Message
+from portal.permissions import Action, can, region_filter
+
+
+def handoffs_managed_by(user: Any) -> QuerySet[Handoff]:
+    """Hand-offs in the queue of ``user``: a supervisor's regions (all with see_all_regions)."""
+    if not can(user, Action.MANAGE_HANDOFFS):
+        return Handoff.objects.none()
+    return Handoff.objects.filter(region_filter(user, "region"))
+
+
+def handoffs_visible_to(user: Any) -> QuerySet[Handoff]:
+    """Hand-offs ``user`` may read: those of their own conversations and their queue."""
+    if user is None or not user.is_authenticated:
+        return Handoff.objects.none()
+    own = Q(conversation__owner_id=user.pk)
+    if can(user, Action.MANAGE_HANDOFFS):
+        return Handoff.objects.filter(own | region_filter(user, "region"))
+    return Handoff.objects.filter(own)
 
 
 def conversations_visible_to(user: Any) -> QuerySet[Conversation]:
-    """Conversations ``user`` may read: their own."""
+    """Conversations ``user`` may read: their own, plus those handed off to their queue."""
     if user is None or not user.is_authenticated:
         return Conversation.objects.none()
-    return Conversation.objects.filter(owner_id=user.pk)
+    own = Q(owner_id=user.pk)
+    if can(user, Action.MANAGE_HANDOFFS):
+        handed_off = handoffs_managed_by(user).filter(conversation_id=OuterRef("pk"))
+        return Conversation.objects.filter(own | Q(Exists(handed_off)))
+    return Conversation.objects.filter(own)
 
 
 def can_post_to_conversation(user: Any, conversation: Conversation) -> bool:
     return bool(user is not None and user.is_authenticated and conversation.owner_id == user.pk)
+
+
+def can_give_feedback(user: Any, message: Message) -> bool:
+    """Feedback is the asker's: on an assistant message of their own conversation."""
+    return bool(
+        message.role == "assistant" and can_post_to_conversation(user, message.conversation)
+    )
+
+
+def can_escalate(user: Any, conversation: Conversation) -> bool:
+    return can(user, Action.ASK_ASSISTANT) and can_post_to_conversation(user, conversation)
+
+
+def can_assign_handoff(user: Any, handoff: Handoff) -> bool:
+    return (
+        handoff.status != HandoffStatus.RESOLVED
+        and handoffs_managed_by(user).filter(pk=handoff.pk).exists()
+    )
+
+
+def can_resolve_handoff(user: Any, handoff: Handoff) -> bool:
+    return can_assign_handoff(user, handoff)

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Case, IntegerField, QuerySet, Value, When
 
-from assistant.models import Conversation, Message
-from assistant.permissions import conversations_visible_to
+from assistant.models import Conversation, Handoff, HandoffStatus, Message
+from assistant.permissions import conversations_visible_to, handoffs_managed_by, handoffs_visible_to
 
 
 def conversation_list(user: Any) -> QuerySet[Conversation]:
-    """The user's visible conversations, most recently active first."""
-    return conversations_visible_to(user).order_by("-updated_at", "-id")
+    """The user's own conversations, most recently active first."""
+    return conversations_visible_to(user).filter(owner_id=user.pk).order_by("-updated_at", "-id")
 
 
 def conversation_get(user: Any, conversation_id: int) -> Conversation:
-    """One visible conversation; a forbidden one raises DoesNotExist like a missing one."""
-    return conversations_visible_to(user).get(pk=conversation_id)
+    """One visible conversation (own, or handed off to the user's queue); a forbidden one
+    raises DoesNotExist like a missing one."""
+    return (
+        conversations_visible_to(user).select_related("owner", "customer").get(pk=conversation_id)
+    )
 
 
 def conversation_messages(user: Any, conversation_id: int) -> QuerySet[Message]:
@@ -25,3 +28,45 @@ def conversation_messages(user: Any, conversation_id: int) -> QuerySet[Message]:
     return Message.objects.filter(
         conversation__in=conversations_visible_to(user), conversation_id=conversation_id
     ).order_by("created_at", "id")
+
+
+def message_get(user: Any, message_id: int) -> Message:
+    """One message of a visible conversation; DoesNotExist otherwise."""
+    return Message.objects.select_related("conversation").get(
+        pk=message_id, conversation__in=conversations_visible_to(user)
+    )
+
+
+def _handoff_rows(queryset: QuerySet[Handoff]) -> QuerySet[Handoff]:
+    return queryset.select_related(
+        "conversation", "conversation__owner", "customer", "assignee", "region", "submission"
+    )
+
+
+def handoff_queue(user: Any, *, include_resolved: bool = False) -> QuerySet[Handoff]:
+    """The hand-offs of ``user``'s regions: open first, then assigned, oldest first."""
+    rows = handoffs_managed_by(user)
+    if not include_resolved:
+        rows = rows.exclude(status=HandoffStatus.RESOLVED)
+    order = Case(
+        When(status=HandoffStatus.OPEN, then=Value(0)),
+        When(status=HandoffStatus.ASSIGNED, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return _handoff_rows(rows).order_by(order, "created_at", "id")
+
+
+def handoff_list(user: Any) -> QuerySet[Handoff]:
+    """Every hand-off ``user`` may read (their own conversations' and their queue), newest
+    first."""
+    return _handoff_rows(handoffs_visible_to(user)).order_by("-created_at", "-id")
+
+
+def handoff_get(user: Any, handoff_id: int) -> Handoff:
+    """One readable hand-off; DoesNotExist otherwise."""
+    return _handoff_rows(handoffs_visible_to(user)).get(pk=handoff_id)
+
+
+def handoffs_open_count(user: Any) -> int:
+    return handoffs_managed_by(user).filter(status=HandoffStatus.OPEN).count()

@@ -89,6 +89,8 @@ def provenance_label(provenance: dict[str, Any] | None) -> str:
         if provenance.get("masked"):
             return "masked — enter manually"
         return f"from {provenance['record']} #{provenance['id']} · {provenance['field']}"
+    if provenance.get("source") == "conversation":
+        return f"from assistant conversation · message #{provenance.get('message_id')}"
     return "entered manually"
 
 

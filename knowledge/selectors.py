@@ -324,6 +324,16 @@ def document_get(user: Any, document_id: int) -> Document:
     return documents_visible_to(user).select_related("collection").get(pk=document_id)
 
 
+def chunk_get(user: Any, chunk_id: int) -> Chunk:
+    """One chunk of a readable collection (with its document); DoesNotExist otherwise."""
+    return (
+        Chunk.objects.filter(collection_id__in=collections_visible_to(user).values("id"))
+        .select_related("document", "collection")
+        .defer("embedding")
+        .get(pk=chunk_id)
+    )
+
+
 def document_chunks(document: Document) -> QuerySet[Chunk]:
     return Chunk.objects.filter(document=document).order_by("ordinal").defer("embedding")
 

@@ -6,6 +6,8 @@ from typing import Any
 
 
 class ApplicationError(Exception):
+    status_code = 400  # the HTTP status the API answers with
+
     def __init__(self, message: str, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message

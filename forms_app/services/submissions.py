@@ -140,8 +140,14 @@ def _attachment_of(submission: FormSubmission, key: str, reference: Any) -> bool
 
 
 def _provenance(
-    user: Any, submission: FormSubmission, data: Mapping[str, Any]
+    user: Any,
+    submission: FormSubmission,
+    data: Mapping[str, Any],
+    origins: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, dict[str, Any]]:
+    """Where each value came from: the record (derived here, never trusted from a caller),
+    ``origins`` given by server code for values it extracted (the assistant's conversation),
+    else the person."""
     record = prefill_values(
         user, submission.definition, submission.customer, submission.account, submission.transaction
     )
@@ -155,7 +161,7 @@ def _provenance(
         elif origin is not None and not origin.get("masked") and value == item["value"]:
             provenance[key] = origin
         elif not empty:
-            provenance[key] = {"source": "user"}
+            provenance[key] = dict((origins or {}).get(key) or {"source": "user"})
     return provenance
 
 
@@ -220,11 +226,14 @@ def submission_create_draft(
     transaction: Transaction | int | None = None,
     data: Mapping[str, Any] | None = None,
     provenance: Mapping[str, Any] | None = None,
+    origins: Mapping[str, dict[str, Any]] | None = None,
 ) -> FormSubmission:
     """Start a draft of the current ``definition`` for a customer ``actor`` may see.
 
     ``provenance`` is accepted for callers that computed a pre-fill, but the stored
-    provenance is always derived on the server from the data and the record.
+    provenance is always derived on the server from the data and the record. ``origins``
+    (server code only, never request data) marks values that are not from the record, such
+    as values the assistant took from a message: ``{key: {"source": ..., ...}}``.
     """
     del provenance  # derived below; never trusted from the caller
     if not can_fill_definition(actor, definition):
@@ -241,7 +250,7 @@ def submission_create_draft(
         status=SubmissionStatus.DRAFT,
     )
     submission.data = _clean(actor, submission, data or {}, complete=False)
-    submission.provenance = _provenance(actor, submission, submission.data)
+    submission.provenance = _provenance(actor, submission, submission.data, origins)
     submission.full_clean()
     submission.save()
     _event(submission=submission, actor=actor, from_status="", action="created")
@@ -287,8 +296,16 @@ def submission_update_draft(
         for key, value in submission.data.items()
         if key not in data and isinstance(value, dict) and "attachment_id" in value
     }
+    previous_data, previous_provenance = dict(submission.data), dict(submission.provenance or {})
     submission.data = _clean(actor, submission, {**data, **kept_files}, complete=False)
-    submission.provenance = _provenance(actor, submission, submission.data)
+    # A value taken from the conversation keeps that origin until the person changes it.
+    kept_origins = {
+        key: origin
+        for key, origin in previous_provenance.items()
+        if origin.get("source") == "conversation"
+        and submission.data.get(key) == previous_data.get(key)
+    }
+    submission.provenance = _provenance(actor, submission, submission.data, kept_origins)
     submission.full_clean()
     submission.save()
     audit_event_record(

@@ -21,9 +21,11 @@ def _django_validation_detail(error: DjangoValidationError) -> Any:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response(
-            {"message": exc.message, "extra": exc.extra}, status=status.HTTP_400_BAD_REQUEST
-        )
+        shaped = Response({"message": exc.message, "extra": exc.extra}, status=exc.status_code)
+        retry_after = exc.extra.get("retry_after")
+        if exc.status_code == status.HTTP_429_TOO_MANY_REQUESTS and retry_after:
+            shaped["Retry-After"] = str(retry_after)
+        return shaped
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(_django_validation_detail(exc))
     elif isinstance(exc, Http404):

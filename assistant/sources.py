@@ -113,18 +113,20 @@ class SourceSet:
         return len(self.items) >= self.limit
 
     def add_hits(self, hits: list[SearchHit]) -> list[ChunkSource]:
+        """Number the new hits; the sources of all ``hits`` (known ones keep their number)."""
         known = {s.hit.chunk_id: s for s in self.items if isinstance(s, ChunkSource)}
-        added = []
+        found = []
         for hit in hits:
             if hit.chunk_id in known:
+                found.append(known[hit.chunk_id])
                 continue
             if self.full():
                 break
             source = ChunkSource(number=len(self.items) + 1, hit=hit)
             self.items.append(source)
             known[hit.chunk_id] = source
-            added.append(source)
-        return added
+            found.append(source)
+        return found
 
     def add_customer(self, user: Any, customer: CustomerView) -> CustomerSource:
         for source in self.items:

@@ -32,6 +32,8 @@ from portal.permissions import Action, can
 from portal.services import audit_event_record
 
 SEARCH_RESULTS = 4
+# Field types whose value the model chooses from a list rather than quotes from the user.
+INTERPRETED_TYPES = frozenset({"choice", "multi_choice", "checkbox"})
 LOOKUP_RESULTS = 5
 
 
@@ -130,10 +132,10 @@ def _search_knowledge(context: ToolContext, arguments: dict[str, Any]) -> ToolOu
             raise ToolRefused(f"There is no collection '{collection}' that this user may read.")
         collections = [collection]
     result = chunk_search(context.user, query, k=SEARCH_RESULTS, collections=collections)
-    added = context.sources.add_hits(result.hits)
-    if not result.hits:
+    found = context.sources.add_hits(result.hits)
+    if not found:
         return ToolOutcome(True, "No passages found.", f"searched “{query}”: nothing found")
-    content = context.sources.block(list(added)) if added else "No new passages."
+    content = context.sources.block(list(found))
     return ToolOutcome(True, content, f"searched “{query}”: {len(result.hits)} passages")
 
 
@@ -177,6 +179,16 @@ def _extracted_values(
             continue
         if spec.type == "file":
             dropped.append(f"{key}: files are attached by the person")
+            continue
+        if spec.type in INTERPRETED_TYPES:
+            # A choice is the model's reading of what the user said, not a quote: it is
+            # attributed to the question and marked as interpreted for the person to check.
+            data[key] = value
+            origins[key] = {
+                "source": "conversation",
+                "message_id": context.question.pk,
+                "interpreted": True,
+            }
             continue
         message = _said_by_user(context, value)
         if message is None:
@@ -392,8 +404,11 @@ TOOLS: dict[str, Tool] = {
                         "type": "object",
                         "maxProperties": 30,
                         "additionalProperties": {
-                            "type": ["string", "number", "boolean"],
-                            "maxLength": 2000,
+                            "anyOf": [
+                                {"type": "string", "maxLength": 2000},
+                                {"type": ["number", "boolean"]},
+                                {"type": "array", "items": {"type": "string"}, "maxItems": 20},
+                            ]
                         },
                     },
                 },

@@ -90,7 +90,8 @@ def provenance_label(provenance: dict[str, Any] | None) -> str:
             return "masked — enter manually"
         return f"from {provenance['record']} #{provenance['id']} · {provenance['field']}"
     if provenance.get("source") == "conversation":
-        return f"from assistant conversation · message #{provenance.get('message_id')}"
+        how = "chosen by the assistant from" if provenance.get("interpreted") else "from"
+        return f"{how} assistant conversation · message #{provenance.get('message_id')} — check it"
     return "entered manually"
 
 

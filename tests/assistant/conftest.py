@@ -1,0 +1,65 @@
+"""Assistant fixtures: the fake model server, customers and forms, a conversation helper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.support.openai_server import FakeOpenAI, fake_openai_server
+
+
+@pytest.fixture
+def llm_server(settings: Any) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI server, configured as the portal's model (no retries, 5 s timeout)."""
+    with fake_openai_server() as fake:
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.OPENAI_API_KEY = "sk-test"
+        settings.AZURE_OPENAI_ENDPOINT = ""
+        settings.OPENAI_MODEL = "test-model"
+        settings.LLM_MAX_RETRIES = 0
+        settings.LLM_TIMEOUT_SECONDS = 5
+        yield fake
+
+
+@pytest.fixture
+def without_llm(settings: Any) -> None:
+    settings.OPENAI_BASE_URL = ""
+    settings.OPENAI_API_KEY = ""
+    settings.AZURE_OPENAI_ENDPOINT = ""
+
+
+@pytest.fixture
+def bank(db: None, regions: dict[str, Any]) -> dict[str, Any]:
+    """20 seeded customers (both regions) and the four demo forms."""
+    from forms_app.demo import seed_forms
+    from knowledge.customers.demo import seed_customers
+    from knowledge.customers.models import Customer
+
+    seed_customers(count=20)
+    seed_forms()
+    north = Customer.objects.filter(region=regions["north"]).order_by("pk")
+    south = Customer.objects.filter(region=regions["south"]).order_by("pk")
+    return {"north": list(north), "south": list(south)}
+
+
+@pytest.fixture
+def ask() -> Callable[..., Any]:
+    """ask(user, text, conversation=None) -> the stored answer (a new conversation if none)."""
+    from assistant.services import answer, conversation_create
+
+    def _ask(user: Any, text: str, conversation: Any = None) -> Any:
+        conversation = conversation or conversation_create(owner=user)
+        return answer(user=user, conversation=conversation, text=text)
+
+    return _ask
+
+
+def prompt_text(request: dict[str, Any]) -> str:
+    """Everything one chat request put in front of the model, as one string."""
+    return "\n".join(str(m.get("content") or "") for m in request["body"]["messages"])
+
+
+def chat_requests(fake: FakeOpenAI) -> list[dict[str, Any]]:
+    return [r for r in fake.requests if r["path"].endswith("/chat/completions")]

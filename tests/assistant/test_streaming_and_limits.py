@@ -1,0 +1,211 @@
+"""Streaming events, model failures mid-answer, the rate limit, earlier turns, commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.exceptions import PermissionDenied
+
+from assistant.llm import TIMEOUT_MESSAGE
+from assistant.models import Handoff, Message, MessageRole
+from assistant.services import (
+    RateLimited,
+    answer,
+    answer_stream,
+    conversation_create,
+)
+from forms_app.models import FormSubmission
+from knowledge.customers.models import Account
+from portal.permissions import Role
+from tests.assistant.conftest import chat_requests
+from tests.knowledge.conftest import add_document, collections  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agent(make_user: Any, regions: dict[str, Any]) -> Any:
+    return make_user("stream_agent", Role.AGENT, regions=[regions["north"]])
+
+
+def test_stream_yields_question_deltas_and_the_stored_answer(
+    llm_server: Any,
+    agent: Any,
+    collections: dict[str, Any],  # noqa: F811
+    add_document: Any,  # noqa: F811
+) -> None:
+    add_document(collections["products-fees"], "Fees", "# Fees\n\nThe card fee is 5 euros.")
+    llm_server.chat_replies = [{"content": "The card fee is 5 euros [1]."}]
+    conversation = conversation_create(owner=agent)
+    events = list(answer_stream(user=agent, conversation=conversation, text="card fee?"))
+    kinds = [event.kind for event in events]
+    assert kinds[0] == "question" and kinds[-1] == "done"
+    assert set(kinds[1:-1]) == {"delta"} and len(kinds) > 4  # several deltas
+    streamed = "".join(e.data["text"] for e in events if e.kind == "delta")
+    stored = events[-1].data["message"]
+    assert streamed == "The card fee is 5 euros [1]."
+    assert stored.content == streamed and stored.citations[0]["n"] == 1
+    assert Message.objects.get(pk=events[0].data["message_id"]).content == "card fee?"
+    assert llm_server.requests[-1]["body"]["stream"] is True
+
+
+def test_tool_events_are_streamed(llm_server: Any, agent: Any) -> None:
+    llm_server.chat_replies = [
+        {"tool_calls": [{"name": "search_knowledge", "arguments": {"query": "fees"}}]},
+        {"content": "Nothing found."},
+    ]
+    conversation = conversation_create(owner=agent)
+    events = list(answer_stream(user=agent, conversation=conversation, text="fees"))
+    tool = next(e for e in events if e.kind == "tool")
+    assert tool.data["name"] == "search_knowledge" and tool.data["ok"] is True
+
+
+def test_model_timeout_keeps_the_question_and_says_so(
+    llm_server: Any, agent: Any, settings: Any
+) -> None:
+    settings.LLM_TIMEOUT_SECONDS = 0.5
+    llm_server.delay_seconds = 2
+    conversation = conversation_create(owner=agent)
+    message = answer(user=agent, conversation=conversation, text="What is the fee?")
+    assert message.error == TIMEOUT_MESSAGE and message.content == TIMEOUT_MESSAGE
+    assert conversation.messages.filter(role=MessageRole.USER, content="What is the fee?").exists()
+    # The conversation goes on once the model is back.
+    llm_server.delay_seconds = 0
+    again = answer(user=agent, conversation=conversation, text="What is the fee?")
+    assert again.error == ""
+
+
+def test_model_error_during_tool_round_keeps_the_conversation(llm_server: Any, agent: Any) -> None:
+    llm_server.chat_replies = [
+        {"tool_calls": [{"name": "search_knowledge", "arguments": {"query": "fees"}}]},
+    ]
+    llm_server.fail_next = 0
+    conversation = conversation_create(owner=agent)
+    stream = answer_stream(user=agent, conversation=conversation, text="fees please")
+    events = []
+    for event in stream:
+        events.append(event)
+        if event.kind == "tool":
+            llm_server.fail_next = 1  # the second round fails
+    message = events[-1].data["message"]
+    assert "HTTP 500" in message.error
+    assert message.tool_calls[0]["name"] == "search_knowledge"
+
+
+def test_rate_limit_refuses_without_storing(
+    agent: Any, without_llm: None, settings: Any, make_user: Any
+) -> None:
+    settings.ASSISTANT_RATE_LIMIT_PER_MINUTE = 2
+    conversation = conversation_create(owner=agent)
+    answer(user=agent, conversation=conversation, text="one")
+    answer(user=agent, conversation=conversation, text="two")
+    with pytest.raises(RateLimited) as refused:
+        answer(user=agent, conversation=conversation, text="three")
+    assert refused.value.status_code == 429
+    assert 1 <= refused.value.extra["retry_after"] <= 60
+    assert "2 questions in the last minute" in refused.value.message
+    assert not Message.objects.filter(content="three").exists()
+    # Another user is not affected.
+    other_user = make_user("other_rl", Role.AGENT)
+    other = conversation_create(owner=other_user)
+    assert answer(user=other_user, conversation=other, text="one").role == "assistant"
+
+
+def test_earlier_turns_reach_the_model_without_stale_citations(
+    llm_server: Any, agent: Any
+) -> None:
+    llm_server.chat_replies = [{"content": "Standard cards cost 5 euros [1]."}, {"content": "Ok."}]
+    conversation = conversation_create(owner=agent)
+    answer(user=agent, conversation=conversation, text="How much is a standard card?")
+    answer(user=agent, conversation=conversation, text="and gold?")
+    messages = chat_requests(llm_server)[1]["body"]["messages"]
+    assert messages[1] == {"role": "user", "content": "How much is a standard card?"}
+    assert messages[2] == {"role": "assistant", "content": "Standard cards cost 5 euros."}
+    assert messages[-1]["content"].endswith("Question: and gold?")
+
+
+def test_only_the_owner_may_ask(agent: Any, make_user: Any, regions: dict[str, Any]) -> None:
+    conversation = conversation_create(owner=agent)
+    other = make_user("other_agent", Role.AGENT, regions=[regions["north"]])
+    with pytest.raises(conversation.DoesNotExist):
+        answer(user=other, conversation=conversation, text="hello")
+    robot = make_user("robot_a", Role.INTEGRATION)
+    with pytest.raises(PermissionDenied):
+        answer(user=robot, conversation=conversation, text="hello")
+
+
+# Commands (no model needed) ----------------------------------------------------------------
+
+
+def test_help_command(agent: Any, without_llm: None, ask: Any) -> None:
+    message = ask(agent, "/help")
+    assert "/prefill FORM CUSTOMER" in message.content and message.model_name == "command"
+
+
+def test_search_command_cites_passages(
+    agent: Any,
+    without_llm: None,
+    ask: Any,
+    collections: dict[str, Any],  # noqa: F811
+    add_document: Any,  # noqa: F811
+) -> None:
+    add_document(collections["products-fees"], "Fees", "# Fees\n\nThe card fee is 5 euros.")
+    message = ask(agent, "/search card fee in products-fees")
+    assert "The card fee is 5 euros." in message.content
+    assert message.citations[0]["type"] == "chunk"
+    refused = ask(agent, "/search fee in compliance-aml")
+    assert "no collection 'compliance-aml'" in refused.content
+
+
+def test_customer_prefill_and_escalate_commands(
+    agent: Any, without_llm: None, ask: Any, bank: dict[str, Any]
+) -> None:
+    customer = next(
+        c
+        for c in bank["north"]
+        if Account.objects.filter(customer=c, transactions__isnull=False)
+        .exclude(card_last4="")
+        .exists()
+    )
+    txn = (
+        Account.objects.filter(customer=customer, transactions__isnull=False)
+        .exclude(card_last4="")
+        .first()
+        .transactions.first()
+    )
+    conversation = conversation_create(owner=agent)
+    found = answer(user=agent, conversation=conversation, text=f"/customer {customer.email}")
+    assert customer.customer_number in found.content
+    assert found.cards[0] == {
+        "type": "customer",
+        "customer_id": customer.pk,
+        "customer_number": customer.customer_number,
+        "name": customer.full_name,
+    }
+    draft = answer(
+        user=agent,
+        conversation=conversation,
+        text=f"/prefill card-dispute {customer.customer_number} transaction={txn.pk}",
+    )
+    submission = FormSubmission.objects.get()
+    assert draft.cards[0]["submission_id"] == submission.pk
+    assert submission.transaction == txn and submission.status == "draft"
+    south = bank["south"][0]
+    refused = answer(
+        user=agent, conversation=conversation, text=f"/prefill card-dispute {south.customer_number}"
+    )
+    assert f"No customer {south.customer_number} that you may see" in refused.content
+    escalated = answer(user=agent, conversation=conversation, text="/escalate customer is angry")
+    handoff = Handoff.objects.get()
+    assert handoff.reason == "customer is angry" and handoff.submission == submission
+    assert escalated.cards[0]["handoff_id"] == handoff.pk
+
+
+def test_extractive_answer_offers_the_named_customer(
+    agent: Any, without_llm: None, ask: Any, bank: dict[str, Any]
+) -> None:
+    customer = bank["north"][0]
+    message = ask(agent, f"Start an address change for {customer.full_name}")
+    assert {"type": "customer", "customer_id": customer.pk}.items() <= message.cards[0].items()
+    assert message.conversation.customer_id == customer.pk

@@ -152,13 +152,13 @@ def test_handoff_get_follows_visibility(people: dict[str, Any], handed_off: Hand
         handoff_get(people["other_agent"], handed_off.pk)
 
 
-def test_feedback_is_the_askers_and_can_change(
-    people: dict[str, Any], handed_off: Handoff
-) -> None:
+def test_feedback_is_the_askers_and_can_change(people: dict[str, Any], handed_off: Handoff) -> None:
     reply = handed_off.conversation.messages.get(role="assistant")
     feedback = feedback_record(user=people["agent"], message=reply, helpful=True)
     assert feedback.helpful is True
-    changed = feedback_record(user=people["agent"], message=reply, helpful=False, comment="Outdated fee")
+    changed = feedback_record(
+        user=people["agent"], message=reply, helpful=False, comment="Outdated fee"
+    )
     assert changed.pk == feedback.pk and Feedback.objects.get().comment == "Outdated fee"
     with pytest.raises(PermissionDenied):  # reads it, but did not ask
         feedback_record(user=people["supervisor"], message=reply, helpful=True)

@@ -159,4 +159,3 @@ def test_injected_instructions_cannot_reach_beyond_the_users_permissions(
     # Escalation is within the user's own rights (their own conversation): it is allowed.
     assert Handoff.objects.filter(conversation=message.conversation).count() == 1
     assert message.citations and message.citations[0]["type"] == "chunk"
-

@@ -112,9 +112,7 @@ def test_rate_limit_refuses_without_storing(
     assert answer(user=other_user, conversation=other, text="one").role == "assistant"
 
 
-def test_earlier_turns_reach_the_model_without_stale_citations(
-    llm_server: Any, agent: Any
-) -> None:
+def test_earlier_turns_reach_the_model_without_stale_citations(llm_server: Any, agent: Any) -> None:
     llm_server.chat_replies = [{"content": "Standard cards cost 5 euros [1]."}, {"content": "Ok."}]
     conversation = conversation_create(owner=agent)
     answer(user=agent, conversation=conversation, text="How much is a standard card?")

@@ -108,7 +108,8 @@ def test_search_knowledge_adds_citable_sources(
     collections: dict[str, Any],  # noqa: F811
     add_document: Any,  # noqa: F811
 ) -> None:
-    add_document(collections["products-fees"], "Overdraft", "# Overdraft\n\nThe overdraft fee is 7 euros.")
+    text = "# Overdraft\n\nThe overdraft fee is 7 euros."
+    add_document(collections["products-fees"], "Overdraft", text)
     llm_server.chat_replies = [
         {"tool_calls": [{"name": "search_knowledge", "arguments": {"query": "overdraft fee"}}]},
         {"content": "The overdraft fee is 7 euros [1]."},
@@ -168,9 +169,10 @@ def test_lookup_of_another_regions_customer_finds_nothing(
 ) -> None:
     south = bank["south"][0]
     llm_server.chat_replies = [
-        {"tool_calls": [{"name": "lookup_customer", "arguments": {"query": south.customer_number}}]},
+        {"tool_calls": [{"name": "lookup_customer",
+                         "arguments": {"query": south.customer_number}}]},
         {"content": "Nobody."},
-    ]
+    ]  # fmt: skip
     ask(agent, f"Look up {south.customer_number}")
     for request in chat_requests(llm_server):
         assert south.full_name not in prompt_text(request)
@@ -260,9 +262,9 @@ def test_prefill_for_another_regions_customer_is_refused(
         {"content": "Sorry."},
     ]  # fmt: skip
     message = ask(agent, f"Start a card dispute for {south.full_name}")
-    assert f"no customer with id {south.pk} that this user may see" in message.tool_calls[0][
-        "summary"
-    ]
+    assert (
+        f"no customer with id {south.pk} that this user may see" in message.tool_calls[0]["summary"]
+    )
     assert not FormSubmission.objects.exists()
     assert AuditEvent.objects.filter(action="assistant.tool_refused").count() == 1
 
@@ -273,8 +275,8 @@ def test_lookup_of_a_name_the_user_gave_puts_the_customer_in_scope(
     customer = bank["north"][2]
     llm_server.chat_replies = [
         {"tool_calls": [{"name": "lookup_customer", "arguments": {"query": customer.email}}]},
-        {"tool_calls": [{"name": "prefill_form",
-                         "arguments": {"form_slug": "address-change", "customer_id": customer.pk}}]},
+        {"tool_calls": [{"name": "prefill_form", "arguments": {
+            "form_slug": "address-change", "customer_id": customer.pk}}]},
         {"content": "Draft ready."},
     ]  # fmt: skip
     message = ask(agent, f"address change for the customer with email {customer.email.upper()}")

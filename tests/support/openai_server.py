@@ -34,6 +34,7 @@ class FakeOpenAI:
     fail_next: int = 0  # answer the next N requests with HTTP 500
     chat_replies: list[dict[str, Any]] = field(default_factory=list)
     delay_seconds: float = 0.0
+    stream_delay_seconds: float = 0.0  # pause between streamed events (to watch streaming)
 
     def embedding(self, text: str, dimensions: int) -> list[float]:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
@@ -152,6 +153,8 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             for event in events:
                 self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
                 self.wfile.flush()
+                if state.stream_delay_seconds:
+                    time.sleep(state.stream_delay_seconds)
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 

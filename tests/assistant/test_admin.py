@@ -1,0 +1,44 @@
+"""The assistant's admin pages: read-only, superusers only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from assistant.services import answer, conversation_create, handoff_create
+from portal.permissions import Role
+
+pytestmark = pytest.mark.django_db
+
+
+def test_admin_pages_load_read_only_for_superusers(
+    client: Client, make_user: Any, regions: dict[str, Any], without_llm: None
+) -> None:
+    agent = make_user("adm_agent", Role.AGENT, regions=[regions["north"]])
+    conversation = conversation_create(owner=agent, title="Fees")
+    answer(user=agent, conversation=conversation, text="What is the card fee?")
+    handoff = handoff_create(actor=agent, conversation=conversation, reason="Needs a person")
+    client.force_login(make_user("root_a", Role.ADMIN, is_staff=True, is_superuser=True))
+    for url in (
+        "/admin/assistant/conversation/",
+        f"/admin/assistant/conversation/{conversation.pk}/change/",
+        "/admin/assistant/handoff/",
+        f"/admin/assistant/handoff/{handoff.pk}/change/",
+        "/admin/assistant/feedback/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 200, url
+    page = client.get(f"/admin/assistant/conversation/{conversation.pk}/change/")
+    assert b"What is the card fee?" in page.content
+    assert b'name="_save"' not in page.content  # nothing to save: read-only
+    assert client.get("/admin/assistant/conversation/add/").status_code == 403
+
+
+def test_content_manager_with_staff_access_sees_no_conversations(
+    client: Client, make_user: Any
+) -> None:
+    client.force_login(make_user("staff_cm", Role.CONTENT_MANAGER, is_staff=True))
+    assert client.get("/admin/assistant/conversation/").status_code == 403
+    assert b"/admin/assistant/" not in client.get("/admin/").content

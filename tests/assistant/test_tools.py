@@ -315,3 +315,28 @@ def test_tool_rounds_are_capped(llm_server: Any, agent: Any, ask: Any, settings:
     assert len(requests) == 3
     assert "tools" not in requests[2]["body"]  # the last round may only answer
     assert message.content == "Final."
+
+
+def test_conversation_provenance_survives_saves_until_the_person_changes_the_value(
+    llm_server: Any, agent: Any, ask: Any, bank: dict[str, Any]
+) -> None:
+    from forms_app.services.submissions import submission_update_draft
+
+    customer = bank["north"][0]
+    llm_server.chat_replies = [
+        {"tool_calls": [{"name": "prefill_form", "arguments": {
+            "form_slug": "address-change", "customer_id": customer.pk,
+            "values": {"street": "12 Harbour Road", "city": "Springfield"}}}]},
+        {"content": "Draft ready."},
+    ]  # fmt: skip
+    ask(agent, f"{customer.customer_number} moved to 12 Harbour Road, Springfield")
+    submission = FormSubmission.objects.get()
+    data = {**submission.data, "postal_code": "SP 4000"}
+    saved = submission_update_draft(actor=agent, submission=submission, data=data)
+    assert saved.provenance["street"]["source"] == "conversation"
+    assert saved.provenance["postal_code"] == {"source": "user"}
+    changed = submission_update_draft(
+        actor=agent, submission=saved, data={**saved.data, "street": "14 Harbour Road"}
+    )
+    assert changed.provenance["street"] == {"source": "user"}
+    assert changed.provenance["city"]["source"] == "conversation"

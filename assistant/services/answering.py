@@ -326,6 +326,20 @@ def answer(*, user: Any, conversation: Conversation, text: str) -> Message:
 def _answer_events(
     user: Any, conversation: Conversation, message: Message
 ) -> Iterator[AnswerEvent]:
+    steps = _pipeline(user, conversation, message)
+    try:
+        # Not "yield from": that would close the pipeline with us.
+        for event in steps:  # noqa: UP028
+            yield event
+    except GeneratorExit:
+        # The reader went away (a closed browser tab): finish the answer anyway, so it is
+        # stored and audited like any other and waits in the conversation.
+        for _ in steps:
+            pass
+        raise
+
+
+def _pipeline(user: Any, conversation: Conversation, message: Message) -> Iterator[AnswerEvent]:
     started = time.monotonic()
     question = message.content
     yield AnswerEvent("question", {"message_id": message.pk})

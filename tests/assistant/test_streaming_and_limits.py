@@ -207,3 +207,19 @@ def test_extractive_answer_offers_the_named_customer(
     message = ask(agent, f"Start an address change for {customer.full_name}")
     assert {"type": "customer", "customer_id": customer.pk}.items() <= message.cards[0].items()
     assert message.conversation.customer_id == customer.pk
+
+
+def test_an_abandoned_stream_still_stores_and_audits_the_answer(
+    llm_server: Any, agent: Any
+) -> None:
+    from portal.models import AuditEvent
+
+    llm_server.chat_replies = [{"content": "A long answer in several words."}]
+    conversation = conversation_create(owner=agent)
+    stream = answer_stream(user=agent, conversation=conversation, text="fees?")
+    assert next(stream).kind == "question"
+    assert next(stream).kind == "delta"
+    stream.close()  # what Django does when the client disconnects
+    stored = conversation.messages.get(role=MessageRole.ASSISTANT)
+    assert stored.content == "A long answer in several words."
+    assert AuditEvent.objects.filter(action="assistant.answer").count() == 1

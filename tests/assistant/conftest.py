@@ -31,6 +31,17 @@ def without_llm(settings: Any) -> None:
 
 
 @pytest.fixture
+def server(llm_server: FakeOpenAI) -> FakeOpenAI:
+    """The short name used by the older tests."""
+    return llm_server
+
+
+@pytest.fixture
+def no_llm(without_llm: None) -> None:
+    """The short name used by the older tests."""
+
+
+@pytest.fixture
 def bank(db: None, regions: dict[str, Any]) -> dict[str, Any]:
     """20 seeded customers (both regions) and the four demo forms."""
     from forms_app.demo import seed_forms

@@ -16,7 +16,7 @@ from knowledge.customers.models import Customer
 from portal.models import AuditEvent
 from portal.permissions import Role
 from portal.services import api_token_create
-from tests.assistant.test_pipeline import FEES_TEXT, no_llm, server  # noqa: F401
+from tests.assistant.test_pipeline import FEES_TEXT
 from tests.knowledge.conftest import add_document, collections, role_users  # noqa: F401
 from tests.support.openai_server import FakeOpenAI
 
@@ -158,7 +158,7 @@ def test_anonymous_stream_request_gets_a_json_401() -> None:
 
 
 def test_integration_role_may_not_use_the_assistant(
-    no_llm: None,  # noqa: F811
+    no_llm: None,
     agent: Any,
     role_users: dict[str, Any],  # noqa: F811
 ) -> None:
@@ -186,7 +186,7 @@ def test_integration_role_may_not_use_the_assistant(
     assert Message.objects.count() == 2
 
 
-def test_session_auth_works_too(client: Client, no_llm: None, agent: Any) -> None:  # noqa: F811
+def test_session_auth_works_too(client: Client, no_llm: None, agent: Any) -> None:
     client.force_login(agent)
     response = client.post(
         "/api/v1/conversations/", {"title": "From the browser"}, content_type="application/json"
@@ -246,7 +246,7 @@ def test_conversation_create_and_list(
     assert [c["id"] for c in listing["results"]] == [second["id"], first["id"]]
 
 
-def test_json_answer_with_citations_without_a_model(no_llm: None, fees: Any, agent: Any) -> None:  # noqa: F811
+def test_json_answer_with_citations_without_a_model(no_llm: None, fees: Any, agent: Any) -> None:
     client = _client(agent)
     conversation = _conversation(client, title="Fees")
     response = _ask(client, conversation["id"], FEE_QUESTION)
@@ -272,7 +272,7 @@ def test_json_answer_with_citations_without_a_model(no_llm: None, fees: Any, age
     assert detail["can_post"] is True
 
 
-def test_json_answer_from_the_model(server: FakeOpenAI, fees: Any, agent: Any) -> None:  # noqa: F811
+def test_json_answer_from_the_model(server: FakeOpenAI, fees: Any, agent: Any) -> None:
     server.chat_replies.append({"content": "The annual card fee is 5 euros [1]."})
     client = _client(agent)
     conversation = _conversation(client)
@@ -286,7 +286,7 @@ def test_json_answer_from_the_model(server: FakeOpenAI, fees: Any, agent: Any) -
     assert 'class="citation"' in answer["content_html"]
 
 
-def test_commands_and_tool_calls_are_shown(no_llm: None, agent: Any) -> None:  # noqa: F811
+def test_commands_and_tool_calls_are_shown(no_llm: None, agent: Any) -> None:
     client = _client(agent)
     conversation = _conversation(client)
     answer = _ask(client, conversation["id"], "/escalate The customer wants a person").json()[
@@ -304,7 +304,7 @@ def test_commands_and_tool_calls_are_shown(no_llm: None, agent: Any) -> None:  #
 # --- server-sent events -------------------------------------------------------------------
 
 
-def test_answer_as_server_sent_events(server: FakeOpenAI, fees: Any, agent: Any) -> None:  # noqa: F811
+def test_answer_as_server_sent_events(server: FakeOpenAI, fees: Any, agent: Any) -> None:
     server.chat_replies += [
         {"tool_calls": [{"name": "search_knowledge", "arguments": {"query": "replacement"}}]},
         {"content": "The annual card fee is 5 euros [1]."},
@@ -358,7 +358,7 @@ def test_answer_as_server_sent_events(server: FakeOpenAI, fees: Any, agent: Any)
 
 
 def test_stream_via_query_parameter_and_accept_header_alone(
-    no_llm: None,  # noqa: F811
+    no_llm: None,
     fees: Any,
     agent: Any,
 ) -> None:
@@ -382,7 +382,7 @@ def test_stream_via_query_parameter_and_accept_header_alone(
 
 
 def test_stream_errors_are_json_before_any_event(
-    no_llm: None,  # noqa: F811
+    no_llm: None,
     agent: Any,
     role_users: dict[str, Any],  # noqa: F811
 ) -> None:
@@ -400,7 +400,7 @@ def test_stream_errors_are_json_before_any_event(
 # --- errors -------------------------------------------------------------------------------
 
 
-def test_validation_errors(no_llm: None, agent: Any, settings: Any) -> None:  # noqa: F811
+def test_validation_errors(no_llm: None, agent: Any, settings: Any) -> None:
     settings.ASSISTANT_MAX_QUESTION_CHARS = 10
     client = _client(agent)
     conversation = _conversation(client)
@@ -414,7 +414,7 @@ def test_validation_errors(no_llm: None, agent: Any, settings: Any) -> None:  # 
     assert not Message.objects.exists()
 
 
-def test_rate_limit_429_with_retry_after(no_llm: None, agent: Any, settings: Any) -> None:  # noqa: F811
+def test_rate_limit_429_with_retry_after(no_llm: None, agent: Any, settings: Any) -> None:
     settings.ASSISTANT_RATE_LIMIT_PER_MINUTE = 2
     client = _client(agent)
     conversation = _conversation(client)
@@ -436,7 +436,7 @@ def test_rate_limit_429_with_retry_after(no_llm: None, agent: Any, settings: Any
 
 
 def test_model_failure_is_an_answer_with_an_error(
-    server: FakeOpenAI,  # noqa: F811
+    server: FakeOpenAI,
     fees: Any,
     agent: Any,
 ) -> None:
@@ -456,7 +456,7 @@ def test_model_failure_is_an_answer_with_an_error(
 
 
 def test_model_timeout_in_a_stream(
-    server: FakeOpenAI,  # noqa: F811
+    server: FakeOpenAI,
     fees: Any,
     agent: Any,
     settings: Any,
@@ -476,7 +476,7 @@ def test_model_timeout_in_a_stream(
 
 
 def test_other_users_conversation_is_404(
-    no_llm: None,  # noqa: F811
+    no_llm: None,
     agent: Any,
     make_user: Any,
     regions: dict[str, Any],
@@ -501,7 +501,7 @@ def test_other_users_conversation_is_404(
 
 
 def test_supervisor_reads_a_handed_off_conversation_read_only(
-    no_llm: None,  # noqa: F811
+    no_llm: None,
     agent: Any,
     supervisor: Any,
     south_supervisor: Any,
@@ -548,7 +548,7 @@ def test_supervisor_reads_a_handed_off_conversation_read_only(
 # --- feedback -----------------------------------------------------------------------------
 
 
-def test_feedback_create_change_and_show(no_llm: None, fees: Any, agent: Any) -> None:  # noqa: F811
+def test_feedback_create_change_and_show(no_llm: None, fees: Any, agent: Any) -> None:
     client = _client(agent)
     conversation = _conversation(client)
     exchange = _ask(client, conversation["id"], FEE_QUESTION).json()
@@ -588,7 +588,7 @@ def test_feedback_create_change_and_show(no_llm: None, fees: Any, agent: Any) ->
 # --- hand-offs ----------------------------------------------------------------------------
 
 
-def test_handoff_create_and_duplicate(no_llm: None, agent: Any) -> None:  # noqa: F811
+def test_handoff_create_and_duplicate(no_llm: None, agent: Any) -> None:
     client = _client(agent)
     conversation = _conversation(client)
     body = {"conversation": conversation["id"], "reason": "Customer is upset."}
@@ -620,7 +620,7 @@ def test_handoff_create_and_duplicate(no_llm: None, agent: Any) -> None:  # noqa
 
 
 def test_handoff_assign_resolve_and_list_filters(
-    no_llm: None,  # noqa: F811
+    no_llm: None,
     agent: Any,
     supervisor: Any,
     make_user: Any,
@@ -690,7 +690,7 @@ def test_handoff_assign_resolve_and_list_filters(
 
 
 def test_a_failure_mid_stream_ends_with_an_error_event(
-    no_llm: None,  # noqa: F811
+    no_llm: None,
     fees: Any,
     agent: Any,
     monkeypatch: pytest.MonkeyPatch,

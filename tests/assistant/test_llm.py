@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,18 +23,6 @@ TOOLS = [
         },
     }
 ]
-
-
-@pytest.fixture
-def server(settings: Any) -> Iterator[FakeOpenAI]:
-    with fake_openai_server() as fake:
-        settings.OPENAI_BASE_URL = fake.base_url
-        settings.OPENAI_API_KEY = "sk-test"
-        settings.AZURE_OPENAI_ENDPOINT = ""
-        settings.OPENAI_MODEL = "test-model"
-        settings.LLM_MAX_RETRIES = 0
-        settings.LLM_TIMEOUT_SECONDS = 10
-        yield fake
 
 
 def test_llm_configured(settings: Any) -> None:

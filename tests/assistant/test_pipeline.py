@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from assistant.selectors import conversation_get
 from assistant.services import answer, conversation_create
 from portal.models import AuditEvent
 from tests.knowledge.conftest import add_document, collections, role_users  # noqa: F401
-from tests.support.openai_server import FakeOpenAI, fake_openai_server
+from tests.support.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
 
@@ -29,25 +28,6 @@ AML_TEXT = (
     "# AML thresholds\n\nThe annual card fee review is confidential. "
     f"Suspicious activity threshold is secret. Reference {COMPLIANCE_CANARY}.\n"
 )
-
-
-@pytest.fixture
-def no_llm(settings: Any) -> None:
-    settings.OPENAI_BASE_URL = ""
-    settings.OPENAI_API_KEY = ""
-    settings.AZURE_OPENAI_ENDPOINT = ""
-
-
-@pytest.fixture
-def server(settings: Any) -> Iterator[FakeOpenAI]:
-    with fake_openai_server() as fake:
-        settings.OPENAI_BASE_URL = fake.base_url
-        settings.OPENAI_API_KEY = "sk-test"
-        settings.AZURE_OPENAI_ENDPOINT = ""
-        settings.OPENAI_MODEL = "test-model"
-        settings.LLM_MAX_RETRIES = 0
-        settings.LLM_TIMEOUT_SECONDS = 5
-        yield fake
 
 
 @pytest.fixture

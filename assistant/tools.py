@@ -22,6 +22,7 @@ from assistant.models import Conversation, Message, MessageRole
 from assistant.services.handoffs import handoff_create
 from assistant.sources import SourceSet
 from forms_app.models import FormDefinition, FormSubmission
+from forms_app.permissions import submissions_owned_by
 from forms_app.selectors import definition_get
 from forms_app.services.prefill import prefill
 from forms_app.services.submissions import submission_create_draft
@@ -309,7 +310,11 @@ def _escalate(context: ToolContext, arguments: dict[str, Any]) -> ToolOutcome:
         (c["submission_id"] for c in reversed(context.cards) if c.get("type") == "prefill"),
         None,
     ) or _last_draft_id(context.conversation)
-    submission = FormSubmission.objects.filter(pk=submission_id).first() if submission_id else None
+    submission = (
+        submissions_owned_by(context.user).filter(pk=submission_id).first()
+        if submission_id
+        else None
+    )
     try:
         handoff = handoff_create(
             actor=context.user,

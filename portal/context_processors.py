@@ -12,11 +12,13 @@ from portal.permissions import Action, can, regions_visible_to, user_roles
 # (label, url name, action needed or None for every signed-in user)
 NAVIGATION: list[tuple[str, str, Action | None]] = [
     ("Dashboard", "portal:dashboard", None),
+    ("Assistant", "assistant:chat", Action.ASK_ASSISTANT),
     ("Search", "knowledge:search", Action.SEARCH_KNOWLEDGE),
     ("Documents", "knowledge:document_list", Action.SEARCH_KNOWLEDGE),
     ("Customers", "customers:search", Action.VIEW_CUSTOMERS),
     ("Forms", "forms_app:form_list", Action.FILL_FORMS),
     ("Reviews", "forms_app:review_queue", Action.REVIEW_FORMS),
+    ("Hand-offs", "assistant:handoff_queue", Action.MANAGE_HANDOFFS),
     ("Audit trail", "portal:audit_list", Action.VIEW_AUDIT),
 ]
 
@@ -33,6 +35,11 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             # The review queue lives under /forms/ but is its own entry.
             if url_name == "forms_app:form_list" and request.path.startswith(
                 reverse("forms_app:review_queue")
+            ):
+                active = False
+            # So is the hand-off queue under /assistant/.
+            if url_name == "assistant:chat" and request.path.startswith(
+                reverse("assistant:handoff_queue")
             ):
                 active = False
             items.append({"label": label, "url": url, "active": active})

@@ -17,6 +17,7 @@ api_v1_patterns = [
     path("", include("knowledge.api.urls")),
     path("", include("knowledge.customers.api.urls")),
     path("", include("forms_app.api.urls")),
+    path("", include("assistant.api.urls")),
 ]
 
 urlpatterns = [
@@ -24,6 +25,7 @@ urlpatterns = [
     path("knowledge/", include("knowledge.urls")),
     path("customers/", include("knowledge.customers.urls")),
     path("forms/", include("forms_app.urls")),
+    path("assistant/", include("assistant.urls")),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/password/", auth.PasswordChangeView.as_view(), name="password_change"),

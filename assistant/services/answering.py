@@ -302,13 +302,13 @@ def _check_citations(text: str, valid: set[int]) -> tuple[str, list[int], list[i
 def answer_stream(*, user: Any, conversation: Conversation, text: str) -> Iterator[AnswerEvent]:
     """Check and store the question, then return the answer's events; the last one is
     ``done`` with the stored assistant ``message`` (``error`` set when the model failed)."""
-    question = _check_question(text)
     if not can(user, Action.ASK_ASSISTANT):
         raise PermissionDenied("You may not use the assistant.")
     # A forbidden conversation answers like a missing one; a visible one may be read-only.
     conversation = conversations_visible_to(user).get(pk=conversation.pk)
     if not can_post_to_conversation(user, conversation):
         raise PermissionDenied("Only the person who started this conversation may ask in it.")
+    question = _check_question(text)
     message = _user_message_store(user=user, conversation=conversation, text=question)
     return _answer_events(user, conversation, message)
 

@@ -60,8 +60,41 @@ SECTIONS: list[tuple[Action, str, str, str | None]] = [
         "Approve or reject submitted forms.",
         "forms_app:review_queue",
     ),
-    (Action.ASK_ASSISTANT, "Assistant", "Ask questions answered from company documents.", None),
+    (
+        Action.ASK_ASSISTANT,
+        "Assistant",
+        "Ask questions answered from company documents, with sources.",
+        "assistant:chat",
+    ),
+    (
+        Action.MANAGE_HANDOFFS,
+        "Hand-offs",
+        "Conversations handed to a supervisor of your regions.",
+        "assistant:handoff_queue",
+    ),
 ]
+RECENT_CONVERSATIONS = 5
+OLDEST_HANDOFFS = 5
+
+
+def _assistant_context(user: Any) -> dict[str, Any]:
+    """Recent conversations (askers) and the oldest open hand-offs (supervisors)."""
+    from assistant.models import HandoffStatus
+    from assistant.selectors import conversation_list, handoff_queue, handoffs_open_count
+    from assistant.views.common import labelled_conversations
+
+    context: dict[str, Any] = {"can_ask": can(user, Action.ASK_ASSISTANT)}
+    if context["can_ask"]:
+        context["recent_conversations"] = labelled_conversations(
+            conversation_list(user)[:RECENT_CONVERSATIONS]
+        )
+    context["can_manage_handoffs"] = can(user, Action.MANAGE_HANDOFFS)
+    if context["can_manage_handoffs"]:
+        context["open_handoffs_count"] = handoffs_open_count(user)
+        context["oldest_handoffs"] = list(
+            handoff_queue(user).filter(status=HandoffStatus.OPEN)[:OLDEST_HANDOFFS]
+        )
+    return context
 
 
 @require_action(Action.USE_PORTAL)
@@ -85,6 +118,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "can_view_audit": can_view_audit,
         "recent_audit_events": list(audit_event_list(user=user)[:10]) if can_view_audit else [],
         "recent_decisions": submission_decisions_recent(user, limit=5),
+        **_assistant_context(user),
     }
     return render(request, "portal/dashboard.html", context)
 

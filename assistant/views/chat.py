@@ -1,0 +1,477 @@
+"""The chat pages: conversations, asking (streamed as server-sent events, or a plain POST
+without JavaScript), message fragments, citation previews, feedback and escalation."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import suppress
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_GET, require_POST
+
+from assistant.models import Conversation, HandoffStatus, Message, MessageRole
+from assistant.permissions import can_escalate, can_post_to_conversation, handoffs_managed_by
+from assistant.selectors import conversation_list, conversation_messages
+from assistant.services import (
+    AnswerEvent,
+    RateLimited,
+    answer,
+    answer_stream,
+    conversation_create,
+    feedback_record,
+    handoff_create,
+)
+from assistant.views.common import (
+    conversation_label,
+    conversation_or_404,
+    error_text,
+    is_fragment,
+    labelled_conversations,
+    message_or_404,
+    message_rows,
+    portal_page,
+    portal_page_any,
+    wants_stream,
+)
+from forms_app.models import FormSubmission
+from forms_app.permissions import submissions_visible_to
+from forms_app.selectors import submission_get
+from knowledge.customers.models import Customer
+from knowledge.customers.selectors import customer_view, customers_visible_to
+from knowledge.models import Chunk, Document
+from knowledge.selectors import chunk_get, document_get
+from portal import request_context
+from portal.context_processors import navigation
+from portal.permissions import Action, can
+from portal.views.pagination import page_context
+
+logger = logging.getLogger(__name__)
+
+CONVERSATIONS_PER_PAGE = 20
+SIDEBAR_CONVERSATIONS = 8
+STREAM_FAILED = (
+    "The answer could not be completed; your question is kept. Reload the page and try again."
+)
+
+
+# The conversation list -------------------------------------------------------------------
+
+
+@require_GET
+@portal_page(Action.ASK_ASSISTANT)
+def chat_index(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    context = page_context(
+        request, conversation_list(user).select_related("customer"), CONVERSATIONS_PER_PAGE
+    )
+    context["conversations"] = labelled_conversations(context["page_obj"].object_list)
+    raw = request.GET.get("customer", "").strip()
+    if raw:
+        row = customers_visible_to(user).filter(pk=int(raw)).first() if raw.isdigit() else None
+        if row is None:  # forbidden answers like missing
+            raise Http404("No such customer.")
+        context["customer"] = row
+    return render(request, "assistant/chat.html", context)
+
+
+@require_POST
+@portal_page(Action.ASK_ASSISTANT)
+def conversation_create_view(request: HttpRequest) -> HttpResponse:
+    raw = request.POST.get("customer", "").strip()
+    customer = int(raw) if raw.isdigit() else None
+    if raw and customer is None:
+        raise Http404("No such customer.")
+    try:
+        conversation = conversation_create(
+            owner=request.user, title=request.POST.get("title", ""), customer=customer
+        )
+    except Customer.DoesNotExist as missing:
+        raise Http404("No such customer.") from missing
+    except ValidationError as invalid:
+        messages.error(request, error_text(invalid))
+        return redirect("assistant:chat")
+    return redirect("assistant:conversation", pk=conversation.pk)
+
+
+# One conversation ------------------------------------------------------------------------
+
+
+def _render_conversation(
+    request: HttpRequest, conversation: Conversation, *, status: int = 200, **extra: Any
+) -> HttpResponse:
+    user = request.user
+    rows = message_rows(user, conversation, list(conversation_messages(user, conversation.pk)))
+    handoffs = list(
+        conversation.handoffs.select_related("assignee", "region", "created_by").order_by(
+            "-created_at", "-id"
+        )
+    )
+    submission_ids = {h.submission_id for h in handoffs if h.submission_id}
+    visible_submissions = (
+        set(submissions_visible_to(user).filter(pk__in=submission_ids).values_list("pk", flat=True))
+        if submission_ids
+        else set()
+    )
+    managed = set(
+        handoffs_managed_by(user).filter(conversation=conversation).values_list("pk", flat=True)
+    )
+    open_handoff = next((h for h in handoffs if h.status != HandoffStatus.RESOLVED), None)
+    read_only = not can_post_to_conversation(user, conversation)
+    customer = conversation.customer
+    first_question = next((r["m"].content for r in rows if r["is_user"]), "")
+    sidebar: list[dict[str, Any]] = []
+    if not read_only:
+        sidebar = labelled_conversations(conversation_list(user)[:SIDEBAR_CONVERSATIONS])
+    context: dict[str, Any] = {
+        "conversation": conversation,
+        "label": conversation_label(conversation, first_question),
+        "rows": rows,
+        "read_only": read_only,
+        "can_ask": not read_only and can(user, Action.ASK_ASSISTANT),
+        "can_escalate": can_escalate(user, conversation) and open_handoff is None,
+        "handoffs": [
+            {
+                "h": h,
+                "managed": h.pk in managed,
+                "submission_visible": h.submission_id in visible_submissions,
+            }
+            for h in handoffs
+        ],
+        "customer": customer,
+        "customer_visible": customer is not None
+        and customers_visible_to(user).filter(pk=customer.pk).exists(),
+        "sidebar": sidebar,
+        "max_chars": settings.ASSISTANT_MAX_QUESTION_CHARS,
+        "ask_text": "",
+        "ask_error": "",
+        "escalate_reason": "",
+        "escalate_error": "",
+    }
+    if read_only:
+        # Opened from the hand-off queue: that is where the person is in the portal.
+        queue = reverse("assistant:handoff_queue")
+        context["nav_items"] = [
+            {**item, "active": item["url"] == queue} for item in navigation(request)["nav_items"]
+        ]
+    context.update(extra)
+    return render(request, "assistant/conversation.html", context, status=status)
+
+
+@require_GET
+@portal_page_any(Action.ASK_ASSISTANT, Action.MANAGE_HANDOFFS)
+def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_conversation(request, conversation_or_404(request.user, pk))
+
+
+# Asking ----------------------------------------------------------------------------------
+
+
+def _sse(kind: str, data: dict[str, Any]) -> bytes:
+    payload = json.dumps(data, cls=DjangoJSONEncoder)
+    return f"event: {kind}\ndata: {payload}\n\n".encode()
+
+
+def _done_payload(message: Message) -> dict[str, Any]:
+    return {
+        "message_id": message.pk,
+        "html": message.content_html,
+        "citations": message.citations,
+        "cards": message.cards,
+        "error": message.error,
+        "model": message.model_name,
+        "fragment_url": reverse("assistant:message_fragment", args=[message.pk]),
+    }
+
+
+def _event_stream(
+    events: Iterator[AnswerEvent], context: request_context.RequestContext
+) -> Iterator[bytes]:
+    """The answer's events as server-sent events, with the request's audit context set
+    again (the middleware has returned by the time the body is sent)."""
+    token = request_context.set_current(context)
+    try:
+        for event in events:
+            if event.kind == "done":
+                yield _sse("done", _done_payload(event.data["message"]))
+            else:
+                yield _sse(event.kind, event.data)
+    except Exception:
+        logger.exception("The answer stream failed.")
+        yield _sse("error", {"message": STREAM_FAILED})
+    finally:
+        # A reader who left early closes us: close the answer now (not whenever it is
+        # collected), so that the service completes and stores it under this request's id.
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+        with suppress(ValueError):  # reset from another context (ASGI): nothing to undo
+            request_context.reset(token)
+
+
+def _json_error(status: int, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"message": message, **extra}, status=status)
+
+
+def _stream_response(
+    request: HttpRequest, conversation: Conversation, text: str
+) -> HttpResponseBase:
+    # answer_stream checks and stores the question before it returns: every refusal is
+    # answered here, as JSON, before a streaming response has started.
+    try:
+        events = answer_stream(user=request.user, conversation=conversation, text=text)
+    except ValidationError as invalid:
+        return _json_error(400, error_text(invalid))
+    except RateLimited as limited:
+        retry_after = int(limited.extra.get("retry_after") or 60)
+        response = _json_error(429, limited.message, retry_after=retry_after)
+        response["Retry-After"] = str(retry_after)
+        return response
+    except PermissionDenied as denied:
+        return _json_error(403, str(denied) or "You may not ask in this conversation.")
+    except Conversation.DoesNotExist:
+        return _json_error(404, "No such conversation.")
+    stream = StreamingHttpResponse(
+        _event_stream(events, request_context.current()),
+        content_type="text/event-stream; charset=utf-8",
+    )
+    stream["Cache-Control"] = "no-cache"
+    stream["X-Accel-Buffering"] = "no"  # nginx and friends: pass each event on at once
+    return stream
+
+
+@require_POST
+@portal_page(Action.ASK_ASSISTANT)
+def ask(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """Ask in a conversation: a stream of events for the page's script, else (no script)
+    the answer is made now and the page shown again."""
+    conversation = conversation_or_404(request.user, pk)
+    text = request.POST.get("text", "")
+    stream = wants_stream(request)
+    if not can_post_to_conversation(request.user, conversation):
+        if stream:
+            return _json_error(403, "Only the person who started this conversation may ask.")
+        raise PermissionDenied("Only the person who started this conversation may ask.")
+    if stream:
+        return _stream_response(request, conversation, text)
+    try:
+        message = answer(user=request.user, conversation=conversation, text=text)
+    except ValidationError as invalid:
+        return _render_conversation(
+            request, conversation, status=400, ask_text=text, ask_error=error_text(invalid)
+        )
+    except RateLimited as limited:
+        response = _render_conversation(
+            request, conversation, status=429, ask_text=text, ask_error=limited.message
+        )
+        response["Retry-After"] = str(int(limited.extra.get("retry_after") or 60))
+        return response
+    except Conversation.DoesNotExist as missing:
+        raise Http404("No such conversation.") from missing
+    url = reverse("assistant:conversation", args=[conversation.pk])
+    return redirect(f"{url}#message-{message.pk}")
+
+
+# One message: its fragment, a citation's source, feedback --------------------------------
+
+
+def _question_before(message: Message) -> str:
+    if message.role != MessageRole.ASSISTANT:
+        return ""
+    previous = (
+        Message.objects.filter(
+            conversation_id=message.conversation_id,
+            role=MessageRole.USER,
+            created_at__lte=message.created_at,
+        )
+        .order_by("-created_at", "-id")
+        .values_list("content", flat=True)
+        .first()
+    )
+    return previous or ""
+
+
+def _render_message(request: HttpRequest, message: Message) -> HttpResponse:
+    conversation = conversation_or_404(request.user, message.conversation_id)
+    rows = message_rows(
+        request.user, conversation, [message], question_before=_question_before(message)
+    )
+    return render(
+        request,
+        "assistant/_message.html",
+        {
+            "row": rows[0],
+            "conversation": conversation,
+            "read_only": not can_post_to_conversation(request.user, conversation),
+        },
+    )
+
+
+@require_GET
+@portal_page_any(Action.ASK_ASSISTANT, Action.MANAGE_HANDOFFS)
+def message_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    """One message as the conversation page shows it (the script swaps it in)."""
+    return _render_message(request, message_or_404(request.user, pk))
+
+
+def _chunk_preview(user: Any, citation: dict[str, Any]) -> dict[str, Any]:
+    try:
+        chunk = chunk_get(user, int(citation.get("chunk_id") or 0))
+    except Chunk.DoesNotExist:
+        chunk = None
+    if chunk is not None and chunk.document_id == citation.get("document_id"):
+        url = reverse("knowledge:document_detail", args=[chunk.document_id])
+        return {
+            "kind": "chunk",
+            "chunk": chunk,
+            "document": chunk.document,
+            "changed": chunk.version != citation.get("version"),
+            "url": f"{url}#chunk-{chunk.ordinal}",
+        }
+    # The passage is gone (the document was re-ingested): say so, if the document is
+    # still readable; otherwise it answers like a missing one.
+    try:
+        document = document_get(user, int(citation.get("document_id") or 0))
+    except Document.DoesNotExist as missing:
+        raise Http404("No such source.") from missing
+    return {
+        "kind": "replaced",
+        "document": document,
+        "url": reverse("knowledge:document_detail", args=[document.pk]),
+    }
+
+
+def _customer_preview(user: Any, citation: dict[str, Any]) -> dict[str, Any]:
+    row = customers_visible_to(user).filter(pk=int(citation.get("customer_id") or 0)).first()
+    if row is None:
+        raise Http404("No such source.")
+    return {
+        "kind": "customer",
+        "customer": customer_view(user, row),
+        "url": reverse("customers:detail", args=[row.pk]),
+    }
+
+
+@require_GET
+@portal_page_any(Action.ASK_ASSISTANT, Action.MANAGE_HANDOFFS)
+def citation_preview(request: HttpRequest, pk: int, n: int) -> HttpResponse:
+    """The source behind citation [n] of a message, if the viewer may read it now."""
+    message = message_or_404(request.user, pk)
+    citation = next((c for c in message.citations or [] if c.get("n") == n), None)
+    if citation is None:
+        raise Http404("No such citation.")
+    if citation.get("type") == "customer":
+        preview = _customer_preview(request.user, citation)
+    else:
+        preview = _chunk_preview(request.user, citation)
+    context = {"message": message, "citation": citation, "n": n, **preview}
+    template = "_citation_preview.html" if is_fragment(request) else "citation_preview.html"
+    response = render(request, f"assistant/{template}", context)
+    patch_vary_headers(response, ["X-Fragment"])
+    return response
+
+
+_YES = {"1", "true", "yes", "helpful"}
+_NO = {"0", "false", "no", "not_helpful"}
+
+
+@require_POST
+@portal_page(Action.ASK_ASSISTANT)
+def feedback(request: HttpRequest, pk: int) -> HttpResponse:
+    message = message_or_404(request.user, pk)
+    choice = request.POST.get("helpful", "").strip().lower()
+    if choice not in _YES | _NO:
+        return HttpResponseBadRequest("Say whether the answer was helpful.")
+    try:
+        feedback_record(
+            user=request.user,
+            message=message,
+            helpful=choice in _YES,
+            comment=request.POST.get("comment", ""),
+        )
+    except Message.DoesNotExist as missing:
+        raise Http404("No such message.") from missing
+    if is_fragment(request):
+        return _render_message(request, message)
+    messages.success(request, "Thank you: your feedback is recorded.")
+    url = reverse("assistant:conversation", args=[message.conversation_id])
+    return redirect(f"{url}#message-{message.pk}")
+
+
+# Escalation ------------------------------------------------------------------------------
+
+
+def _latest_draft(request: HttpRequest, conversation: Conversation) -> FormSubmission | None:
+    """The newest draft pre-filled in this conversation that the person may open."""
+    for cards in (
+        conversation.messages.filter(role=MessageRole.ASSISTANT)
+        .order_by("-created_at", "-id")
+        .values_list("cards", flat=True)
+    ):
+        for card in reversed(cards or []):
+            if card.get("type") == "prefill" and card.get("submission_id"):
+                try:
+                    return submission_get(request.user, int(card["submission_id"]))
+                except FormSubmission.DoesNotExist:
+                    continue
+    return None
+
+
+@require_POST
+@portal_page(Action.ASK_ASSISTANT)
+def escalate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Hand the conversation to a supervisor of the region, with its customer and draft."""
+    conversation = conversation_or_404(request.user, pk)
+    if not can_post_to_conversation(request.user, conversation):
+        raise PermissionDenied("Only the person who asked may hand this conversation off.")
+    reason = request.POST.get("reason", "")
+    already = conversation.handoffs.exclude(status=HandoffStatus.RESOLVED).first()
+    try:
+        handoff = handoff_create(
+            actor=request.user,
+            conversation=conversation,
+            reason=reason,
+            submission=_latest_draft(request, conversation),
+        )
+    except ValidationError as invalid:
+        return _render_conversation(
+            request,
+            conversation,
+            status=400,
+            escalate_reason=reason,
+            escalate_error=error_text(invalid),
+        )
+    except Conversation.DoesNotExist as missing:
+        raise Http404("No such conversation.") from missing
+    if already is not None and already.pk == handoff.pk:
+        messages.info(
+            request,
+            f"This conversation is already with a supervisor (hand-off #{handoff.pk}, "
+            f"{handoff.get_status_display().lower()}).",
+        )
+    else:
+        where = f" of {handoff.region.name}" if handoff.region else ""
+        messages.success(
+            request,
+            f"Handed off to a supervisor{where} (hand-off #{handoff.pk}). "
+            "You can keep asking here in the meantime.",
+        )
+    url = reverse("assistant:conversation", args=[conversation.pk])
+    return redirect(f"{url}#handoffs")

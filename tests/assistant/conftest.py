@@ -7,19 +7,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.openai_server import FakeOpenAI, fake_openai_server
+from tests.support.openai_server import FakeOpenAI, fake_openai_as_portal_model
 
 
 @pytest.fixture
 def llm_server(settings: Any) -> Iterator[FakeOpenAI]:
     """The fake OpenAI server, configured as the portal's model (no retries, 5 s timeout)."""
-    with fake_openai_server() as fake:
-        settings.OPENAI_BASE_URL = fake.base_url
-        settings.OPENAI_API_KEY = "sk-test"
-        settings.AZURE_OPENAI_ENDPOINT = ""
-        settings.OPENAI_MODEL = "test-model"
-        settings.LLM_MAX_RETRIES = 0
-        settings.LLM_TIMEOUT_SECONDS = 5
+    with fake_openai_as_portal_model(settings) as fake:
         yield fake
 
 

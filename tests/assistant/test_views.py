@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from portal.models import AuditEvent
 from portal.permissions import Role
 from tests.assistant.test_pipeline import AML_TEXT, FEES_TEXT, PRODUCTS_CANARY
 from tests.knowledge.conftest import add_document, collections, role_users  # noqa: F401
-from tests.support.openai_server import FakeOpenAI, fake_openai_server
+from tests.support.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
 
@@ -46,25 +45,6 @@ def _parse(body: str) -> list[tuple[str, dict[str, Any]]]:
         assert kind and data, block
         events.append((kind.group(1), json.loads(data.group(1))))
     return events
-
-
-@pytest.fixture
-def no_llm(settings: Any) -> None:
-    settings.OPENAI_BASE_URL = ""
-    settings.OPENAI_API_KEY = ""
-    settings.AZURE_OPENAI_ENDPOINT = ""
-
-
-@pytest.fixture
-def server(settings: Any) -> Iterator[FakeOpenAI]:
-    with fake_openai_server() as fake:
-        settings.OPENAI_BASE_URL = fake.base_url
-        settings.OPENAI_API_KEY = "sk-test"
-        settings.AZURE_OPENAI_ENDPOINT = ""
-        settings.OPENAI_MODEL = "test-model"
-        settings.LLM_MAX_RETRIES = 0
-        settings.LLM_TIMEOUT_SECONDS = 5
-        yield fake
 
 
 @pytest.fixture

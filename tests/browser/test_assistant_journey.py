@@ -12,7 +12,7 @@ import pytest
 from portal.permissions import Role
 from tests.browser.conftest import sign_in
 from tests.knowledge.conftest import add_document, collections  # noqa: F401
-from tests.support.openai_server import FakeOpenAI, fake_openai_server
+from tests.support.openai_server import FakeOpenAI, fake_openai_as_portal_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,13 +42,7 @@ WATCH_STREAM = """() => {
 @pytest.fixture
 def server(settings: Any) -> Iterator[FakeOpenAI]:
     """The fake model, in this process: the live server reads these settings too."""
-    with fake_openai_server() as fake:
-        settings.OPENAI_BASE_URL = fake.base_url
-        settings.OPENAI_API_KEY = "sk-test"
-        settings.AZURE_OPENAI_ENDPOINT = ""
-        settings.OPENAI_MODEL = "test-model"
-        settings.LLM_MAX_RETRIES = 0
-        settings.LLM_TIMEOUT_SECONDS = 10
+    with fake_openai_as_portal_model(settings, timeout=10) as fake:
         fake.stream_delay_seconds = 0.05  # slow enough to watch the answer arrive
         yield fake
 

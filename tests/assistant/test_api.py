@@ -322,7 +322,7 @@ def test_answer_as_server_sent_events(server: FakeOpenAI, fees: Any, agent: Any)
 
     assert response.status_code == 200
     assert response.streaming
-    assert response["Content-Type"] == "text/event-stream"
+    assert response["Content-Type"] == "text/event-stream; charset=utf-8"
     assert response["Cache-Control"] == "no-cache"
     assert response["X-Accel-Buffering"] == "no"
     events = _sse_events(response)

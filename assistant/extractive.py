@@ -8,6 +8,12 @@ from dataclasses import dataclass
 
 PREFIX = "Extracted from the sources (no language model is configured):"
 NO_ANSWER = "The sources found do not answer this question."
+WEAK_PREFIX = (
+    "The sources do not answer this directly (no language model is configured). "
+    "The closest passages of the best-matching sources:"
+)
+WEAK_SOURCES = 2  # a weak match is only taken from the best-ranked sources
+WEAK_SENTENCES = 2
 MAX_SENTENCES = 3
 MAX_PER_SOURCE = 2
 MIN_SCORE = 1.5  # one shared term is enough only when it is half the question
@@ -78,6 +84,7 @@ def split_sentences(text: str) -> list[str]:
 def extractive_answer(question: str, sources: list[Source]) -> ExtractiveAnswer:
     wanted = terms(question)
     candidates: list[tuple[float, int, int, str, int]] = []  # score, order keys, text, source
+    weak: list[tuple[float, int, int, str, int]] = []
     for source_index, source in enumerate(sources):
         for sentence_index, sentence in enumerate(split_sentences(source.text)):
             overlap = wanted & terms(sentence)
@@ -85,8 +92,19 @@ def extractive_answer(question: str, sources: list[Source]) -> ExtractiveAnswer:
                 continue
             # Shared terms count, plus the share of the question's terms covered.
             score = len(overlap) + len(overlap) / max(len(wanted), 1)
+            entry = (score, source_index, sentence_index, sentence, source.number)
             if score >= MIN_SCORE:
-                candidates.append((score, source_index, sentence_index, sentence, source.number))
+                candidates.append(entry)
+            elif source_index < WEAK_SOURCES:
+                weak.append(entry)
+    if not candidates and weak:
+        # Retrieval ranked these sources first (by meaning, too): show their closest
+        # sentences, saying plainly that they are not a direct answer.
+        weak.sort(key=lambda c: (-c[0], c[1], c[2]))
+        chosen_weak = sorted(weak[:WEAK_SENTENCES], key=lambda c: (c[1], c[2]))
+        lines = [f"- {sentence} [{number}]" for _, _, _, sentence, number in chosen_weak]
+        cited = list(dict.fromkeys(number for *_, number in chosen_weak))
+        return ExtractiveAnswer(text_markdown=WEAK_PREFIX + "\n\n" + "\n".join(lines), cited=cited)
     candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
     chosen: list[tuple[float, int, int, str, int]] = []
     per_source: dict[int, int] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from assistant.extractive import (
     NO_ANSWER,
     PREFIX,
+    WEAK_PREFIX,
     Source,
     extractive_answer,
     normalise,
@@ -91,3 +92,13 @@ def test_says_plainly_when_nothing_matches() -> None:
     assert "[" not in answer.text_markdown
     assert extractive_answer("card", []).cited == []
     assert extractive_answer("the of and", SOURCES).text_markdown == NO_ANSWER
+
+
+def test_a_paraphrased_question_gets_the_closest_passages_of_the_top_sources() -> None:
+    answer = extractive_answer("How long do we have to answer a dispute?", SOURCES)
+    assert answer.text_markdown.startswith(WEAK_PREFIX)
+    assert "within 120 days. [1]" in answer.text_markdown
+    assert answer.cited == [1]
+    # Only the best-ranked sources may give a weak match: source 3 is third.
+    question = "What are the daily withdrawal rules for business accounts?"
+    assert extractive_answer(question, SOURCES).text_markdown == NO_ANSWER

@@ -8,6 +8,8 @@ from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from assistant.models import Conversation, Handoff, HandoffStatus, Message
 from assistant.permissions import conversations_visible_to, handoffs_managed_by, handoffs_visible_to
+from forms_app.models import FormSubmission
+from forms_app.permissions import submissions_owned_by
 
 
 def conversation_list(user: Any) -> QuerySet[Conversation]:
@@ -35,6 +37,22 @@ def message_get(user: Any, message_id: int) -> Message:
     return Message.objects.select_related("conversation").get(
         pk=message_id, conversation__in=conversations_visible_to(user)
     )
+
+
+def conversation_latest_draft(user: Any, conversation: Conversation) -> FormSubmission | None:
+    """The newest submission the assistant pre-filled in ``conversation`` that ``user`` owns."""
+    ids = [
+        int(card["submission_id"])
+        for cards in Message.objects.filter(conversation=conversation, role="assistant")
+        .order_by("-created_at", "-id")
+        .values_list("cards", flat=True)
+        for card in reversed(cards or [])
+        if card.get("type") == "prefill" and card.get("submission_id")
+    ]
+    if not ids:
+        return None
+    owned = {row.pk: row for row in submissions_owned_by(user).filter(pk__in=ids)}
+    return next((owned[pk] for pk in ids if pk in owned), None)
 
 
 def _handoff_rows(queryset: QuerySet[Handoff]) -> QuerySet[Handoff]:

@@ -306,15 +306,13 @@ def _prefill_form(context: ToolContext, arguments: dict[str, Any]) -> ToolOutcom
 
 
 def _escalate(context: ToolContext, arguments: dict[str, Any]) -> ToolOutcome:
-    submission_id = next(
+    # A draft made earlier in this same answer is not stored yet: pass it; otherwise the
+    # service takes the newest draft of the conversation.
+    current = next(
         (c["submission_id"] for c in reversed(context.cards) if c.get("type") == "prefill"),
         None,
-    ) or _last_draft_id(context.conversation)
-    submission = (
-        submissions_owned_by(context.user).filter(pk=submission_id).first()
-        if submission_id
-        else None
     )
+    submission = submissions_owned_by(context.user).filter(pk=current).first() if current else None
     try:
         handoff = handoff_create(
             actor=context.user,
@@ -337,19 +335,6 @@ def _escalate(context: ToolContext, arguments: dict[str, Any]) -> ToolOutcome:
         {"handoff_id": handoff.pk, "status": handoff.status, "note": "A supervisor will take it."}
     )
     return ToolOutcome(True, content, f"handed off to a supervisor (hand-off #{handoff.pk})")
-
-
-def _last_draft_id(conversation: Conversation) -> int | None:
-    """The newest draft the assistant pre-filled in this conversation."""
-    for cards in (
-        Message.objects.filter(conversation=conversation, role=MessageRole.ASSISTANT)
-        .order_by("-created_at", "-id")
-        .values_list("cards", flat=True)
-    ):
-        for card in reversed(cards or []):
-            if card.get("type") == "prefill":
-                return int(card["submission_id"])
-    return None
 
 
 TOOLS: dict[str, Tool] = {

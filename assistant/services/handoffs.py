@@ -18,6 +18,8 @@ from assistant.permissions import (
     conversations_visible_to,
     handoffs_managed_by,
 )
+from assistant.selectors import conversation_latest_draft
+from forms_app.permissions import submissions_owned_by
 from portal.permissions import Action, can, region_ids_of
 from portal.services import audit_event_record
 
@@ -44,7 +46,8 @@ def handoff_create(
     customer: Any = None,
     submission: Any = None,
 ) -> Handoff:
-    """Hand ``conversation`` to a person; an open hand-off of it is returned, not doubled."""
+    """Hand ``conversation`` to a person with its customer and ``submission`` (by default
+    the newest draft pre-filled in it); an open hand-off of it is returned, not doubled."""
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Say why this needs a person."})
@@ -58,6 +61,10 @@ def handoff_create(
     existing = conversation.handoffs.exclude(status=HandoffStatus.RESOLVED).first()
     if existing is not None:
         return existing
+    if submission is None:
+        submission = conversation_latest_draft(actor, conversation)
+    elif not submissions_owned_by(actor).filter(pk=submission.pk).exists():
+        raise ValidationError({"submission": "Only a submission of your own can go along."})
     customer = customer if customer is not None else conversation.customer
     handoff = Handoff(
         conversation=conversation,

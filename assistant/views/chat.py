@@ -46,9 +46,7 @@ from assistant.views.common import (
     portal_page_any,
     wants_stream,
 )
-from forms_app.models import FormSubmission
 from forms_app.permissions import submissions_visible_to
-from forms_app.selectors import submission_get
 from knowledge.customers.models import Customer
 from knowledge.customers.selectors import customer_view, customers_visible_to
 from knowledge.models import Chunk, Document
@@ -373,22 +371,6 @@ def feedback(request: HttpRequest, pk: int) -> HttpResponse:
 # Escalation ------------------------------------------------------------------------------
 
 
-def _latest_draft(request: HttpRequest, conversation: Conversation) -> FormSubmission | None:
-    """The newest draft pre-filled in this conversation that the person may open."""
-    for cards in (
-        conversation.messages.filter(role=MessageRole.ASSISTANT)
-        .order_by("-created_at", "-id")
-        .values_list("cards", flat=True)
-    ):
-        for card in reversed(cards or []):
-            if card.get("type") == "prefill" and card.get("submission_id"):
-                try:
-                    return submission_get(request.user, int(card["submission_id"]))
-                except FormSubmission.DoesNotExist:
-                    continue
-    return None
-
-
 @require_POST
 @portal_page(Action.ASK_ASSISTANT)
 def escalate(request: HttpRequest, pk: int) -> HttpResponse:
@@ -403,7 +385,6 @@ def escalate(request: HttpRequest, pk: int) -> HttpResponse:
             actor=request.user,
             conversation=conversation,
             reason=reason,
-            submission=_latest_draft(request, conversation),
         )
     except ValidationError as invalid:
         return _render_conversation(

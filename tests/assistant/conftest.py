@@ -7,7 +7,19 @@ from typing import Any
 
 import pytest
 
+from tests.knowledge.conftest import add_document, collections, role_users  # noqa: F401
 from tests.support.openai_server import FakeOpenAI, fake_openai_as_portal_model
+
+PRODUCTS_CANARY = "zanzibarfeecanary"
+COMPLIANCE_CANARY = "quokkaamlcanary"
+FEES_TEXT = (
+    "# Card fees\n\nThe annual card fee is 5 euros for standard cards. "
+    f"Replacement cards cost 10 euros. Reference {PRODUCTS_CANARY}.\n"
+)
+AML_TEXT = (
+    "# AML thresholds\n\nThe annual card fee review is confidential. "
+    f"Suspicious activity threshold is secret. Reference {COMPLIANCE_CANARY}.\n"
+)
 
 
 @pytest.fixture
@@ -68,3 +80,18 @@ def prompt_text(request: dict[str, Any]) -> str:
 
 def chat_requests(fake: FakeOpenAI) -> list[dict[str, Any]]:
     return [r for r in fake.requests if r["path"].endswith("/chat/completions")]
+
+
+@pytest.fixture
+def documents(collections: dict[str, Any], add_document: Any) -> dict[str, Any]:  # noqa: F811
+    """A fees document agents may read and an AML document only compliance may read."""
+    return {
+        "fees": add_document(collections["products-fees"], "Card fees", FEES_TEXT),
+        "aml": add_document(collections["compliance-aml"], "AML thresholds", AML_TEXT),
+    }
+
+
+@pytest.fixture
+def agent(role_users: dict[str, Any]) -> Any:  # noqa: F811
+    """The north agent of ``role_users`` (modules may define an agent of their own)."""
+    return role_users["agent"]

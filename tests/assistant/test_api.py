@@ -16,7 +16,7 @@ from knowledge.customers.models import Customer
 from portal.models import AuditEvent
 from portal.permissions import Role
 from portal.services import api_token_create
-from tests.assistant.test_pipeline import FEES_TEXT
+from tests.assistant.conftest import FEES_TEXT
 from tests.knowledge.conftest import add_document, collections, role_users  # noqa: F401
 from tests.support.openai_server import FakeOpenAI
 

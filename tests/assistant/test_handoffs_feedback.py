@@ -168,3 +168,28 @@ def test_feedback_is_the_askers_and_can_change(people: dict[str, Any], handed_of
     with pytest.raises(PermissionDenied):
         feedback_record(user=people["agent"], message=question, helpful=True)
     assert AuditEvent.objects.filter(action="assistant.feedback").count() == 2
+
+
+def test_a_handoff_carries_only_a_submission_of_the_asker(
+    people: dict[str, Any], bank: dict[str, Any]
+) -> None:
+    from forms_app.selectors import definition_get
+    from forms_app.services.submissions import submission_create_draft
+
+    def draft(user: Any) -> Any:
+        definition = definition_get(user, "address-change")
+        return submission_create_draft(actor=user, definition=definition, customer=bank["north"][0])
+
+    conversation = conversation_create(owner=people["agent"])
+    with pytest.raises(ValidationError):
+        handoff_create(
+            actor=people["agent"],
+            conversation=conversation,
+            reason="Please check",
+            submission=draft(people["other_agent"]),
+        )
+    own = draft(people["agent"])
+    handoff = handoff_create(
+        actor=people["agent"], conversation=conversation, reason="Please check", submission=own
+    )
+    assert handoff.submission == own

@@ -13,34 +13,11 @@ from assistant.models import Conversation, Message, MessageRole
 from assistant.selectors import conversation_get
 from assistant.services import answer, conversation_create
 from portal.models import AuditEvent
+from tests.assistant.conftest import COMPLIANCE_CANARY, PRODUCTS_CANARY
 from tests.knowledge.conftest import add_document, collections, role_users  # noqa: F401
 from tests.support.openai_server import FakeOpenAI
 
 pytestmark = pytest.mark.django_db
-
-PRODUCTS_CANARY = "zanzibarfeecanary"
-COMPLIANCE_CANARY = "quokkaamlcanary"
-FEES_TEXT = (
-    "# Card fees\n\nThe annual card fee is 5 euros for standard cards. "
-    f"Replacement cards cost 10 euros. Reference {PRODUCTS_CANARY}.\n"
-)
-AML_TEXT = (
-    "# AML thresholds\n\nThe annual card fee review is confidential. "
-    f"Suspicious activity threshold is secret. Reference {COMPLIANCE_CANARY}.\n"
-)
-
-
-@pytest.fixture
-def documents(collections: dict[str, Any], add_document: Any) -> dict[str, Any]:  # noqa: F811
-    return {
-        "fees": add_document(collections["products-fees"], "Card fees", FEES_TEXT),
-        "aml": add_document(collections["compliance-aml"], "AML thresholds", AML_TEXT),
-    }
-
-
-@pytest.fixture
-def agent(role_users: dict[str, Any]) -> Any:  # noqa: F811
-    return role_users["agent"]
 
 
 def test_extractive_answer_cites_a_readable_document(

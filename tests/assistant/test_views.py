@@ -15,7 +15,7 @@ from assistant.services import answer, conversation_create, handoff_create
 from knowledge.customers.models import Customer
 from portal.models import AuditEvent
 from portal.permissions import Role
-from tests.assistant.test_pipeline import AML_TEXT, FEES_TEXT, PRODUCTS_CANARY
+from tests.assistant.conftest import PRODUCTS_CANARY
 from tests.knowledge.conftest import add_document, collections, role_users  # noqa: F401
 from tests.support.openai_server import FakeOpenAI
 
@@ -45,19 +45,6 @@ def _parse(body: str) -> list[tuple[str, dict[str, Any]]]:
         assert kind and data, block
         events.append((kind.group(1), json.loads(data.group(1))))
     return events
-
-
-@pytest.fixture
-def documents(collections: dict[str, Any], add_document: Any) -> dict[str, Any]:  # noqa: F811
-    return {
-        "fees": add_document(collections["products-fees"], "Card fees", FEES_TEXT),
-        "aml": add_document(collections["compliance-aml"], "AML thresholds", AML_TEXT),
-    }
-
-
-@pytest.fixture
-def agent(role_users: dict[str, Any]) -> Any:  # noqa: F811
-    return role_users["agent"]
 
 
 def _login(client: Client, user: Any) -> Client:

@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class AssistantConfig(AppConfig):
     name = "assistant"
+
+    def ready(self) -> None:
+        from assistant import hooks
+
+        hooks.register()

@@ -12,7 +12,7 @@ class Conversation(models.Model):
     )
     title = models.CharField(max_length=200, blank=True)
     customer = models.ForeignKey(
-        "knowledge.Customer",
+        "customers.Customer",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -93,7 +93,7 @@ class Handoff(models.Model):
     )
     reason = models.TextField()
     customer = models.ForeignKey(
-        "knowledge.Customer",
+        "customers.Customer",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,

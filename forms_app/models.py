@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-from knowledge.customers.crypto import EncryptedJSONField
+from portal.crypto import EncryptedJSONField
 
 
 class DefinitionStatus(models.TextChoices):
@@ -120,17 +120,17 @@ class FormSubmission(models.Model):
         FormDefinition, on_delete=models.PROTECT, related_name="submissions"
     )
     customer = models.ForeignKey(
-        "knowledge.Customer", on_delete=models.PROTECT, related_name="form_submissions"
+        "customers.Customer", on_delete=models.PROTECT, related_name="form_submissions"
     )
     account = models.ForeignKey(
-        "knowledge.Account",
+        "customers.Account",
         on_delete=models.PROTECT,
         null=True,
         blank=True,
         related_name="form_submissions",
     )
     transaction = models.ForeignKey(
-        "knowledge.Transaction",
+        "customers.Transaction",
         on_delete=models.PROTECT,
         null=True,
         blank=True,

@@ -10,7 +10,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import ForeignKey, QuerySet
 from django.http import HttpRequest
 
-from knowledge.customers import admin as customers_admin  # noqa: F401 (registers)
 from knowledge.models import Chunk, Collection, Document, DocumentVersion
 from knowledge.permissions import (
     can_manage_collection,

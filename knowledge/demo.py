@@ -63,3 +63,10 @@ def seed_documents(collections: dict[str, Collection]) -> int:
             )
             created += 1
     return created
+
+
+def seed_demo() -> str:
+    """The demo collections and their documents (queued for the workers); seed_demo's line."""
+    collections = seed_collections()
+    added = seed_documents(collections)
+    return f"{len(collections)} collections, {added} new documents queued"

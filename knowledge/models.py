@@ -12,7 +12,6 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
-from knowledge.customers.models import Account, Case, Customer, Transaction  # noqa: F401
 from portal.models import Region
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -27,19 +24,10 @@ from knowledge.selectors import (
 )
 from knowledge.services import document_create, document_replace_file, document_reprocess
 from portal.permissions import Action
-from portal.views.decorators import require_action
+from portal.views.decorators import portal_page
 from portal.views.pagination import page_context
 
 DOCUMENTS_PER_PAGE = 25
-
-
-def portal_page(action: Action) -> Callable[[Any], Any]:
-    """Sign-in, the portal itself (API-only accounts have none), then ``action``."""
-
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        return require_action(Action.USE_PORTAL)(require_action(action)(view))
-
-    return decorator
 
 
 def add_form_error(form: forms.Form, error: ValidationError | PermissionDenied) -> None:

@@ -6,4 +6,6 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from portal import signals  # noqa: F401
+        from portal import hooks, signals  # noqa: F401 (signals: receivers)
+
+        hooks.register()

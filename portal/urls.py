@@ -2,7 +2,8 @@ from csp.constants import UNSAFE_INLINE
 from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal.views import auth, pages
@@ -33,6 +34,11 @@ urlpatterns = [
         "accounts/password/done/",
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
+    ),
+    # Customer records became their own app (label "customers"): old admin links still work.
+    re_path(
+        r"^admin/knowledge/(?P<rest>(?:customer|account|transaction|case)/.*)$",
+        RedirectView.as_view(url="/admin/customers/%(rest)s", permanent=True, query_string=True),
     ),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "api"), namespace="api")),

@@ -2,12 +2,12 @@
 
 from django.db import migrations
 
-import knowledge.customers.crypto
+import portal.crypto
 
 
 def encrypt_existing(apps, schema_editor):
     """Rows written before this migration hold plain JSON text: encrypt them."""
-    from knowledge.customers.crypto import encrypt
+    from portal.crypto import encrypt
 
     with schema_editor.connection.cursor() as cursor:
         cursor.execute("SELECT id, data FROM forms_app_formsubmission")
@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name="formsubmission",
             name="data",
-            field=knowledge.customers.crypto.EncryptedJSONField(blank=True, default=dict),
+            field=portal.crypto.EncryptedJSONField(blank=True, default=dict),
         ),
         migrations.RunPython(encrypt_existing, migrations.RunPython.noop),
     ]

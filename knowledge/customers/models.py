@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
-from knowledge.customers.crypto import EncryptedTextField
+from portal.crypto import EncryptedTextField
 from portal.models import Region
 
 
@@ -61,6 +61,7 @@ class Customer(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        db_table = "knowledge_customer"
         ordering = ["full_name", "id"]
         indexes = [
             models.Index(fields=["region", "full_name"], name="customer_region_name"),
@@ -112,6 +113,7 @@ class Account(models.Model):
     opened = models.DateField()
 
     class Meta:
+        db_table = "knowledge_account"
         ordering = ["customer", "opened", "id"]
         indexes = [
             models.Index(fields=["account_last4"], name="account_last4"),
@@ -145,6 +147,7 @@ class Transaction(models.Model):
     )
 
     class Meta:
+        db_table = "knowledge_transaction"
         ordering = ["-posted_date", "-id"]
         indexes = [
             models.Index(fields=["account", "-posted_date"], name="transaction_account_date")
@@ -172,6 +175,7 @@ class Case(models.Model):
     summary = models.TextField(blank=True)
 
     class Meta:
+        db_table = "knowledge_case"
         ordering = ["-opened", "-id"]
         indexes = [models.Index(fields=["customer", "status"], name="case_customer_status")]
 

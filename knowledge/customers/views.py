@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from forms_app.selectors import submissions_for_customer
-from knowledge.customers.models import Customer
 from knowledge.customers.selectors import (
     MAX_QUERY_LENGTH,
     customer_accounts,
@@ -17,8 +15,10 @@ from knowledge.customers.selectors import (
     customer_transactions,
     customer_view,
 )
-from knowledge.views import portal_page
+from portal import registry
 from portal.permissions import Action
+from portal.shortcuts import visible_or_404
+from portal.views.decorators import portal_page
 
 RECENT_TRANSACTIONS = 25
 
@@ -38,16 +38,13 @@ def search(request: HttpRequest) -> HttpResponse:
 @require_GET
 @portal_page(Action.VIEW_CUSTOMERS)
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        customer = customer_get(request.user, pk)
-    except Customer.DoesNotExist as missing:  # forbidden answers like missing
-        raise Http404("No such customer.") from missing
+    customer = visible_or_404(customer_get, "customer")(request.user, pk)
     context = {
         "customer": customer_view(request.user, customer),
         "accounts": customer_accounts(request.user, customer),
         "transactions": customer_transactions(request.user, customer, RECENT_TRANSACTIONS),
         "cases": customer_cases(request.user, customer),
-        # The forms app owns submissions; its selector applies its own policy.
-        "submissions": submissions_for_customer(request.user, customer)[:20],
+        # Other apps' panels (e.g. the forms app's submissions), each under its own policy.
+        "panels": registry.render_panels(request, registry.CUSTOMER_DETAIL, customer=customer),
     }
     return render(request, "knowledge/customers/detail.html", context)

@@ -5,7 +5,7 @@ import django.contrib.postgres.operations
 import django.db.models.deletion
 from django.db import migrations, models
 
-import knowledge.customers.crypto
+import portal.crypto
 
 
 class Migration(migrations.Migration):
@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
                 ),
                 ("customer_number", models.CharField(max_length=32, unique=True)),
                 ("full_name", models.CharField(max_length=200)),
-                ("date_of_birth", knowledge.customers.crypto.EncryptedTextField(blank=True)),
+                ("date_of_birth", portal.crypto.EncryptedTextField(blank=True)),
                 ("email", models.EmailField(blank=True, max_length=254)),
                 ("phone", models.CharField(blank=True, max_length=40)),
                 ("phone_digits", models.CharField(blank=True, editable=False, max_length=40)),
@@ -68,7 +68,7 @@ class Migration(migrations.Migration):
                         max_length=16,
                     ),
                 ),
-                ("tax_id", knowledge.customers.crypto.EncryptedTextField(blank=True)),
+                ("tax_id", portal.crypto.EncryptedTextField(blank=True)),
                 ("tax_id_last4", models.CharField(blank=True, editable=False, max_length=4)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 ("updated_at", models.DateTimeField(auto_now=True)),
@@ -145,7 +145,7 @@ class Migration(migrations.Migration):
                         max_length=16,
                     ),
                 ),
-                ("account_number", knowledge.customers.crypto.EncryptedTextField()),
+                ("account_number", portal.crypto.EncryptedTextField()),
                 ("account_last4", models.CharField(blank=True, editable=False, max_length=4)),
                 ("card_last4", models.CharField(blank=True, max_length=4)),
                 (

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "csp",
     "portal.apps.PortalConfig",
     "knowledge",
+    "knowledge.customers.apps.CustomersConfig",
     "forms_app",
     "assistant",
 ]

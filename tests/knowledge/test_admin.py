@@ -258,4 +258,4 @@ def test_content_manager_works_in_the_admin(
     assert client.get("/admin/knowledge/document/").status_code == 200
     assert client.get("/admin/knowledge/document/add/").status_code == 200
     assert client.get("/admin/forms_app/formdefinition/").status_code == 200
-    assert client.get("/admin/knowledge/customer/").status_code == 403  # no customer data
+    assert client.get("/admin/customers/customer/").status_code == 403  # no customer data

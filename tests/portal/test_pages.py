@@ -60,3 +60,9 @@ def test_500_page_renders_without_context(client: Client) -> None:
 def test_api_only_account_gets_no_portal_page(client: Client, make_user: Any) -> None:
     client.force_login(make_user("robot", Role.INTEGRATION))
     assert client.get(reverse("portal:dashboard")).status_code == 403
+
+
+def test_old_customer_admin_links_redirect_to_the_customers_app(client: Any) -> None:
+    response = client.get("/admin/knowledge/customer/12/change/?_changelist_filters=x")
+    assert response.status_code == 301
+    assert response["Location"] == "/admin/customers/customer/12/change/?_changelist_filters=x"

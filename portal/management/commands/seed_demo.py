@@ -1,4 +1,4 @@
-"""Demo regions and one user per role; safe to run any number of times."""
+"""Demo regions, one user per role, then every app's demo data; safe to run again."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.permissions import Role
+from portal.registry import demo_seeders
 from portal.services import region_ensure, user_ensure
 
 REGIONS = [("north", "North branch"), ("south", "South branch")]
@@ -46,15 +47,7 @@ class Command(BaseCommand):
             )
             verb = "created" if created else "up to date"
             self.stdout.write(f"  {username:<12} {', '.join(roles):<16} {verb}")
-        from knowledge.demo import seed_collections, seed_documents
-
-        collections = seed_collections()
-        added = seed_documents(collections)
-        self.stdout.write(f"  {len(collections)} collections, {added} new documents queued")
-        from knowledge.customers.demo import seed_customers
-
-        self.stdout.write(f"  {seed_customers()} new demo customers")
-        from forms_app.demo import seed_forms
-
-        self.stdout.write(f"  {seed_forms()} new demo forms published")
+        # Each app registers its demo data in its AppConfig.ready() (portal.registry).
+        for seeder in demo_seeders():
+            self.stdout.write(f"  {seeder.seed()}")
         self.stdout.write(self.style.SUCCESS("Demo data ready."))

@@ -123,7 +123,7 @@ def test_api_validates_the_query(role_users: Any) -> None:
 def test_admin_masks_unless_full(
     customers: dict[str, Any], role_users: Any, make_user: Any
 ) -> None:
-    url = f"/admin/knowledge/customer/{customers['john'].pk}/change/"
+    url = f"/admin/customers/customer/{customers['john'].pk}/change/"
     body = _web(role_users["admin"]).get(url).content.decode()
     assert "123-45-6789" in body
     assert "000012345678" in body

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
 
-from knowledge.customers.crypto import FieldDecryptionError
+from portal.crypto import FieldDecryptionError
 from knowledge.customers.models import Account, Customer
 from tests.knowledge.customers.conftest import make_customer
 

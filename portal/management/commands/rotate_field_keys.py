@@ -8,7 +8,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from knowledge.customers.crypto import EncryptedJSONField, EncryptedTextField, rotate
+from portal.crypto import EncryptedJSONField, EncryptedTextField, rotate
 from portal.services import audit_event_record
 
 BATCH = 1000

@@ -1,0 +1,75 @@
+"""The assistant in the portal shell: navigation and the dashboard's assistant panels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from assistant.models import HandoffStatus
+from assistant.selectors import conversation_list, handoff_queue, handoffs_open_count
+from portal.permissions import Action
+from portal.registry import DASHBOARD, MenuItem, Panel, register_menu_item, register_panel
+
+RECENT_CONVERSATIONS = 5
+OLDEST_HANDOFFS = 5
+
+
+def register() -> None:
+    register_menu_item(
+        MenuItem(
+            "Assistant",
+            "assistant:chat",
+            Action.ASK_ASSISTANT,
+            order=10,
+            description="Ask questions answered from company documents, with sources.",
+        )
+    )
+    register_menu_item(
+        MenuItem(
+            "Hand-offs",
+            "assistant:handoff_queue",
+            Action.MANAGE_HANDOFFS,
+            order=70,
+            description="Conversations handed to a supervisor of your regions.",
+        )
+    )
+    register_panel(
+        Panel(
+            "assistant.handoffs",
+            DASHBOARD,
+            "assistant/_dashboard_handoffs.html",
+            _oldest_handoffs,
+            Action.MANAGE_HANDOFFS,
+            order=10,
+        )
+    )
+    register_panel(
+        Panel(
+            "assistant.conversations",
+            DASHBOARD,
+            "assistant/_dashboard_conversations.html",
+            _recent_conversations,
+            Action.ASK_ASSISTANT,
+            order=20,
+        )
+    )
+
+
+def _oldest_handoffs(request: HttpRequest) -> dict[str, Any]:
+    """The open hand-offs of the supervisor's regions, oldest first."""
+    queue = handoff_queue(request.user).filter(status=HandoffStatus.OPEN)
+    return {
+        "open_handoffs_count": handoffs_open_count(request.user),
+        "oldest_handoffs": list(queue[:OLDEST_HANDOFFS]),
+    }
+
+
+def _recent_conversations(request: HttpRequest) -> dict[str, Any]:
+    from assistant.views.common import labelled_conversations
+
+    return {
+        "recent_conversations": labelled_conversations(
+            conversation_list(request.user)[:RECENT_CONVERSATIONS]
+        )
+    }

@@ -1,0 +1,80 @@
+"""Smart forms in the portal shell: navigation, dashboard, the customer page, demo data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from forms_app.selectors import submission_decisions_recent, submissions_for_customer
+from portal.permissions import Action
+from portal.registry import (
+    CUSTOMER_DETAIL,
+    DASHBOARD,
+    DemoSeeder,
+    MenuItem,
+    Panel,
+    register_demo_seeder,
+    register_menu_item,
+    register_panel,
+)
+
+RECENT_DECISIONS = 5
+CUSTOMER_SUBMISSIONS = 20
+
+
+def register() -> None:
+    register_menu_item(
+        MenuItem(
+            "Forms",
+            "forms_app:form_list",
+            Action.FILL_FORMS,
+            order=50,
+            card_title="Smart forms",
+            description="Card disputes, address changes, referrals and closures.",
+        )
+    )
+    register_menu_item(
+        MenuItem(
+            "Reviews",
+            "forms_app:review_queue",
+            Action.REVIEW_FORMS,
+            order=60,
+            description="Approve or reject submitted forms.",
+        )
+    )
+    register_panel(
+        Panel(
+            "forms_app.decisions",
+            DASHBOARD,
+            "forms_app/_dashboard_decisions.html",
+            _decisions,
+            order=30,
+        )
+    )
+    register_panel(
+        Panel(
+            "forms_app.customer_submissions",
+            CUSTOMER_DETAIL,
+            "forms_app/_customer_submissions.html",
+            _customer_submissions,
+        )
+    )
+    register_demo_seeder(DemoSeeder("forms", _seed, order=30))
+
+
+def _decisions(request: HttpRequest) -> dict[str, Any] | None:
+    """Decisions on the user's own submissions; nothing shown when there are none."""
+    decisions = submission_decisions_recent(request.user, limit=RECENT_DECISIONS)
+    return {"recent_decisions": decisions} if decisions else None
+
+
+def _customer_submissions(request: HttpRequest, customer: Any) -> dict[str, Any]:
+    """Submissions about the customer that the forms policy lets the user see."""
+    return {"submissions": submissions_for_customer(request.user, customer)[:CUSTOMER_SUBMISSIONS]}
+
+
+def _seed() -> str:
+    from forms_app.demo import seed_forms
+
+    return f"{seed_forms()} new demo forms published"

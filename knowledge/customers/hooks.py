@@ -1,0 +1,25 @@
+"""Customer records in the portal shell: navigation, dashboard card, demo data."""
+
+from __future__ import annotations
+
+from portal.permissions import Action
+from portal.registry import DemoSeeder, MenuItem, register_demo_seeder, register_menu_item
+
+
+def register() -> None:
+    register_menu_item(
+        MenuItem(
+            "Customers",
+            "customers:search",
+            Action.VIEW_CUSTOMERS,
+            order=40,
+            description="Customer records of your regions, masked by role.",
+        )
+    )
+    register_demo_seeder(DemoSeeder("customers", _seed, order=20))
+
+
+def _seed() -> str:
+    from knowledge.customers.demo import seed_customers
+
+    return f"{seed_customers()} new demo customers"

@@ -1,0 +1,29 @@
+"""The portal's own entries in its registry (called from ``PortalConfig.ready``)."""
+
+from __future__ import annotations
+
+from portal.permissions import Action
+from portal.registry import MenuItem, register_menu_item
+
+
+def register() -> None:
+    register_menu_item(MenuItem("Dashboard", "portal:dashboard", order=0))
+    register_menu_item(
+        MenuItem(
+            "Audit trail",
+            "portal:audit_list",
+            Action.VIEW_AUDIT,
+            order=90,
+            description="Browse and filter every recorded event.",
+        )
+    )
+    register_menu_item(
+        MenuItem(
+            "Users and roles",
+            "admin:index",
+            Action.MANAGE_USERS,
+            order=95,
+            in_nav=False,
+            description="Manage users, roles and regions in the admin.",
+        )
+    )

@@ -1,0 +1,138 @@
+"""The portal shell's registry: apps plug their pages into the portal without it knowing them.
+
+``portal`` imports nothing from ``knowledge``, ``forms_app`` or ``assistant``. Instead, each
+app's ``AppConfig.ready()`` registers (in the spirit of Wagtail's hooks):
+
+- **menu items** (``register_menu_item``): an entry in the top navigation and/or a card under
+  "What you can do" on the dashboard, shown when the user's role grants its action;
+- **panels** (``register_panel``): a template plus a context function, rendered into a slot
+  of a portal page: ``DASHBOARD`` (the home page) or ``CUSTOMER_DETAIL`` (the customer page,
+  which gets ``customer=`` too). The context function returns ``None`` to hide the panel;
+- **demo seeders** (``register_demo_seeder``): what ``manage.py seed_demo`` loads for the app.
+
+Registrations are keyed by name, so registering twice (tests reloading apps) replaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.safestring import SafeString
+
+from portal.permissions import Action, can
+
+DASHBOARD = "dashboard"
+CUSTOMER_DETAIL = "customer_detail"
+SLOTS = frozenset({DASHBOARD, CUSTOMER_DETAIL})
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    """A destination: a navigation entry, a dashboard card, or both."""
+
+    label: str
+    url_name: str
+    action: Action | None = None  # None: every signed-in portal user
+    order: int = 100
+    in_nav: bool = True
+    description: str = ""  # a dashboard card when set
+    card_title: str = ""  # the card's title, when not the label
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A piece of a portal page contributed by an app."""
+
+    name: str
+    slot: str
+    template: str
+    # (request, **slot arguments) -> the template's context, or None to show nothing.
+    context: Callable[..., dict[str, Any] | None]
+    action: Action | None = None
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class DemoSeeder:
+    """Loads an app's demo data; returns the line ``seed_demo`` prints."""
+
+    name: str
+    seed: Callable[[], str]
+    order: int = 100
+
+
+_menu: dict[str, MenuItem] = {}
+_panels: dict[str, Panel] = {}
+_seeders: dict[str, DemoSeeder] = {}
+
+
+def register_menu_item(item: MenuItem) -> None:
+    _menu[f"{item.url_name}|{item.label}"] = item
+
+
+def register_panel(panel: Panel) -> None:
+    if panel.slot not in SLOTS:
+        raise ValueError(f"Unknown panel slot {panel.slot!r}; slots: {sorted(SLOTS)}")
+    _panels[panel.name] = panel
+
+
+def register_demo_seeder(seeder: DemoSeeder) -> None:
+    _seeders[seeder.name] = seeder
+
+
+def _granted(user: Any, action: Action | None) -> bool:
+    return action is None or can(user, action)
+
+
+def menu_items(user: Any) -> list[MenuItem]:
+    """Every registered destination the user may reach, in order."""
+    return sorted(
+        (item for item in _menu.values() if _granted(user, item.action)),
+        key=lambda item: (item.order, item.label),
+    )
+
+
+def navigation(request: HttpRequest, active: str | None = None) -> list[dict[str, Any]]:
+    """The navigation bar: one entry marked active, the longest URL the path is under (or the
+    entry named ``active``, for a page reached from another section)."""
+    items = [(item, reverse(item.url_name)) for item in menu_items(request.user) if item.in_nav]
+    if active is not None:
+        active = reverse(active)
+    else:
+        path = request.path
+        matches = [url for _, url in items if (path == url if url == "/" else path.startswith(url))]
+        active = max(matches, key=len, default=None)
+    return [{"label": item.label, "url": url, "active": url == active} for item, url in items]
+
+
+def dashboard_cards(user: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "title": item.card_title or item.label,
+            "description": item.description,
+            "url": reverse(item.url_name),
+        }
+        for item in menu_items(user)
+        if item.description
+    ]
+
+
+def render_panels(request: HttpRequest, slot: str, **arguments: Any) -> list[SafeString]:
+    """The slot's panels the user may see, rendered in order."""
+    rendered = []
+    for panel in sorted(_panels.values(), key=lambda panel: (panel.order, panel.name)):
+        if panel.slot != slot or not _granted(request.user, panel.action):
+            continue
+        context = panel.context(request, **arguments)
+        if context is not None:
+            rendered.append(render_to_string(panel.template, context, request=request))
+    return rendered
+
+
+def demo_seeders() -> list[DemoSeeder]:
+    return sorted(_seeders.values(), key=lambda seeder: (seeder.order, seeder.name))

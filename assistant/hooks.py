@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from assistant.models import HandoffStatus
+from assistant.presenters import labelled_conversations
 from assistant.selectors import conversation_list, handoff_queue, handoffs_open_count
 from portal.permissions import Action
 from portal.registry import DASHBOARD, MenuItem, Panel, register_menu_item, register_panel
@@ -66,8 +67,6 @@ def _oldest_handoffs(request: HttpRequest) -> dict[str, Any]:
 
 
 def _recent_conversations(request: HttpRequest) -> dict[str, Any]:
-    from assistant.views.common import labelled_conversations
-
     return {
         "recent_conversations": labelled_conversations(
             conversation_list(request.user)[:RECENT_CONVERSATIONS]

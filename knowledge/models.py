@@ -12,8 +12,6 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
-from portal.models import Region
-
 
 class Sensitivity(models.TextChoices):
     PUBLIC = "public", "Public"
@@ -33,7 +31,7 @@ class Collection(models.Model):
     )
     read_roles = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     # Empty means every region; otherwise readers must serve one of these regions.
-    read_regions = models.ManyToManyField(Region, blank=True, related_name="collections")
+    read_regions = models.ManyToManyField("portal.Region", blank=True, related_name="collections")
     manage_roles = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

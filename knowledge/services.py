@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from datetime import date
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,9 +18,11 @@ from knowledge.ingestion.fetch import host_allowed, not_allowed_message
 from knowledge.ingestion.parsers import ParseError, detect_content_type
 from knowledge.models import Collection, Document, DocumentStatus, DocumentVersion
 from knowledge.permissions import can_create_collection, can_manage_collection
-from portal.models import Region
 from portal.permissions import Role
 from portal.services import audit_event_record
+
+if TYPE_CHECKING:
+    from portal.models import Region
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from portal.models import ApiToken, AuditEvent
+from portal.models import ApiToken, AuditEvent, Region
 from portal.permissions import Action, can
 from portal.services import token_key_hash
 
@@ -61,3 +61,16 @@ def api_token_get_by_key(key: str) -> ApiToken | None:
     if token is None or (token.expires_at is not None and token.expires_at <= timezone.now()):
         return None
     return token
+
+
+def region_get_by_code(code: str) -> Region | None:
+    return Region.objects.filter(code=code).first()
+
+
+def regions_by_code(codes: list[str]) -> dict[str, Region]:
+    return {region.code: region for region in Region.objects.filter(code__in=codes)}
+
+
+def region_first_of(ids: list[int]) -> Region | None:
+    """The first (by code) of these regions: a stable choice among a user's regions."""
+    return Region.objects.filter(pk__in=ids).order_by("code").first()

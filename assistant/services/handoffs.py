@@ -21,6 +21,7 @@ from assistant.permissions import (
 from assistant.selectors import conversation_latest_draft
 from forms_app.permissions import submissions_owned_by
 from portal.permissions import Action, can, region_ids_of
+from portal.selectors import region_first_of
 from portal.services import audit_event_record
 
 MAX_REASON_CHARS = 2000
@@ -32,9 +33,7 @@ def _region_of(conversation: Conversation, customer: Any) -> Any:
     ids = region_ids_of(conversation.owner)
     if not ids:
         return None
-    from portal.models import Region
-
-    return Region.objects.filter(pk__in=ids).order_by("code").first()
+    return region_first_of(list(ids))
 
 
 @transaction.atomic

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db import transaction as db_transaction
 from faker import Faker
@@ -21,8 +22,11 @@ from knowledge.customers.models import (
     Transaction,
     TransactionStatus,
 )
-from portal.models import Region
+from portal.selectors import regions_by_code
 from portal.services import region_ensure
+
+if TYPE_CHECKING:
+    from portal.models import Region
 
 DEMO_REGIONS = [("north", "North branch"), ("south", "South branch")]
 MERCHANTS = [
@@ -40,9 +44,7 @@ def customer_number(index: int) -> str:
 
 
 def _regions() -> list[Region]:
-    existing = {
-        region.code: region for region in Region.objects.filter(code__in=["north", "south"])
-    }
+    existing = regions_by_code(["north", "south"])
     return [
         existing.get(code) or region_ensure(code=code, name=name) for code, name in DEMO_REGIONS
     ]

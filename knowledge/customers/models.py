@@ -10,7 +10,6 @@ from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 
 from portal.crypto import EncryptedTextField
-from portal.models import Region
 
 
 class Segment(models.TextChoices):
@@ -47,7 +46,7 @@ class Customer(models.Model):
     city = models.CharField(max_length=100, blank=True)
     postcode = models.CharField(max_length=20, blank=True)
     country = models.CharField(max_length=2, default="US")
-    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="customers")
+    region = models.ForeignKey("portal.Region", on_delete=models.PROTECT, related_name="customers")
     segment = models.CharField(max_length=16, choices=Segment.choices, default=Segment.RETAIL)
     kyc_status = models.CharField(
         max_length=16, choices=KycStatus.choices, default=KycStatus.PENDING

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction as db_transaction
 
 from knowledge.customers.models import Customer
-from portal.models import Region
+from portal.selectors import region_get_by_code
 from portal.services import audit_event_record
 
 # Columns that customer_upsert accepts (docs/knowledge.md, "Customer records").
@@ -55,7 +55,7 @@ def customer_upsert(*, actor: Any, data: dict[str, str], source: str = "") -> tu
             errors.setdefault(name, []).append("This field is required.")
     region = None
     if data.get("region"):
-        region = Region.objects.filter(code=data["region"]).first()
+        region = region_get_by_code(data["region"])
         if region is None:
             errors.setdefault("region", []).append(f"Unknown region “{data['region']}”.")
     if data.get("date_of_birth"):

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -48,7 +47,7 @@ from assistant.selectors import (
     conversation_list,
     conversation_messages,
     handoff_list,
-    handoff_queue,
+    handoff_queued_get,
     message_get,
 )
 from assistant.services import (
@@ -62,7 +61,9 @@ from assistant.services import (
 from assistant.sse import event_stream_response
 from knowledge.customers.models import Customer
 from portal.api.permissions import CanUseApi, requires
+from portal.api.shortcuts import visible_or_not_found
 from portal.permissions import Action
+from portal.types import User
 
 logger = logging.getLogger(__name__)
 
@@ -71,11 +72,10 @@ CanManageHandoffs = requires(Action.MANAGE_HANDOFFS)
 TAGS = ["assistant"]
 EVENT_STREAM = "text/event-stream"
 
-# The same words for a missing record and one the caller may not see.
+# The same words for a missing record and one the caller may not see. A 404 says
+# "No such <what>." (visible_or_not_found); these are for ids in a request body (400).
 NO_SUCH_CONVERSATION = "No such conversation."
 NO_SUCH_CUSTOMER = "No such customer."
-NO_SUCH_HANDOFF = "No such hand-off."
-NO_SUCH_MESSAGE = "No such message."
 BAD_ASSIGNEE = "That person cannot take hand-offs of this region."
 
 _ERRORS = {
@@ -103,18 +103,9 @@ _SSE_EXAMPLE = (
 )
 
 
-def _conversation_or_404(user: Any, pk: int) -> Conversation:
-    try:
-        return conversation_get(user, pk)
-    except Conversation.DoesNotExist as missing:
-        raise exceptions.NotFound(NO_SUCH_CONVERSATION) from missing
-
-
-def _queued_handoff_or_404(user: Any, pk: int) -> Handoff:
-    try:
-        return handoff_queue(user, include_resolved=True).get(pk=pk)
-    except Handoff.DoesNotExist as missing:
-        raise exceptions.NotFound(NO_SUCH_HANDOFF) from missing
+# Forbidden answers like missing: "No such conversation." / "No such hand-off."
+_conversation_or_404 = visible_or_not_found(conversation_get, "conversation")
+_queued_handoff_or_404 = visible_or_not_found(handoff_queued_get, "hand-off")
 
 
 def _with_viewer_feedback(messages: QuerySet[Message], user: Any) -> QuerySet[Message]:
@@ -248,14 +239,11 @@ class MessageCreateApi(APIView):
         query = MessageStreamQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         stream = payload.validated_data["stream"] or query.validated_data["stream"]
-        try:
-            # Raises before anything is streamed: validation 400, rate limit 429, read-only
-            # conversation 403 all go through the exception handler.
-            events = answer_stream(
-                user=request.user, conversation=conversation, text=payload.validated_data["text"]
-            )
-        except ObjectDoesNotExist as missing:
-            raise exceptions.NotFound(NO_SUCH_CONVERSATION) from missing
+        # Raises before anything is streamed: validation 400, rate limit 429, read-only
+        # conversation 403 all go through the exception handler.
+        events = visible_or_not_found(answer_stream, "conversation")(
+            user=request.user, conversation=conversation, text=payload.validated_data["text"]
+        )
         if stream:
             return event_stream_response(events, lambda message: _message_data(request, message))
         question: Message | None = None
@@ -290,23 +278,17 @@ class MessageFeedbackApi(APIView):
         },
     )
     def post(self, request: Request, pk: int) -> Response:
-        try:
-            message = message_get(request.user, pk)
-        except Message.DoesNotExist as missing:
-            raise exceptions.NotFound(NO_SUCH_MESSAGE) from missing
+        message = visible_or_not_found(message_get, "message")(request.user, pk)
         payload = FeedbackInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         user: Any = request.user  # authenticated (the permission class says so)
         had_feedback = Feedback.objects.filter(message=message, user=user).exists()
-        try:
-            feedback = feedback_record(
-                user=request.user,
-                message=message,
-                helpful=payload.validated_data["helpful"],
-                comment=payload.validated_data["comment"],
-            )
-        except Message.DoesNotExist as missing:
-            raise exceptions.NotFound(NO_SUCH_MESSAGE) from missing
+        feedback = visible_or_not_found(feedback_record, "message")(
+            user=request.user,
+            message=message,
+            helpful=payload.validated_data["helpful"],
+            comment=payload.validated_data["comment"],
+        )
         return Response(
             FeedbackSerializer(feedback).data,
             status=status.HTTP_200_OK if had_feedback else status.HTTP_201_CREATED,
@@ -381,7 +363,7 @@ class HandoffListCreateApi(generics.GenericAPIView[Handoff]):
         )
 
 
-def _assignee(value: str) -> Any:
+def _assignee(value: str) -> User | None:
     """The active user named by username or id; the service checks they may take it."""
     value = value.strip()
     if not value:
@@ -408,14 +390,11 @@ class HandoffAssignApi(APIView):
         handoff = _queued_handoff_or_404(request.user, pk)
         payload = HandoffAssignSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            handoff = handoff_assign(
-                actor=request.user,
-                handoff=handoff,
-                assignee=_assignee(payload.validated_data["assignee"]),
-            )
-        except Handoff.DoesNotExist as missing:
-            raise exceptions.NotFound(NO_SUCH_HANDOFF) from missing
+        handoff = visible_or_not_found(handoff_assign, "hand-off")(
+            actor=request.user,
+            handoff=handoff,
+            assignee=_assignee(payload.validated_data["assignee"]),
+        )
         return Response(HandoffSerializer(_queued_handoff_or_404(request.user, handoff.pk)).data)
 
 
@@ -434,10 +413,7 @@ class HandoffResolveApi(APIView):
         handoff = _queued_handoff_or_404(request.user, pk)
         payload = HandoffResolveSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        try:
-            handoff = handoff_resolve(
-                actor=request.user, handoff=handoff, notes=payload.validated_data["notes"]
-            )
-        except Handoff.DoesNotExist as missing:
-            raise exceptions.NotFound(NO_SUCH_HANDOFF) from missing
+        handoff = visible_or_not_found(handoff_resolve, "hand-off")(
+            actor=request.user, handoff=handoff, notes=payload.validated_data["notes"]
+        )
         return Response(HandoffSerializer(_queued_handoff_or_404(request.user, handoff.pk)).data)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import (
@@ -22,9 +21,16 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant.models import Conversation, HandoffStatus, Message, MessageRole
-from assistant.permissions import can_escalate, can_post_to_conversation, handoffs_managed_by
-from assistant.selectors import conversation_list, conversation_messages
+from assistant.models import Conversation, HandoffStatus, Message
+from assistant.permissions import can_post_to_conversation
+from assistant.presenters import (
+    answer_payload,
+    conversation_context,
+    labelled_conversations,
+    message_fragment_context,
+    source_preview,
+)
+from assistant.selectors import conversation_list
 from assistant.services import (
     RateLimited,
     answer,
@@ -35,30 +41,23 @@ from assistant.services import (
 )
 from assistant.sse import event_stream_response
 from assistant.views.common import (
-    conversation_label,
     conversation_or_404,
     error_text,
     is_fragment,
-    labelled_conversations,
     message_or_404,
-    message_rows,
     portal_page,
     portal_page_any,
     wants_stream,
 )
-from forms_app.permissions import submissions_visible_to
-from knowledge.customers.models import Customer
-from knowledge.customers.selectors import customer_view, customers_visible_to
-from knowledge.models import Chunk, Document
-from knowledge.selectors import chunk_get, document_get
+from knowledge.customers.selectors import customers_visible_to
 from portal.context_processors import navigation
-from portal.permissions import Action, can
+from portal.permissions import Action
+from portal.shortcuts import visible_or_404
 from portal.views.pagination import page_context
 
 logger = logging.getLogger(__name__)
 
 CONVERSATIONS_PER_PAGE = 20
-SIDEBAR_CONVERSATIONS = 8
 
 
 # The conversation list -------------------------------------------------------------------
@@ -89,11 +88,9 @@ def conversation_create_view(request: HttpRequest) -> HttpResponse:
     if raw and customer is None:
         raise Http404("No such customer.")
     try:
-        conversation = conversation_create(
+        conversation = visible_or_404(conversation_create, "customer")(
             owner=request.user, title=request.POST.get("title", ""), customer=customer
         )
-    except Customer.DoesNotExist as missing:
-        raise Http404("No such customer.") from missing
     except ValidationError as invalid:
         messages.error(request, error_text(invalid))
         return redirect("assistant:chat")
@@ -106,55 +103,8 @@ def conversation_create_view(request: HttpRequest) -> HttpResponse:
 def _render_conversation(
     request: HttpRequest, conversation: Conversation, *, status: int = 200, **extra: Any
 ) -> HttpResponse:
-    user = request.user
-    rows = message_rows(user, conversation, list(conversation_messages(user, conversation.pk)))
-    handoffs = list(
-        conversation.handoffs.select_related("assignee", "region", "created_by").order_by(
-            "-created_at", "-id"
-        )
-    )
-    submission_ids = {h.submission_id for h in handoffs if h.submission_id}
-    visible_submissions = (
-        set(submissions_visible_to(user).filter(pk__in=submission_ids).values_list("pk", flat=True))
-        if submission_ids
-        else set()
-    )
-    managed = set(
-        handoffs_managed_by(user).filter(conversation=conversation).values_list("pk", flat=True)
-    )
-    open_handoff = next((h for h in handoffs if h.status != HandoffStatus.RESOLVED), None)
-    read_only = not can_post_to_conversation(user, conversation)
-    customer = conversation.customer
-    first_question = next((r["m"].content for r in rows if r["is_user"]), "")
-    sidebar: list[dict[str, Any]] = []
-    if not read_only:
-        sidebar = labelled_conversations(conversation_list(user)[:SIDEBAR_CONVERSATIONS])
-    context: dict[str, Any] = {
-        "conversation": conversation,
-        "label": conversation_label(conversation, first_question),
-        "rows": rows,
-        "read_only": read_only,
-        "can_ask": not read_only and can(user, Action.ASK_ASSISTANT),
-        "can_escalate": can_escalate(user, conversation) and open_handoff is None,
-        "handoffs": [
-            {
-                "h": h,
-                "managed": h.pk in managed,
-                "submission_visible": h.submission_id in visible_submissions,
-            }
-            for h in handoffs
-        ],
-        "customer": customer,
-        "customer_visible": customer is not None
-        and customers_visible_to(user).filter(pk=customer.pk).exists(),
-        "sidebar": sidebar,
-        "max_chars": settings.ASSISTANT_MAX_QUESTION_CHARS,
-        "ask_text": "",
-        "ask_error": "",
-        "escalate_reason": "",
-        "escalate_error": "",
-    }
-    if read_only:
+    context = conversation_context(request.user, conversation)
+    if context["read_only"]:
         # Opened from the hand-off queue: that is where the person is in the portal.
         queue = reverse("assistant:handoff_queue")
         context["nav_items"] = [
@@ -171,18 +121,6 @@ def conversation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # Asking ----------------------------------------------------------------------------------
-
-
-def _done_payload(message: Message) -> dict[str, Any]:
-    return {
-        "message_id": message.pk,
-        "html": message.content_html,
-        "citations": message.citations,
-        "cards": message.cards,
-        "error": message.error,
-        "model": message.model_name,
-        "fragment_url": reverse("assistant:message_fragment", args=[message.pk]),
-    }
 
 
 def _json_error(status: int, message: str, **extra: Any) -> JsonResponse:
@@ -207,7 +145,7 @@ def _stream_response(
         return _json_error(403, str(denied) or "You may not ask in this conversation.")
     except Conversation.DoesNotExist:
         return _json_error(404, "No such conversation.")
-    return event_stream_response(events, _done_payload)
+    return event_stream_response(events, answer_payload)
 
 
 @require_POST
@@ -225,7 +163,9 @@ def ask(request: HttpRequest, pk: int) -> HttpResponseBase:
     if stream:
         return _stream_response(request, conversation, text)
     try:
-        message = answer(user=request.user, conversation=conversation, text=text)
+        message = visible_or_404(answer, "conversation")(
+            user=request.user, conversation=conversation, text=text
+        )
     except ValidationError as invalid:
         return _render_conversation(
             request, conversation, status=400, ask_text=text, ask_error=error_text(invalid)
@@ -236,8 +176,6 @@ def ask(request: HttpRequest, pk: int) -> HttpResponseBase:
         )
         response["Retry-After"] = str(int(limited.extra.get("retry_after") or 60))
         return response
-    except Conversation.DoesNotExist as missing:
-        raise Http404("No such conversation.") from missing
     url = reverse("assistant:conversation", args=[conversation.pk])
     return redirect(f"{url}#message-{message.pk}")
 
@@ -245,36 +183,10 @@ def ask(request: HttpRequest, pk: int) -> HttpResponseBase:
 # One message: its fragment, a citation's source, feedback --------------------------------
 
 
-def _question_before(message: Message) -> str:
-    if message.role != MessageRole.ASSISTANT:
-        return ""
-    previous = (
-        Message.objects.filter(
-            conversation_id=message.conversation_id,
-            role=MessageRole.USER,
-            created_at__lte=message.created_at,
-        )
-        .order_by("-created_at", "-id")
-        .values_list("content", flat=True)
-        .first()
-    )
-    return previous or ""
-
-
 def _render_message(request: HttpRequest, message: Message) -> HttpResponse:
     conversation = conversation_or_404(request.user, message.conversation_id)
-    rows = message_rows(
-        request.user, conversation, [message], question_before=_question_before(message)
-    )
-    return render(
-        request,
-        "assistant/_message.html",
-        {
-            "row": rows[0],
-            "conversation": conversation,
-            "read_only": not can_post_to_conversation(request.user, conversation),
-        },
-    )
+    context = message_fragment_context(request.user, conversation, message)
+    return render(request, "assistant/_message.html", context)
 
 
 @require_GET
@@ -282,44 +194,6 @@ def _render_message(request: HttpRequest, message: Message) -> HttpResponse:
 def message_fragment(request: HttpRequest, pk: int) -> HttpResponse:
     """One message as the conversation page shows it (the script swaps it in)."""
     return _render_message(request, message_or_404(request.user, pk))
-
-
-def _chunk_preview(user: Any, citation: dict[str, Any]) -> dict[str, Any]:
-    try:
-        chunk = chunk_get(user, int(citation.get("chunk_id") or 0))
-    except Chunk.DoesNotExist:
-        chunk = None
-    if chunk is not None and chunk.document_id == citation.get("document_id"):
-        url = reverse("knowledge:document_detail", args=[chunk.document_id])
-        return {
-            "kind": "chunk",
-            "chunk": chunk,
-            "document": chunk.document,
-            "changed": chunk.version != citation.get("version"),
-            "url": f"{url}#chunk-{chunk.ordinal}",
-        }
-    # The passage is gone (the document was re-ingested): say so, if the document is
-    # still readable; otherwise it answers like a missing one.
-    try:
-        document = document_get(user, int(citation.get("document_id") or 0))
-    except Document.DoesNotExist as missing:
-        raise Http404("No such source.") from missing
-    return {
-        "kind": "replaced",
-        "document": document,
-        "url": reverse("knowledge:document_detail", args=[document.pk]),
-    }
-
-
-def _customer_preview(user: Any, citation: dict[str, Any]) -> dict[str, Any]:
-    row = customers_visible_to(user).filter(pk=int(citation.get("customer_id") or 0)).first()
-    if row is None:
-        raise Http404("No such source.")
-    return {
-        "kind": "customer",
-        "customer": customer_view(user, row),
-        "url": reverse("customers:detail", args=[row.pk]),
-    }
 
 
 @require_GET
@@ -330,10 +204,9 @@ def citation_preview(request: HttpRequest, pk: int, n: int) -> HttpResponse:
     citation = next((c for c in message.citations or [] if c.get("n") == n), None)
     if citation is None:
         raise Http404("No such citation.")
-    if citation.get("type") == "customer":
-        preview = _customer_preview(request.user, citation)
-    else:
-        preview = _chunk_preview(request.user, citation)
+    preview = source_preview(request.user, citation)
+    if preview is None:  # not readable (any more), or gone: like a missing one
+        raise Http404("No such source.")
     context = {"message": message, "citation": citation, "n": n, **preview}
     template = "_citation_preview.html" if is_fragment(request) else "citation_preview.html"
     response = render(request, f"assistant/{template}", context)
@@ -352,15 +225,12 @@ def feedback(request: HttpRequest, pk: int) -> HttpResponse:
     choice = request.POST.get("helpful", "").strip().lower()
     if choice not in _YES | _NO:
         return HttpResponseBadRequest("Say whether the answer was helpful.")
-    try:
-        feedback_record(
-            user=request.user,
-            message=message,
-            helpful=choice in _YES,
-            comment=request.POST.get("comment", ""),
-        )
-    except Message.DoesNotExist as missing:
-        raise Http404("No such message.") from missing
+    visible_or_404(feedback_record, "message")(
+        user=request.user,
+        message=message,
+        helpful=choice in _YES,
+        comment=request.POST.get("comment", ""),
+    )
     if is_fragment(request):
         return _render_message(request, message)
     messages.success(request, "Thank you: your feedback is recorded.")
@@ -381,10 +251,8 @@ def escalate(request: HttpRequest, pk: int) -> HttpResponse:
     reason = request.POST.get("reason", "")
     already = conversation.handoffs.exclude(status=HandoffStatus.RESOLVED).first()
     try:
-        handoff = handoff_create(
-            actor=request.user,
-            conversation=conversation,
-            reason=reason,
+        handoff = visible_or_404(handoff_create, "conversation")(
+            actor=request.user, conversation=conversation, reason=reason
         )
     except ValidationError as invalid:
         return _render_conversation(
@@ -394,8 +262,6 @@ def escalate(request: HttpRequest, pk: int) -> HttpResponse:
             escalate_reason=reason,
             escalate_error=error_text(invalid),
         )
-    except Conversation.DoesNotExist as missing:
-        raise Http404("No such conversation.") from missing
     if already is not None and already.pk == handoff.pk:
         messages.info(
             request,

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant.models import Handoff
+from assistant.presenters import handoff_queue_rows
 from assistant.selectors import handoff_get, handoff_queue
 from assistant.services import handoff_assign, handoff_resolve
 from assistant.views.common import error_text, portal_page, safe_next
-from forms_app.permissions import submissions_visible_to
-from knowledge.customers.selectors import customers_visible_to
 from portal.permissions import Action
+from portal.shortcuts import visible_or_404
 from portal.views.pagination import page_context
 
 HANDOFFS_PER_PAGE = 25
+
+# Forbidden answers like missing: "No such hand-off."
+handoff_or_404 = visible_or_404(handoff_get, "hand-off")
 
 
 @require_GET
@@ -29,45 +31,21 @@ def handoff_queue_view(request: HttpRequest) -> HttpResponse:
     context = page_context(
         request, handoff_queue(user, include_resolved=include_resolved), HANDOFFS_PER_PAGE
     )
-    handoffs = list(context["page_obj"].object_list)
-    customer_ids = {h.customer_id for h in handoffs if h.customer_id}
-    submission_ids = {h.submission_id for h in handoffs if h.submission_id}
-    customers = set(
-        customers_visible_to(user).filter(pk__in=customer_ids).values_list("pk", flat=True)
-    )
-    submissions = set(
-        submissions_visible_to(user).filter(pk__in=submission_ids).values_list("pk", flat=True)
-    )
     context.update(
         include_resolved=include_resolved,
-        rows=[
-            {
-                "h": h,
-                "customer_visible": h.customer_id in customers,
-                "submission_visible": h.submission_id in submissions,
-            }
-            for h in handoffs
-        ],
+        rows=handoff_queue_rows(user, list(context["page_obj"].object_list)),
         here=request.get_full_path(),
     )
     return render(request, "assistant/handoff_queue.html", context)
 
 
-def _handoff_or_404(request: HttpRequest, pk: int) -> Handoff:
-    try:
-        return handoff_get(request.user, pk)
-    except Handoff.DoesNotExist as missing:  # forbidden answers like missing
-        raise Http404("No such hand-off.") from missing
-
-
 @require_POST
 @portal_page(Action.MANAGE_HANDOFFS)
 def handoff_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
-    handoff = _handoff_or_404(request, pk)
+    handoff = handoff_or_404(request.user, pk)
     try:
-        handoff = handoff_assign(actor=request.user, handoff=handoff)
-    except Handoff.DoesNotExist as missing:  # readable (own conversation) but not in the queue
-        raise Http404("No such hand-off.") from missing
+        # A hand-off the user may read (their own conversation's) but not manage: 404 too.
+        handoff = visible_or_404(handoff_assign, "hand-off")(actor=request.user, handoff=handoff)
     except ValidationError as invalid:
         messages.error(request, f"Hand-off #{handoff.pk}: {error_text(invalid)}")
     else:
@@ -78,13 +56,11 @@ def handoff_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @portal_page(Action.MANAGE_HANDOFFS)
 def handoff_resolve_view(request: HttpRequest, pk: int) -> HttpResponse:
-    handoff = _handoff_or_404(request, pk)
+    handoff = handoff_or_404(request.user, pk)
     try:
-        handoff = handoff_resolve(
+        handoff = visible_or_404(handoff_resolve, "hand-off")(
             actor=request.user, handoff=handoff, notes=request.POST.get("notes", "")
         )
-    except Handoff.DoesNotExist as missing:
-        raise Http404("No such hand-off.") from missing
     except ValidationError as invalid:
         messages.error(request, f"Hand-off #{handoff.pk}: {error_text(invalid)}")
     else:

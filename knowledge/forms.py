@@ -10,6 +10,7 @@ from django.conf import settings
 from knowledge.models import Collection, DocumentStatus
 from knowledge.permissions import collections_managed_by, collections_visible_to
 from knowledge.selectors import MAX_QUERY_LENGTH, SearchMode
+from portal.types import AnyUser
 
 _DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -36,7 +37,7 @@ class SearchForm(forms.Form):
         initial=10,
     )
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: AnyUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
         visible = collections_visible_to(user).order_by("name").values_list("slug", "name")
@@ -67,7 +68,7 @@ class DocumentUploadForm(forms.Form):
     )
     effective_date = forms.DateField(required=False, widget=_DATE_WIDGET)
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: AnyUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
         field = self.fields["collection"]
@@ -86,7 +87,7 @@ class DocumentReplaceForm(forms.Form):
     )
     effective_date = forms.DateField(required=False, widget=_DATE_WIDGET)
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: AnyUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
 
@@ -97,7 +98,7 @@ class DocumentFilterForm(forms.Form):
         required=False, choices=[("", "Any status"), *DocumentStatus.choices]
     )
 
-    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: AnyUser, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         visible = collections_visible_to(user).order_by("name").values_list("slug", "name")
         choices = [("", "All collections"), *visible]

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from knowledge.models import Collection, Document
 from portal.permissions import Action, can, region_ids_of, user_roles
+from portal.types import AnyUser
 
 
-def _role_names(user: Any) -> list[str]:
+def _role_names(user: AnyUser) -> list[str]:
     return sorted(role.value for role in user_roles(user))
 
 
-def collections_visible_to(user: Any) -> QuerySet[Collection]:
+def collections_visible_to(user: AnyUser) -> QuerySet[Collection]:
     """Collections ``user`` may read: a reader or manager role, and a matching region."""
     roles = _role_names(user)
     if not roles or not can(user, Action.SEARCH_KNOWLEDGE):
@@ -32,7 +31,7 @@ def collections_visible_to(user: Any) -> QuerySet[Collection]:
     return collections.filter(~restricted | in_region)
 
 
-def collections_managed_by(user: Any) -> QuerySet[Collection]:
+def collections_managed_by(user: AnyUser) -> QuerySet[Collection]:
     """Collections whose documents ``user`` may upload, replace and reprocess."""
     roles = _role_names(user)
     if not roles:
@@ -40,19 +39,19 @@ def collections_managed_by(user: Any) -> QuerySet[Collection]:
     return collections_visible_to(user).filter(manage_roles__overlap=roles)
 
 
-def can_create_collection(user: Any) -> bool:
+def can_create_collection(user: AnyUser) -> bool:
     return can(user, Action.MANAGE_CONTENT)
 
 
-def can_manage_collection(user: Any, collection: Collection) -> bool:
+def can_manage_collection(user: AnyUser, collection: Collection) -> bool:
     return collections_managed_by(user).filter(pk=collection.pk).exists()
 
 
-def documents_visible_to(user: Any) -> QuerySet[Document]:
+def documents_visible_to(user: AnyUser) -> QuerySet[Document]:
     """Documents of the collections ``user`` may read."""
     return Document.objects.filter(collection__in=collections_visible_to(user))
 
 
-def visible_collection_ids(user: Any) -> list[int]:
+def visible_collection_ids(user: AnyUser) -> list[int]:
     """Ids of the readable collections, resolved by one SQL query for use in search SQL."""
     return list(collections_visible_to(user).values_list("id", flat=True))

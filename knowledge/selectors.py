@@ -26,6 +26,7 @@ from knowledge.permissions import (
     documents_visible_to,
 )
 from portal.services import audit_event_record
+from portal.types import AnyUser
 
 MAX_QUERY_LENGTH = 1000
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"  # ts_headline markers, replaced after escaping
@@ -63,7 +64,7 @@ class SearchResult:
     model_mismatch: bool = False  # readable chunks embedded with another model exist
 
 
-def _collection_filter(user: Any, collections: list[Any] | None) -> list[int]:
+def _collection_filter(user: AnyUser, collections: list[Any] | None) -> list[int]:
     """Ids of the readable collections, narrowed to ``collections`` (ids or slugs) if given."""
     visible = collections_visible_to(user)
     if collections:
@@ -228,7 +229,7 @@ def _hits(ids: list[int], query: str, collection_ids: list[int]) -> dict[int, di
 
 
 def chunk_search(
-    user: Any,
+    user: AnyUser,
     query: str,
     k: int = 10,
     collections: list[Any] | None = None,
@@ -300,7 +301,7 @@ def chunk_search(
     return result
 
 
-def collection_list(user: Any) -> QuerySet[Collection]:
+def collection_list(user: AnyUser) -> QuerySet[Collection]:
     """Readable collections with their number of documents and whether the user manages them."""
     return collections_visible_to(user).annotate(
         document_count=Count("documents", distinct=True),
@@ -308,7 +309,7 @@ def collection_list(user: Any) -> QuerySet[Collection]:
     )
 
 
-def document_list(user: Any, *, collection: Any = None, status: str = "") -> QuerySet[Document]:
+def document_list(user: AnyUser, *, collection: Any = None, status: str = "") -> QuerySet[Document]:
     """Documents the user may read, newest first."""
     documents = documents_visible_to(user).select_related("collection", "uploaded_by")
     if collection:
@@ -319,12 +320,12 @@ def document_list(user: Any, *, collection: Any = None, status: str = "") -> Que
     return documents.order_by("-updated_at", "-id")
 
 
-def document_get(user: Any, document_id: int) -> Document:
+def document_get(user: AnyUser, document_id: int) -> Document:
     """One readable document; a forbidden one answers like a missing one."""
     return documents_visible_to(user).select_related("collection").get(pk=document_id)
 
 
-def chunk_get(user: Any, chunk_id: int) -> Chunk:
+def chunk_get(user: AnyUser, chunk_id: int) -> Chunk:
     """One chunk of a readable collection (with its document); DoesNotExist otherwise."""
     return (
         Chunk.objects.filter(collection_id__in=collections_visible_to(user).values("id"))

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from datetime import date
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,6 +20,7 @@ from knowledge.models import Collection, Document, DocumentStatus, DocumentVersi
 from knowledge.permissions import can_create_collection, can_manage_collection
 from portal.permissions import Role
 from portal.services import audit_event_record
+from portal.types import AnyUser, account_of
 
 if TYPE_CHECKING:
     from portal.models import Region
@@ -39,7 +40,7 @@ def _check_roles(roles: Iterable[str], field: str) -> list[str]:
 @transaction.atomic
 def collection_create(
     *,
-    actor: Any,
+    actor: AnyUser | None,
     slug: str,
     name: str,
     description: str = "",
@@ -73,7 +74,7 @@ def collection_create(
 
 
 @transaction.atomic
-def collection_delete(*, actor: Any, collection: Collection) -> None:
+def collection_delete(*, actor: AnyUser | None, collection: Collection) -> None:
     """Delete a collection with its documents, chunks and stored files."""
     if actor is not None and not can_manage_collection(actor, collection):
         raise PermissionDenied("You may not delete this collection.")
@@ -127,11 +128,14 @@ def _precheck(upload: File, filename: str, size: int, claimed: str | None) -> tu
 
 
 def _store_version(
-    *, document: Document, upload: File | None, actor: Any, effective_date: date | None,
+    *, document: Document, upload: File | None, actor: AnyUser | None, effective_date: date | None,
     claimed_type: str | None,
 ) -> DocumentVersion:  # fmt: skip
     version = DocumentVersion(
-        document=document, number=document.version, uploaded_by=actor, effective_date=effective_date
+        document=document,
+        number=document.version,
+        uploaded_by=account_of(actor),
+        effective_date=effective_date,
     )
     if upload is None and document.source_url:
         # Fetched by the worker at every (re)processing, so reprocess refreshes it.
@@ -187,7 +191,7 @@ def _enqueue(document: Document) -> None:
 @transaction.atomic
 def document_create(
     *,
-    actor: Any,
+    actor: AnyUser | None,
     collection: Collection,
     title: str,
     file: File | None = None,
@@ -209,7 +213,7 @@ def document_create(
         collection=collection,
         title=title.strip(),
         source_url=source_url,
-        uploaded_by=actor,
+        uploaded_by=account_of(actor),
         version=1,
     )
     _store_version(document=document, upload=file, actor=actor, effective_date=effective_date,
@@ -233,7 +237,7 @@ def document_create(
 @transaction.atomic
 def document_replace_file(
     *,
-    actor: Any,
+    actor: AnyUser | None,
     document: Document,
     file: File,
     effective_date: date | None = None,
@@ -259,7 +263,7 @@ def document_replace_file(
 
 
 @transaction.atomic
-def document_reprocess(*, actor: Any, document: Document) -> Document:
+def document_reprocess(*, actor: AnyUser | None, document: Document) -> Document:
     """Queue the newest version for ingestion again (after a failure, or to re-index)."""
     document = Document.objects.select_for_update().get(pk=document.pk)
     if actor is not None and not can_manage_collection(actor, document.collection):

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from django.db.models import Q
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-
-    AnyUser = AbstractBaseUser | AnonymousUser
+    from portal.types import AnyUser
 
 
 class Role(StrEnum):
@@ -94,7 +92,7 @@ def user_roles(user: AnyUser | None) -> frozenset[Role]:
     cached: frozenset[Role] | None = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    names = set(user.groups.values_list("name", flat=True))  # type: ignore[attr-defined]
+    names = set(user.groups.values_list("name", flat=True))
     roles = {role for role in Role if role.value in names}
     if getattr(user, "is_superuser", False):
         roles.add(Role.ADMIN)
@@ -103,7 +101,7 @@ def user_roles(user: AnyUser | None) -> frozenset[Role]:
     return result
 
 
-def forget_roles(user: Any) -> None:
+def forget_roles(user: AnyUser) -> None:
     """Drop the per-object role cache after the user's groups changed."""
     if hasattr(user, _CACHE_ATTR):
         delattr(user, _CACHE_ATTR)

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils.safestring import SafeString
 
 from portal.permissions import Action, can
+from portal.types import AnyUser
 
 DASHBOARD = "dashboard"
 CUSTOMER_DETAIL = "customer_detail"
@@ -85,11 +86,11 @@ def register_demo_seeder(seeder: DemoSeeder) -> None:
     _seeders[seeder.name] = seeder
 
 
-def _granted(user: Any, action: Action | None) -> bool:
+def _granted(user: AnyUser, action: Action | None) -> bool:
     return action is None or can(user, action)
 
 
-def menu_items(user: Any) -> list[MenuItem]:
+def menu_items(user: AnyUser) -> list[MenuItem]:
     """Every registered destination the user may reach, in order."""
     return sorted(
         (item for item in _menu.values() if _granted(user, item.action)),
@@ -110,7 +111,7 @@ def navigation(request: HttpRequest, active: str | None = None) -> list[dict[str
     return [{"label": item.label, "url": url, "active": url == active} for item, url in items]
 
 
-def dashboard_cards(user: Any) -> list[dict[str, Any]]:
+def dashboard_cards(user: AnyUser) -> list[dict[str, Any]]:
     return [
         {
             "title": item.card_title or item.label,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -12,11 +11,12 @@ from django.utils import timezone
 from portal.models import ApiToken, AuditEvent, Region
 from portal.permissions import Action, can
 from portal.services import token_key_hash
+from portal.types import AnyUser
 
 
 def audit_event_list(
     *,
-    user: Any,
+    user: AnyUser,
     actor: str = "",
     action: str = "",
     target_type: str = "",
@@ -44,7 +44,7 @@ def audit_event_list(
     return events
 
 
-def audit_event_list_of_actor(*, user: Any, limit: int = 10) -> list[AuditEvent]:
+def audit_event_list_of_actor(*, user: AnyUser, limit: int = 10) -> list[AuditEvent]:
     """The user's own most recent events (everyone may see their own activity)."""
     if not user.is_authenticated:
         return []

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, Group
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
@@ -17,6 +17,8 @@ from django.utils import timezone
 from portal import request_context
 from portal.models import ApiToken, AuditEvent, Profile, Region
 from portal.permissions import Role, forget_roles
+from portal.types import AnyUser
+from portal.types import User as Account
 
 User = get_user_model()
 
@@ -26,7 +28,7 @@ TOKEN_PREFIX_LENGTH = 8
 def audit_event_record(
     *,
     action: str,
-    actor: AbstractBaseUser | AnonymousUser | None = None,
+    actor: AnyUser | None = None,
     target: models.Model | None = None,
     target_type: str = "",
     target_id: str | int = "",
@@ -40,7 +42,7 @@ def audit_event_record(
         target_id = target_id or str(target.pk)
     known_actor = actor if actor is not None and actor.is_authenticated else None
     event = AuditEvent(
-        actor=known_actor,  # type: ignore[misc]
+        actor=known_actor,
         actor_username=actor_username or (known_actor.get_username() if known_actor else ""),
         action=action,
         target_type=target_type,
@@ -61,7 +63,7 @@ def _hash_key(key: str) -> str:
 @transaction.atomic
 def api_token_create(
     *,
-    user: Any,
+    user: AnyUser,
     name: str,
     expires_at: datetime | None = None,
     created_by: Any = None,
@@ -92,7 +94,7 @@ def api_token_create(
 
 
 @transaction.atomic
-def api_token_revoke(*, token: ApiToken, actor: Any = None) -> ApiToken:
+def api_token_revoke(*, token: ApiToken, actor: AnyUser | None = None) -> ApiToken:
     """Revoke ``token``; further requests with it are refused."""
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
@@ -157,7 +159,7 @@ def user_ensure(
 
 
 @transaction.atomic
-def user_set_roles(*, user: Any, roles: Iterable[Role]) -> None:
+def user_set_roles(*, user: Account, roles: Iterable[Role]) -> None:
     """Make ``user``'s role groups exactly ``roles`` (other groups are left alone)."""
     wanted = {Role(role).value for role in roles}
     role_names = {role.value for role in Role}

@@ -13,15 +13,16 @@ from django.dispatch import receiver
 
 from portal.models import Profile
 from portal.services import audit_event_record
+from portal.types import User
 
 
 @receiver(user_logged_in)
-def _audit_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _audit_login(sender: Any, request: Any, user: User, **kwargs: Any) -> None:
     audit_event_record(action="auth.login", actor=user, target=user)
 
 
 @receiver(user_logged_out)
-def _audit_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _audit_logout(sender: Any, request: Any, user: User | None, **kwargs: Any) -> None:
     if user is not None:
         audit_event_record(action="auth.logout", actor=user, target=user)
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from typing import TypeAlias
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.auth.models import User as User
 
-AnyUser: TypeAlias = AbstractBaseUser | AnonymousUser
+AnyUser: TypeAlias = User | AnonymousUser
 
-__all__ = ["AnyUser", "User"]
+__all__ = ["AnyUser", "User", "account_of"]
+
+
+def account_of(user: AnyUser | None) -> User | None:
+    """The account behind ``user`` to store on a row (an uploader), or None (anonymous, system)."""
+    return user if isinstance(user, User) else None

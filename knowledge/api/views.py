@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
@@ -29,6 +27,7 @@ from knowledge.selectors import chunk_search, collection_list, document_get, doc
 from knowledge.services import collection_create, document_create, document_reprocess
 from portal.api.permissions import requires
 from portal.permissions import Action
+from portal.types import AnyUser
 
 CanSearchKnowledge = requires(Action.SEARCH_KNOWLEDGE)
 TAGS = ["knowledge"]
@@ -52,7 +51,7 @@ def _document_or_404(request: Request, pk: int) -> Document:
         raise exceptions.NotFound("No such document.") from missing
 
 
-def _managed_collection(user: Any, key: str) -> Collection:
+def _managed_collection(user: AnyUser, key: str) -> Collection:
     key = key.strip()
     lookup = Q(slug=key) | Q(pk=int(key)) if key.isdigit() else Q(slug=key)
     collection = collections_managed_by(user).filter(lookup).first()

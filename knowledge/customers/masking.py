@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from portal.permissions import Visibility, field_visibility
+from portal.types import AnyUser
 
 MASK = "•••• "
 
@@ -35,7 +34,7 @@ MASKERS = {
 }
 
 
-def visible_value(user: Any, field: str, value: str) -> tuple[str | None, Visibility]:
+def visible_value(user: AnyUser | None, field: str, value: str) -> tuple[str | None, Visibility]:
     """``value`` as ``user`` may see it (None when hidden) and the visibility applied."""
     visibility = field_visibility(user, field)
     if visibility == "hidden":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction as db_transaction
@@ -11,6 +10,7 @@ from django.db import transaction as db_transaction
 from knowledge.customers.models import Customer
 from portal.selectors import region_get_by_code
 from portal.services import audit_event_record
+from portal.types import AnyUser
 
 # Columns that customer_upsert accepts (docs/knowledge.md, "Customer records").
 CUSTOMER_COLUMNS = (
@@ -43,7 +43,9 @@ def _clean_date(value: str) -> str:
 
 
 @db_transaction.atomic
-def customer_upsert(*, actor: Any, data: dict[str, str], source: str = "") -> tuple[Customer, bool]:
+def customer_upsert(
+    *, actor: AnyUser | None, data: dict[str, str], source: str = ""
+) -> tuple[Customer, bool]:
     """Create or update the customer ``data["customer_number"]``; True when created.
 
     Only the given columns change; ``region`` is a region code.

@@ -13,6 +13,7 @@ from django.shortcuts import render
 
 from portal.permissions import Action, can
 from portal.services import audit_event_record
+from portal.types import User
 
 
 class PortalAuthenticationForm(AuthenticationForm):
@@ -23,7 +24,7 @@ class PortalAuthenticationForm(AuthenticationForm):
         "no_portal_access": "This account may not sign in to the portal (API-only or no role).",
     }
 
-    def confirm_login_allowed(self, user: Any) -> None:
+    def confirm_login_allowed(self, user: User) -> None:
         super().confirm_login_allowed(user)
         if not can(user, Action.USE_PORTAL):
             audit_event_record(action="auth.login_refused", actor=user, details={"reason": "role"})

@@ -35,7 +35,9 @@ def tree_copy(tmp_path: Path) -> Path:
         shutil.copytree(
             ROOT / app,
             tmp_path / app,
-            ignore=lambda _dir, names: [n for n in names if not (n.endswith(".py") or "." not in n)],
+            ignore=lambda _dir, names: [
+                n for n in names if not (n.endswith(".py") or "." not in n)
+            ],
         )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path

@@ -21,6 +21,7 @@ from knowledge.selectors import SearchMode, chunk_search
 from knowledge.services import collection_create, collection_delete, document_create
 from portal.permissions import Role
 from portal.services import user_ensure
+from portal.types import AnyUser
 
 CHUNKS_PER_QUERY = 100
 MODES = [SearchMode.DENSE, SearchMode.KEYWORD, SearchMode.HYBRID]
@@ -110,7 +111,7 @@ class Command(BaseCommand):
 
     def _score(
         self,
-        user: Any,
+        user: AnyUser,
         collection: Collection,
         id_map: dict[int, str],
         queries: list[tuple[str, str]],

@@ -10,8 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection
 
-from portal.crypto import FieldDecryptionError
 from knowledge.customers.models import Account, Customer
+from portal.crypto import FieldDecryptionError
 from tests.knowledge.customers.conftest import make_customer
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction as db_transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from forms_app.forms import DefinitionForm, build_form_class
 from forms_app.models import FieldType, FormDefinition, FormSubmission
-from forms_app.permissions import allowed_transitions, can_manage_definitions, may_act
+from forms_app.permissions import can_edit_submission, can_manage_definitions
 from forms_app.selectors import (
     definition_get,
     definition_get_for_preview,
@@ -28,27 +28,25 @@ from forms_app.selectors import (
 )
 from forms_app.services import (
     prefill,
-    submission_approve,
     submission_attach_file,
     submission_create_draft,
-    submission_reject,
-    submission_start_review,
-    submission_submit,
     submission_update_draft,
-    submission_withdraw,
 )
+from forms_app.services import submission_transition as take_transition
 from forms_app.services.submissions import picker_choices
-from knowledge.customers.models import Account, Customer, Transaction
+from forms_app.workflow import TRANSITIONS, transitions_allowed
 from knowledge.customers.selectors import (
     MAX_QUERY_LENGTH,
     customer_accounts,
     customer_get,
+    customer_records_get,
     customer_search,
     customer_transactions,
     customer_view,
 )
 from portal.permissions import Action
 from portal.services import audit_event_record
+from portal.shortcuts import visible_or_404
 from portal.views.decorators import require_action
 
 RECENT_TRANSACTIONS = 50
@@ -136,25 +134,16 @@ def _customer_context(
     customer_id = _int_param(params, "customer")
     if customer_id is None:
         return context
-    try:
-        customer = customer_get(user, customer_id)
-    except Customer.DoesNotExist as missing:  # forbidden answers like missing
-        raise Http404("No such customer.") from missing
+    customer = visible_or_404(customer_get, "customer")(user, customer_id)  # audited
     accounts = customer_accounts(user, customer)
-    account_id = _int_param(params, "account")
-    account = None
-    if account_id is not None:
-        account = Account.objects.filter(pk=account_id, customer=customer).first()
-        if account is None:
-            raise Http404("No such account.")
+    try:
+        _, account, txn = customer_records_get(
+            user, customer, _int_param(params, "account"), _int_param(params, "transaction")
+        )
+    except ValidationError as not_theirs:  # another customer's row answers like a missing one
+        what = "account" if "account" in not_theirs.message_dict else "transaction"
+        raise Http404(f"No such {what}.") from not_theirs
     has_picker = any(spec.type == FieldType.TRANSACTION_PICKER for spec in definition.fields.all())
-    transaction_id = _int_param(params, "transaction")
-    txn = None
-    if transaction_id is not None:
-        rows = Transaction.objects.filter(pk=transaction_id, account__customer=customer)
-        txn = rows.filter(account=account).first() if account else rows.first()
-        if txn is None:
-            raise Http404("No such transaction.")
     transactions = []
     if has_picker and account is not None:
         transactions = [
@@ -177,10 +166,7 @@ def _customer_context(
 @require_http_methods(["GET", "POST"])
 @portal_page(Action.FILL_FORMS)
 def form_fill(request: HttpRequest, slug: str) -> HttpResponse:
-    try:
-        definition = definition_get(request.user, slug)
-    except FormDefinition.DoesNotExist as missing:  # forbidden answers like missing
-        raise Http404("No such form.") from missing
+    definition = visible_or_404(definition_get, "form")(request.user, slug)
     params = request.POST if request.method == "POST" else request.GET
     context = _customer_context(request, definition, params)
     customer, account, txn = context["customer"], context["account"], context["transaction"]
@@ -213,7 +199,9 @@ def form_fill(request: HttpRequest, slug: str) -> HttpResponse:
                 )
                 _attach_uploads(request, submission)
                 if submit:
-                    submission = submission_submit(actor=request.user, submission=submission)
+                    submission = take_transition(
+                        actor=request.user, submission=submission, name="submit"
+                    )
         except ValidationError as invalid:
             context.update(form=form, errors=_messages_of(invalid))
             return render(request, "forms_app/form_fill.html", context)
@@ -227,7 +215,7 @@ def form_fill(request: HttpRequest, slug: str) -> HttpResponse:
     if customer is not None:
         try:
             values = prefill(request.user, definition, customer, account, txn)
-        except (Customer.DoesNotExist, ValidationError) as missing:
+        except (ObjectDoesNotExist, ValidationError) as missing:
             raise Http404("No such customer.") from missing
         initial = {k: v["value"] for k, v in values.items() if v["value"] is not None}
         provenance = {k: v["provenance"] for k, v in values.items() if v["provenance"]}
@@ -252,10 +240,7 @@ def _messages_of(error: ValidationError) -> list[str]:
 def form_preview(request: HttpRequest, slug: str) -> HttpResponse:
     raw_version = request.GET.get("version", "")
     version = int(raw_version) if raw_version.isdigit() else None
-    try:
-        definition = definition_get_for_preview(request.user, slug, version)
-    except FormDefinition.DoesNotExist as missing:
-        raise Http404("No such form.") from missing
+    definition = visible_or_404(definition_get_for_preview, "form")(request.user, slug, version)
     form_class = build_form_class(definition)
     validated = False
     if request.method == "POST":
@@ -291,7 +276,7 @@ def _attach_uploads(request: HttpRequest, submission: FormSubmission) -> None:
 @portal_page(Action.USE_PORTAL)
 def submission_attachment(request: HttpRequest, pk: int, attachment_id: int) -> FileResponse:
     """Download a submission's file: whoever may see the submission may see its files."""
-    submission = _get_or_404(request, pk)
+    submission = visible_or_404(submission_get, "submission")(request.user, pk)
     attachment = get_object_or_404(submission.attachments, pk=attachment_id)
     audit_event_record(
         action="form_submission.file_downloaded",
@@ -347,19 +332,12 @@ def review_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _get_or_404(request: HttpRequest, pk: int) -> FormSubmission:
-    try:
-        return submission_get(request.user, pk)
-    except FormSubmission.DoesNotExist as missing:  # forbidden answers like missing
-        raise Http404("No such submission.") from missing
-
-
 @require_http_methods(["GET", "POST"])
 @portal_page(Action.USE_PORTAL)
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    submission = _get_or_404(request, pk)
+    submission = visible_or_404(submission_get, "submission")(request.user, pk)
     definition = submission.definition
-    editable = submission.status == "draft" and may_act(request.user, submission, "submit")
+    editable = submission.status == "draft" and can_edit_submission(request.user, submission)
     form = None
     errors: list[str] = []
     if editable:
@@ -380,7 +358,9 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     )
                     _attach_uploads(request, submission)
                     if submit:
-                        submission = submission_submit(actor=request.user, submission=submission)
+                        submission = take_transition(
+                            actor=request.user, submission=submission, name="submit"
+                        )
             except ValidationError as invalid:
                 errors = _messages_of(invalid)
             else:
@@ -404,6 +384,7 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
         }
         for spec in definition.fields.all()
     ]
+    allowed = transitions_allowed(request.user, submission)
     return render(
         request,
         "forms_app/submission_detail.html",
@@ -412,37 +393,28 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "definition": definition,
             "rows": rows,
             "events": submission.events.select_related("actor"),
-            "transitions": [
-                t for t in allowed_transitions(request.user, submission) if t != "submit"
-            ],
-            "can_submit": "submit" in allowed_transitions(request.user, submission),
+            "transitions": [row for row in allowed if row.action_button],
+            "can_submit": any(row.name == "submit" for row in allowed),
             "form": form,
             "errors": errors,
         },
     )
 
 
-TRANSITION_SERVICES: dict[str, Callable[..., FormSubmission]] = {
-    "submit": submission_submit,
-    "start_review": submission_start_review,
-    "approve": submission_approve,
-    "reject": submission_reject,
-    "withdraw": submission_withdraw,
-}
-NEEDS_COMMENT = {"approve", "reject"}
-
-
 @require_POST
 @portal_page(Action.USE_PORTAL)
 def submission_transition(request: HttpRequest, pk: int, transition: str) -> HttpResponse:
-    if transition not in TRANSITION_SERVICES:
+    """Take one transition of ``forms_app.workflow.TRANSITIONS`` (its button's POST)."""
+    if transition not in TRANSITIONS:
         raise Http404("No such action.")
-    submission = _get_or_404(request, pk)
-    kwargs: dict[str, Any] = {"actor": request.user, "submission": submission}
-    if transition in NEEDS_COMMENT:
-        kwargs["comment"] = request.POST.get("comment", "")
+    submission = visible_or_404(submission_get, "submission")(request.user, pk)
     try:
-        TRANSITION_SERVICES[transition](**kwargs)
+        take_transition(
+            actor=request.user,
+            submission=submission,
+            name=transition,
+            comment=request.POST.get("comment", ""),  # kept only where the transition takes one
+        )
     except ValidationError as invalid:
         for message in _messages_of(invalid):
             messages.error(request, message)

@@ -7,8 +7,9 @@ from forms_app.api.views import (
     SubmissionCreateApi,
     SubmissionDetailApi,
     SubmissionFileApi,
-    transition_view,
+    SubmissionTransitionApi,
 )
+from forms_app.workflow import TRANSITIONS
 
 urlpatterns = [
     path("forms/", FormListApi.as_view(), name="form_list"),
@@ -17,12 +18,13 @@ urlpatterns = [
     path("submissions/", SubmissionCreateApi.as_view(), name="submission_list"),
     path("submissions/<int:pk>/", SubmissionDetailApi.as_view(), name="submission_detail"),
     path("submissions/<int:pk>/files/", SubmissionFileApi.as_view(), name="submission_file"),
+    # One route per transition of the workflow table: /submissions/<pk>/start-review/ ...
     *(
         path(
-            f"submissions/<int:pk>/{name.replace('_', '-')}/",
-            transition_view(name),
-            name=f"submission_{name}",
+            f"submissions/<int:pk>/{row.slug}/",
+            SubmissionTransitionApi.as_view(transition=row.name),
+            name=f"submission_{row.name}",
         )
-        for name in ("submit", "start_review", "approve", "reject", "withdraw")
+        for row in TRANSITIONS.values()
     ),
 ]

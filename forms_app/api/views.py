@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction as db_transaction
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,7 +22,6 @@ from forms_app.api.serializers import (
     SubmissionFileSerializer,
     SubmissionSerializer,
 )
-from forms_app.models import FormDefinition, FormSubmission
 from forms_app.selectors import (
     definition_get,
     definition_list,
@@ -32,17 +30,14 @@ from forms_app.selectors import (
 )
 from forms_app.services import (
     prefill,
-    submission_approve,
     submission_attach_file,
     submission_create_draft,
-    submission_reject,
-    submission_start_review,
-    submission_submit,
-    submission_withdraw,
+    submission_transition,
 )
-from knowledge.customers.models import Customer
-from knowledge.customers.selectors import customers_visible_to
+from forms_app.workflow import TRANSITIONS, Transition
+from knowledge.customers.selectors import customer_records_get
 from portal.api.permissions import CanUseApi
+from portal.api.shortcuts import visible_or_not_found
 
 TAGS = ["forms"]
 _ERRORS = {
@@ -81,32 +76,8 @@ class FormDetailApi(APIView):
         },
     )
     def get(self, request: Request, slug: str) -> Response:
-        try:
-            definition = definition_get(request.user, slug)
-        except FormDefinition.DoesNotExist as missing:
-            raise exceptions.NotFound("No such form.") from missing
+        definition = visible_or_not_found(definition_get, "form")(request.user, slug)
         return Response(FormDefinitionDetailSerializer(definition).data)
-
-
-def _definition(user: Any, slug: str) -> FormDefinition:
-    try:
-        return definition_get(user, slug)
-    except FormDefinition.DoesNotExist as missing:
-        raise exceptions.NotFound("No such form.") from missing
-
-
-def _customer(user: Any, customer_id: int) -> Customer:
-    try:
-        return customers_visible_to(user).get(pk=customer_id)
-    except Customer.DoesNotExist as missing:
-        raise exceptions.NotFound("No such customer.") from missing
-
-
-def _submission(user: Any, pk: int) -> FormSubmission:
-    try:
-        return submission_get(user, pk)
-    except FormSubmission.DoesNotExist as missing:
-        raise exceptions.NotFound("No such submission.") from missing
 
 
 _NOT_FOUND = OpenApiResponse(description="Not found, or not visible to you")
@@ -125,10 +96,13 @@ class FormPrefillApi(APIView):
         responses={200: PrefillOutputSerializer, 400: _INVALID, **_ERRORS, 404: _NOT_FOUND},
     )
     def post(self, request: Request, slug: str) -> Response:
-        definition = _definition(request.user, slug)
+        definition = visible_or_not_found(definition_get, "form")(request.user, slug)
         payload = PrefillInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        customer = _customer(request.user, payload.validated_data["customer_id"])
+        customer_id = payload.validated_data["customer_id"]
+        customer = visible_or_not_found(customer_records_get, "customer")(
+            request.user, customer_id
+        ).customer
         values = prefill(
             request.user,
             definition,
@@ -163,8 +137,10 @@ class SubmissionCreateApi(APIView):
         payload = SubmissionCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         values = payload.validated_data
-        definition = _definition(request.user, values["form"])
-        customer = _customer(request.user, values["customer_id"])
+        definition = visible_or_not_found(definition_get, "form")(request.user, values["form"])
+        customer = visible_or_not_found(customer_records_get, "customer")(
+            request.user, values["customer_id"]
+        ).customer
         with db_transaction.atomic():
             submission = submission_create_draft(
                 actor=request.user,
@@ -175,7 +151,9 @@ class SubmissionCreateApi(APIView):
                 data=values.get("data") or {},
             )
             if values.get("submit"):
-                submission = submission_submit(actor=request.user, submission=submission)
+                submission = submission_transition(
+                    actor=request.user, submission=submission, name="submit"
+                )
         return Response(
             SubmissionSerializer(submission, context={"request": request}).data, status=201
         )
@@ -192,9 +170,8 @@ class SubmissionDetailApi(APIView):
         responses={200: SubmissionSerializer, **_ERRORS, 404: _NOT_FOUND},
     )
     def get(self, request: Request, pk: int) -> Response:
-        return Response(
-            SubmissionSerializer(_submission(request.user, pk), context={"request": request}).data
-        )
+        submission = visible_or_not_found(submission_get, "submission")(request.user, pk)
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)
 
 
 class SubmissionFileApi(APIView):
@@ -210,7 +187,7 @@ class SubmissionFileApi(APIView):
         responses={201: SubmissionSerializer, **_ERRORS, 404: _NOT_FOUND, 400: _INVALID},
     )
     def post(self, request: Request, pk: int) -> Response:
-        submission = _submission(request.user, pk)
+        submission = visible_or_not_found(submission_get, "submission")(request.user, pk)
         payload = SubmissionFileSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         submission_attach_file(
@@ -225,56 +202,42 @@ class SubmissionFileApi(APIView):
         )
 
 
-TRANSITION_SERVICES: dict[str, Callable[..., FormSubmission]] = {
-    "submit": submission_submit,
-    "start_review": submission_start_review,
-    "approve": submission_approve,
-    "reject": submission_reject,
-    "withdraw": submission_withdraw,
-}
+class TransitionSchema(AutoSchema):
+    """The schema of one transition's route, from its row in ``forms_app.workflow``."""
+
+    def _transition(self) -> Transition:
+        return TRANSITIONS[getattr(self.view, "transition", "")]
+
+    def get_summary(self) -> str | None:
+        return self._transition().api_summary
+
+    # drf-spectacular's signature, not the one of DRF's own inspector in the stubs.
+    def get_description(self) -> str:  # type: ignore[override]
+        return self._transition().api_description or super().get_description()
+
+    def get_request_serializer(self) -> Any:
+        return SubmissionCommentSerializer if self._transition().takes_comment else None
 
 
 class SubmissionTransitionApi(APIView):
     """Move a submission along its workflow (403 when you may not, 400 from a wrong status)."""
 
     permission_classes = [CanUseApi]
-    transition = ""
+    schema = TransitionSchema()
+    transition = ""  # a name in forms_app.workflow.TRANSITIONS: as_view(transition=...)
 
-    def post(self, request: Request, pk: int) -> Response:
-        submission = _submission(request.user, pk)
-        kwargs: dict[str, Any] = {"actor": request.user, "submission": submission}
-        if self.transition in ("approve", "reject"):
-            payload = SubmissionCommentSerializer(data=request.data)
-            payload.is_valid(raise_exception=True)
-            kwargs["comment"] = payload.validated_data.get("comment", "")
-        submission = TRANSITION_SERVICES[self.transition](**kwargs)
-        return Response(SubmissionSerializer(submission, context={"request": request}).data)
-
-
-def transition_view(transition: str) -> Any:
-    """The transition view for ``transition``, with its own schema entry."""
-    summaries = {
-        "submit": ("Submit a draft", None),
-        "start_review": ("Start reviewing a submission", None),
-        "approve": ("Approve a submission", SubmissionCommentSerializer),
-        "reject": ("Reject a submission (comment required)", SubmissionCommentSerializer),
-        "withdraw": ("Withdraw a draft or submission", None),
-    }
-    summary, body = summaries[transition]
-
-    # A function of its own per transition: the schema annotation is set on the function.
-    def post(self: SubmissionTransitionApi, request: Request, pk: int) -> Response:
-        return SubmissionTransitionApi.post(self, request, pk)
-
-    schema = extend_schema(
-        summary=summary,
+    @extend_schema(
         tags=TAGS,
-        request=body,
         responses={200: SubmissionSerializer, 400: _INVALID, **_ERRORS, 404: _NOT_FOUND},
     )
-    view_class: type[SubmissionTransitionApi] = type(
-        f"Submission{transition.title().replace('_', '')}Api",
-        (SubmissionTransitionApi,),
-        {"transition": transition, "post": schema(post)},
-    )
-    return view_class.as_view()
+    def post(self, request: Request, pk: int) -> Response:
+        submission = visible_or_not_found(submission_get, "submission")(request.user, pk)
+        comment = ""
+        if TRANSITIONS[self.transition].takes_comment:
+            payload = SubmissionCommentSerializer(data=request.data)
+            payload.is_valid(raise_exception=True)
+            comment = payload.validated_data.get("comment", "")
+        submission = submission_transition(
+            actor=request.user, submission=submission, name=self.transition, comment=comment
+        )
+        return Response(SubmissionSerializer(submission, context={"request": request}).data)

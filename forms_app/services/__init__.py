@@ -15,6 +15,7 @@ from forms_app.services.submissions import (
     submission_reject,
     submission_start_review,
     submission_submit,
+    submission_transition,
     submission_update_draft,
     submission_withdraw,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "submission_reject",
     "submission_start_review",
     "submission_submit",
+    "submission_transition",
     "submission_update_draft",
     "submission_withdraw",
 ]

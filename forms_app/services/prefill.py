@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from forms_app.models import FormDefinition
-from knowledge.customers.models import Account, Customer, Transaction
 from knowledge.customers.selectors import customer_record_values
 from portal.services import audit_event_record
+
+if TYPE_CHECKING:  # annotations only: customer rows come from knowledge's selectors
+    from knowledge.customers.models import Account, Customer, Transaction
 
 
 def to_json_value(value: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The submission workflow: drafts, submit, review, approve/reject, withdraw; all audited.
+"""The submission workflow: drafts, then the transitions of ``forms_app.workflow``; audited.
 
 Data can change only while a submission is a draft. Provenance is always derived on the
 server (a value equal to the customer-record value the person may see keeps the record as
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -26,21 +26,18 @@ from forms_app.models import (
     SubmissionEvent,
     SubmissionStatus,
 )
-from forms_app.permissions import TRANSITIONS, can_fill_definition, may_act
+from forms_app.permissions import can_edit_submission, can_fill_definition
 from forms_app.services.prefill import prefill_values, to_json_value
-from knowledge.customers.models import Account, Customer, Transaction
-from knowledge.customers.selectors import customer_transactions, customers_visible_to
+from forms_app.workflow import Transition, transition_get
+from knowledge.customers.selectors import customer_records_get, customer_transactions
 from portal.services import audit_event_record
+from portal.types import AnyUser, User
+
+if TYPE_CHECKING:  # annotations only: customer rows come from knowledge's selectors
+    from knowledge.customers.models import Account, Customer, Transaction
 
 REQUIRED_MESSAGE = "This field is required."
 TRANSACTION_CHOICES_LIMIT = 50
-PAST_TENSE = {
-    "submit": "submitted",
-    "start_review": "taken into review",
-    "approve": "approved",
-    "reject": "rejected",
-    "withdraw": "withdrawn",
-}
 
 
 def transaction_choices(
@@ -193,29 +190,6 @@ def _event(
     return event
 
 
-def _own_rows(
-    customer: Customer, account: Account | int | None, txn: Transaction | int | None
-) -> tuple[Account | None, Transaction | None]:
-    account_row = None
-    if account is not None:
-        pk = account if isinstance(account, int) else account.pk
-        account_row = Account.objects.filter(pk=pk, customer=customer).first()
-        if account_row is None:
-            raise ValidationError({"account": "This account does not belong to the customer."})
-    txn_row = None
-    if txn is not None:
-        pk = txn if isinstance(txn, int) else txn.pk
-        rows = Transaction.objects.filter(pk=pk, account__customer=customer)
-        if account_row is not None:
-            rows = rows.filter(account=account_row)
-        txn_row = rows.first()
-        if txn_row is None:
-            raise ValidationError(
-                {"transaction": "This transaction does not belong to the customer (or account)."}
-            )
-    return account_row, txn_row
-
-
 @db_transaction.atomic
 def submission_create_draft(
     *,
@@ -238,9 +212,8 @@ def submission_create_draft(
     del provenance  # derived below; never trusted from the caller
     if not can_fill_definition(actor, definition):
         raise PermissionDenied("You may not fill this form.")
-    if not customers_visible_to(actor).filter(pk=customer.pk).exists():
-        raise Customer.DoesNotExist("No such customer.")
-    account_row, txn_row = _own_rows(customer, account, transaction)
+    # The customer must be visible (Customer.DoesNotExist), the rows its own (ValidationError).
+    _, account_row, txn_row = customer_records_get(actor, customer, account, transaction)
     submission = FormSubmission(
         definition=definition,
         customer=customer,
@@ -265,19 +238,14 @@ def _locked(submission: FormSubmission) -> FormSubmission:
     )
 
 
-def _check(actor: Any, submission: FormSubmission, transition: str) -> None:
-    sources, _, who = TRANSITIONS[transition]
-    if not may_act(actor, submission, transition):
-        if who == "reviewer" and submission.submitted_by_id == getattr(actor, "pk", None):
-            raise PermissionDenied("You cannot review your own submission.")
-        if who == "reviewer":
-            raise PermissionDenied("You may not review this submission.")
-        raise PermissionDenied("Only the person who filled this form may do that.")
-    if submission.status not in sources:
-        allowed = " or ".join(sorted(str(s) for s in sources))
+def _check(actor: AnyUser, submission: FormSubmission, transition: Transition) -> None:
+    if not transition.may(actor, submission):
+        raise PermissionDenied(transition.who.refusal(actor, submission))
+    if not transition.starts_from(submission.status):
+        allowed = " or ".join(sorted(str(s) for s in transition.sources))
         raise ValidationError(
             f"A submission that is {submission.get_status_display().lower()} cannot be "
-            f"{PAST_TENSE[transition]} (only one that is {allowed})."
+            f"{transition.past_tense} (only one that is {allowed})."
         )
 
 
@@ -287,7 +255,7 @@ def submission_update_draft(
 ) -> FormSubmission:
     """Replace a draft's data (validated; fields the person changed become ``source: user``)."""
     submission = _locked(submission)
-    if not may_act(actor, submission, "submit"):
+    if not can_edit_submission(actor, submission):
         raise PermissionDenied("Only the person who filled this form may change it.")
     if submission.status != SubmissionStatus.DRAFT:
         raise ValidationError("Only a draft can be changed; this submission is frozen.")
@@ -323,7 +291,7 @@ def submission_attach_file(
 ) -> SubmissionAttachment:
     """Store a file for the draft's file field ``key`` (checked like document uploads)."""
     submission = _locked(submission)
-    if not may_act(actor, submission, "submit"):
+    if not can_edit_submission(actor, submission):
         raise PermissionDenied("Only the person who filled this form may attach files.")
     if submission.status != SubmissionStatus.DRAFT:
         raise ValidationError("Only a draft can be changed; this submission is frozen.")
@@ -364,81 +332,69 @@ def submission_attach_file(
 
 
 @db_transaction.atomic
-def submission_submit(*, actor: Any, submission: FormSubmission) -> FormSubmission:
-    """Submit a complete draft for review; its data is frozen from now on."""
-    submission = _locked(submission)
-    _check(actor, submission, "submit")
-    # Complete now: every required field, re-validated against the frozen version.
-    _clean(actor, submission, submission.data, complete=True)
-    previous = submission.status
-    submission.status = SubmissionStatus.SUBMITTED
-    submission.submitted_at = timezone.now()
-    submission.full_clean()
-    submission.save()
-    _event(submission=submission, actor=actor, from_status=previous, action="submitted")
-    return submission
-
-
-@db_transaction.atomic
-def submission_start_review(*, actor: Any, submission: FormSubmission) -> FormSubmission:
-    """A reviewer takes a submitted form: it is now in review, with them as reviewer."""
-    submission = _locked(submission)
-    _check(actor, submission, "start_review")
-    previous = submission.status
-    submission.status = SubmissionStatus.IN_REVIEW
-    submission.reviewer = actor
-    submission.full_clean()
-    submission.save()
-    _event(submission=submission, actor=actor, from_status=previous, action="review_started")
-    return submission
-
-
-def _decide(
-    actor: Any, submission: FormSubmission, transition: str, comment: str
+def submission_transition(
+    *, actor: AnyUser, submission: FormSubmission, name: str, comment: str = ""
 ) -> FormSubmission:
+    """Take the transition ``name`` of ``forms_app.workflow.TRANSITIONS``.
+
+    ``PermissionDenied`` when ``actor`` is not who the transition needs, ``ValidationError``
+    from a status it does not start from, without a required comment or (submit) with data
+    that is not complete. Writes the history row and the audit event
+    ``form_submission.<event>``. A comment is kept only by transitions that take one.
+    """
+    transition = transition_get(name)
     submission = _locked(submission)
     _check(actor, submission, transition)
-    if transition == "reject" and not comment:
-        raise ValidationError({"comment": "Say why the submission is rejected."})
+    comment = (comment or "").strip() if transition.takes_comment else ""
+    if transition.requires_comment and not comment:
+        raise ValidationError({"comment": f"Say why the submission is {transition.past_tense}."})
+    if transition.complete:
+        # Every required field, re-validated against the frozen version.
+        _clean(actor, submission, submission.data, complete=True)
     previous = submission.status
-    submission.status = TRANSITIONS[transition][1]
-    submission.reviewer = actor
-    submission.decision_comment = comment
-    submission.decided_at = timezone.now()
+    submission.status = transition.target
+    if transition.records_reviewer:
+        submission.reviewer = cast(User, actor)  # signed in: a reviewer passed _check
+    if transition.takes_comment:
+        submission.decision_comment = comment
+    if transition.stamp:
+        setattr(submission, transition.stamp, timezone.now())
     submission.full_clean()
     submission.save()
     _event(
         submission=submission,
         actor=actor,
         from_status=previous,
-        action=str(submission.status),
+        action=transition.event,
         comment=comment,
     )
     return submission
 
 
-@db_transaction.atomic
+# One-line shorthands of submission_transition, for callers that name the step.
+
+
+def submission_submit(*, actor: AnyUser, submission: FormSubmission) -> FormSubmission:
+    return submission_transition(actor=actor, submission=submission, name="submit")
+
+
+def submission_start_review(*, actor: AnyUser, submission: FormSubmission) -> FormSubmission:
+    return submission_transition(actor=actor, submission=submission, name="start_review")
+
+
 def submission_approve(
-    *, actor: Any, submission: FormSubmission, comment: str = ""
+    *, actor: AnyUser, submission: FormSubmission, comment: str = ""
 ) -> FormSubmission:
-    """Approve a submitted (or in-review) form; never the reviewer's own."""
-    return _decide(actor, submission, "approve", (comment or "").strip())
+    return submission_transition(
+        actor=actor, submission=submission, name="approve", comment=comment
+    )
 
 
-@db_transaction.atomic
-def submission_reject(*, actor: Any, submission: FormSubmission, comment: str) -> FormSubmission:
-    """Reject a submitted (or in-review) form with a reason for the submitter."""
-    return _decide(actor, submission, "reject", (comment or "").strip())
+def submission_reject(
+    *, actor: AnyUser, submission: FormSubmission, comment: str
+) -> FormSubmission:
+    return submission_transition(actor=actor, submission=submission, name="reject", comment=comment)
 
 
-@db_transaction.atomic
-def submission_withdraw(*, actor: Any, submission: FormSubmission) -> FormSubmission:
-    """The submitter withdraws a draft or a submission not yet in review."""
-    submission = _locked(submission)
-    _check(actor, submission, "withdraw")
-    previous = submission.status
-    submission.status = SubmissionStatus.WITHDRAWN
-    submission.full_clean()
-    submission.save()
-    _event(submission=submission, actor=actor, from_status=previous, action="withdrawn")
-    return submission
+def submission_withdraw(*, actor: AnyUser, submission: FormSubmission) -> FormSubmission:
+    return submission_transition(actor=actor, submission=submission, name="withdraw")

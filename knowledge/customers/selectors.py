@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.postgres.search import TrigramSimilarity
 from django.core.exceptions import ValidationError
@@ -22,6 +22,7 @@ from knowledge.customers.masking import digits_of, visible_value
 from knowledge.customers.models import Account, Case, Customer, Transaction
 from portal.permissions import Action, can, field_visibility, region_filter
 from portal.services import audit_event_record
+from portal.types import AnyUser
 
 MAX_QUERY_LENGTH = 200
 # pg_trgm similarity above which a name counts as a (misspelled) match: "Jonh Smtih"
@@ -196,6 +197,51 @@ def customer_get(user: Any, customer_id: int) -> Customer:
     return customer
 
 
+class CustomerRecords(NamedTuple):
+    """A customer the user may see, with an account and a transaction of its own."""
+
+    customer: Customer
+    account: Account | None
+    transaction: Transaction | None
+
+
+def customer_records_get(
+    user: AnyUser,
+    customer: Customer | int,
+    account: Account | int | None = None,
+    transaction: Transaction | int | None = None,
+) -> CustomerRecords:
+    """``customer`` (a row or an id) if ``user`` may see it, with ``account`` and
+    ``transaction`` (rows or ids, optional) checked to belong to it; not audited.
+
+    ``Customer.DoesNotExist`` when ``user`` may not see the customer (as when it is missing);
+    ``ValidationError`` keyed ``account`` or ``transaction`` when one is not the customer's
+    (a transaction given with an account must also be that account's).
+    """
+    customer_id = customer if isinstance(customer, int) else customer.pk
+    customer_row = customers_visible_to(user).filter(pk=customer_id).first()
+    if customer_row is None:
+        raise Customer.DoesNotExist("No such customer.")
+    account_row = None
+    if account is not None:
+        account_id = account if isinstance(account, int) else account.pk
+        account_row = Account.objects.filter(pk=account_id, customer=customer_row).first()
+        if account_row is None:
+            raise ValidationError({"account": "This account does not belong to the customer."})
+    transaction_row = None
+    if transaction is not None:
+        transaction_id = transaction if isinstance(transaction, int) else transaction.pk
+        rows = Transaction.objects.filter(pk=transaction_id, account__customer=customer_row)
+        if account_row is not None:
+            rows = rows.filter(account=account_row)
+        transaction_row = rows.first()
+        if transaction_row is None:
+            raise ValidationError(
+                {"transaction": "This transaction does not belong to the customer (or account)."}
+            )
+    return CustomerRecords(customer_row, account_row, transaction_row)
+
+
 def _account_view(user: Any, account: Account) -> AccountView:
     number, visibility = visible_value(user, "account_number", account.account_number)
     return AccountView(
@@ -267,10 +313,7 @@ def customer_record_values(
     ``transaction`` (rows or ids) must belong to ``customer`` (ValidationError otherwise);
     a customer ``user`` may not see raises ``Customer.DoesNotExist``.
     """
-    if not customers_visible_to(user).filter(pk=customer.pk).exists():
-        raise Customer.DoesNotExist("No such customer.")
-    account_row = _own_account(customer, account)
-    transaction_row = _own_transaction(customer, account_row, transaction)
+    _, account_row, transaction_row = customer_records_get(user, customer, account, transaction)
 
     values: dict[str, tuple[Any, dict[str, Any]]] = {}
 
@@ -324,30 +367,3 @@ def customer_record_values(
         )
         put("transaction.merchant", "transaction", pk, "merchant", transaction_row.merchant, False)
     return values
-
-
-def _own_account(customer: Customer, account: Account | int | None) -> Account | None:
-    if account is None:
-        return None
-    pk = account if isinstance(account, int) else account.pk
-    row = Account.objects.filter(pk=pk, customer=customer).first()
-    if row is None:
-        raise ValidationError({"account": "This account does not belong to the customer."})
-    return row
-
-
-def _own_transaction(
-    customer: Customer, account: Account | None, transaction: Transaction | int | None
-) -> Transaction | None:
-    if transaction is None:
-        return None
-    pk = transaction if isinstance(transaction, int) else transaction.pk
-    rows = Transaction.objects.filter(pk=pk, account__customer=customer)
-    if account is not None:
-        rows = rows.filter(account=account)
-    row = rows.first()
-    if row is None:
-        raise ValidationError(
-            {"transaction": "This transaction does not belong to the customer (or account)."}
-        )
-    return row

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from forms_app.models import DefinitionStatus, FormDefinition, FormSubmission, SubmissionStatus
 from portal.permissions import Action, Role, can, has_role, region_filter, user_roles
+from portal.types import AnyUser, account_of
 
 
 def current_definitions() -> QuerySet[FormDefinition]:
@@ -20,7 +19,7 @@ def current_definitions() -> QuerySet[FormDefinition]:
     return FormDefinition.objects.filter(status=DefinitionStatus.PUBLISHED).filter(~Exists(higher))
 
 
-def definitions_fillable_by(user: Any) -> QuerySet[FormDefinition]:
+def definitions_fillable_by(user: AnyUser) -> QuerySet[FormDefinition]:
     """Current definitions whose fill roles include one of ``user``'s roles."""
     roles = sorted(role.value for role in user_roles(user))
     if not roles or not can(user, Action.FILL_FORMS):
@@ -28,11 +27,11 @@ def definitions_fillable_by(user: Any) -> QuerySet[FormDefinition]:
     return current_definitions().filter(fill_roles__overlap=roles)
 
 
-def can_fill_definition(user: Any, definition: FormDefinition) -> bool:
+def can_fill_definition(user: AnyUser, definition: FormDefinition) -> bool:
     return definitions_fillable_by(user).filter(pk=definition.pk).exists()
 
 
-def can_manage_definitions(user: Any) -> bool:
+def can_manage_definitions(user: AnyUser) -> bool:
     """Content managers and admins write and preview definitions."""
     return can(user, Action.MANAGE_CONTENT) or has_role(user, Role.ADMIN)
 
@@ -40,22 +39,22 @@ def can_manage_definitions(user: Any) -> bool:
 # Submissions --------------------------------------------------------------------------
 
 
-def _role_values(user: Any) -> list[str]:
+def _role_values(user: AnyUser) -> list[str]:
     return sorted(role.value for role in user_roles(user))
 
 
-def _customer_region_q(user: Any) -> Q:
+def _customer_region_q(user: AnyUser) -> Q:
     return region_filter(user, "customer__region")
 
 
-def submissions_owned_by(user: Any) -> QuerySet[FormSubmission]:
+def submissions_owned_by(user: AnyUser) -> QuerySet[FormSubmission]:
     """``user``'s own submissions whose customer they may still see (region, in SQL)."""
     if not can(user, Action.FILL_FORMS) or not can(user, Action.VIEW_CUSTOMERS):
         return FormSubmission.objects.none()
-    return FormSubmission.objects.filter(_customer_region_q(user), submitted_by=user)
+    return FormSubmission.objects.filter(_customer_region_q(user), submitted_by=account_of(user))
 
 
-def submissions_reviewable_by(user: Any) -> QuerySet[FormSubmission]:
+def submissions_reviewable_by(user: AnyUser) -> QuerySet[FormSubmission]:
     """Non-draft submissions ``user`` may review: a review role of the definition, the
     review_forms action and the customer's region (compliance and admin: every region)."""
     roles = _role_values(user)
@@ -66,14 +65,14 @@ def submissions_reviewable_by(user: Any) -> QuerySet[FormSubmission]:
     ).exclude(status=SubmissionStatus.DRAFT)
 
 
-def submissions_visible_to(user: Any) -> QuerySet[FormSubmission]:
+def submissions_visible_to(user: AnyUser) -> QuerySet[FormSubmission]:
     """Submissions ``user`` may open: their own, or the ones they may review."""
     own = submissions_owned_by(user).values("pk")
     reviewable = submissions_reviewable_by(user).values("pk")
     return FormSubmission.objects.filter(Q(pk__in=own) | Q(pk__in=reviewable))
 
 
-def can_edit_submission(user: Any, submission: FormSubmission) -> bool:
+def can_edit_submission(user: AnyUser, submission: FormSubmission) -> bool:
     """The owner, still a fill role of the definition, with the customer visible."""
     return (
         submission.submitted_by_id == getattr(user, "pk", None)
@@ -82,7 +81,7 @@ def can_edit_submission(user: Any, submission: FormSubmission) -> bool:
     )
 
 
-def can_review_submission(user: Any, submission: FormSubmission) -> bool:
+def can_review_submission(user: AnyUser, submission: FormSubmission) -> bool:
     """An eligible reviewer who is not the submitter (nobody reviews their own work)."""
     if submission.submitted_by_id == getattr(user, "pk", None):
         return False

@@ -14,6 +14,7 @@ from forms_app.permissions import (
     submissions_reviewable_by,
     submissions_visible_to,
 )
+from portal.types import AnyUser, account_of
 
 
 def _with_fields(queryset: QuerySet[FormDefinition]) -> QuerySet[FormDefinition]:
@@ -22,17 +23,19 @@ def _with_fields(queryset: QuerySet[FormDefinition]) -> QuerySet[FormDefinition]
     )
 
 
-def definition_list(user: Any) -> QuerySet[FormDefinition]:
+def definition_list(user: AnyUser) -> QuerySet[FormDefinition]:
     """The current definitions ``user`` may fill, by title."""
     return definitions_fillable_by(user).order_by("title", "slug")
 
 
-def definition_get(user: Any, slug: str) -> FormDefinition:
+def definition_get(user: AnyUser, slug: str) -> FormDefinition:
     """The current version of ``slug`` for filling; DoesNotExist when missing or not allowed."""
     return _with_fields(definitions_fillable_by(user)).get(slug=slug)
 
 
-def definition_get_for_preview(user: Any, slug: str, version: int | None = None) -> FormDefinition:
+def definition_get_for_preview(
+    user: AnyUser, slug: str, version: int | None = None
+) -> FormDefinition:
     """Any version of ``slug`` (default: the highest) for definition managers only."""
     if not can_manage_definitions(user):
         raise FormDefinition.DoesNotExist
@@ -54,12 +57,12 @@ def _submission_rows(queryset: QuerySet[FormSubmission]) -> QuerySet[FormSubmiss
     )
 
 
-def submission_list_mine(user: Any) -> QuerySet[FormSubmission]:
+def submission_list_mine(user: AnyUser) -> QuerySet[FormSubmission]:
     """``user``'s drafts and submissions, most recently changed first."""
     return _submission_rows(submissions_owned_by(user)).order_by("-updated_at", "-pk")
 
 
-def submission_decisions_recent(user: Any, limit: int = 5) -> list[FormSubmission]:
+def submission_decisions_recent(user: AnyUser, limit: int = 5) -> list[FormSubmission]:
     """``user``'s submissions that were approved or rejected, newest decision first."""
     decided = submissions_owned_by(user).filter(
         status__in=[SubmissionStatus.APPROVED, SubmissionStatus.REJECTED]
@@ -67,27 +70,29 @@ def submission_decisions_recent(user: Any, limit: int = 5) -> list[FormSubmissio
     return list(_submission_rows(decided).order_by("-decided_at", "-pk")[: max(limit, 0)])
 
 
-def review_queue(user: Any) -> QuerySet[FormSubmission]:
+def review_queue(user: AnyUser) -> QuerySet[FormSubmission]:
     """Submitted and in-review forms ``user`` may review (review roles and region, in SQL),
     oldest first; their own submissions are left out."""
     waiting = submissions_reviewable_by(user).filter(
         status__in=[SubmissionStatus.SUBMITTED, SubmissionStatus.IN_REVIEW]
     )
-    return _submission_rows(waiting.exclude(submitted_by=user)).order_by("submitted_at", "pk")
+    return _submission_rows(waiting.exclude(submitted_by=account_of(user))).order_by(
+        "submitted_at", "pk"
+    )
 
 
-def submissions_for_customer(user: Any, customer: Any) -> QuerySet[FormSubmission]:
+def submissions_for_customer(user: AnyUser, customer: Any) -> QuerySet[FormSubmission]:
     """The submissions about ``customer`` that ``user`` owns or may review, newest first."""
     rows = submissions_visible_to(user).filter(customer=customer)
     return _submission_rows(rows).order_by("-updated_at", "-pk")
 
 
-def submission_get(user: Any, submission_id: int) -> FormSubmission:
+def submission_get(user: AnyUser, submission_id: int) -> FormSubmission:
     """One submission ``user`` owns or may review; DoesNotExist otherwise."""
     return _submission_rows(submissions_visible_to(user)).get(pk=submission_id)
 
 
-def submission_data_for(user: Any, submission: FormSubmission) -> dict[str, Any]:
+def submission_data_for(user: AnyUser, submission: FormSubmission) -> dict[str, Any]:
     """The submission's values as ``user`` may see them.
 
     A value bound to a sensitive customer-record field (tax id, date of birth, account

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -47,18 +46,9 @@ from knowledge.customers.selectors import (
 from portal.permissions import Action
 from portal.services import audit_event_record
 from portal.shortcuts import visible_or_404
-from portal.views.decorators import require_action
+from portal.views.decorators import portal_page
 
 RECENT_TRANSACTIONS = 50
-
-
-def portal_page(action: Action) -> Callable[[Any], Any]:
-    """Sign-in, the portal itself (API-only accounts have none), then ``action``."""
-
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        return require_action(Action.USE_PORTAL)(require_action(action)(view))
-
-    return decorator
 
 
 @require_GET

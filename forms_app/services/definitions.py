@@ -13,6 +13,7 @@ from django.utils import timezone
 from forms_app.models import DefinitionStatus, FormDefinition, FormField
 from forms_app.validation import definition_validate
 from portal.services import audit_event_record
+from portal.types import AnyUser, account_of
 
 __all__ = [
     "definition_create",
@@ -59,7 +60,7 @@ def _build_fields(
 @transaction.atomic
 def definition_create(
     *,
-    actor: Any,
+    actor: AnyUser | None,
     slug: str,
     title: str,
     fields: Iterable[Mapping[str, Any]],
@@ -76,7 +77,7 @@ def definition_create(
         status=DefinitionStatus.DRAFT,
         fill_roles=sorted(set(fill_roles)),
         review_roles=sorted(set(review_roles)),
-        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created_by=account_of(actor),
     )
     definition.full_clean()
     field_rows = _build_fields(definition, fields)
@@ -97,7 +98,7 @@ def definition_create(
 
 
 @transaction.atomic
-def definition_publish(*, actor: Any, definition: FormDefinition) -> FormDefinition:
+def definition_publish(*, actor: AnyUser | None, definition: FormDefinition) -> FormDefinition:
     """Publish a draft: it becomes the current version of its slug when it is the highest."""
     definition = FormDefinition.objects.select_for_update().get(pk=definition.pk)
     if definition.status == DefinitionStatus.PUBLISHED:
@@ -120,7 +121,7 @@ def definition_publish(*, actor: Any, definition: FormDefinition) -> FormDefinit
 
 
 @transaction.atomic
-def definition_revise(*, actor: Any, definition: FormDefinition) -> FormDefinition:
+def definition_revise(*, actor: AnyUser, definition: FormDefinition) -> FormDefinition:
     """Start editing a published definition: a new draft version with a copy of its fields.
 
     The published version is left untouched, so whatever references it keeps its meaning.
@@ -144,7 +145,7 @@ def definition_revise(*, actor: Any, definition: FormDefinition) -> FormDefiniti
         status=DefinitionStatus.DRAFT,
         fill_roles=list(definition.fill_roles),
         review_roles=list(definition.review_roles),
-        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+        created_by=account_of(actor),
     )
     revision.full_clean()
     revision.save()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from forms_app.models import FormDefinition
 from knowledge.customers.selectors import customer_record_values
 from portal.services import audit_event_record
+from portal.types import AnyUser
 
 if TYPE_CHECKING:  # annotations only: customer rows come from knowledge's selectors
     from knowledge.customers.models import Account, Customer, Transaction
@@ -33,7 +34,7 @@ def to_json_value(value: Any) -> Any:
 
 
 def prefill_values(
-    user: Any,
+    user: AnyUser,
     definition: FormDefinition,
     customer: Customer,
     account: Account | int | None = None,
@@ -55,7 +56,7 @@ def prefill_values(
 
 
 def prefill(
-    user: Any,
+    user: AnyUser,
     form: FormDefinition,
     customer: Customer,
     account: Account | int | None = None,

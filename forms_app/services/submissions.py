@@ -31,7 +31,7 @@ from forms_app.services.prefill import prefill_values, to_json_value
 from forms_app.workflow import Transition, transition_get
 from knowledge.customers.selectors import customer_records_get, customer_transactions
 from portal.services import audit_event_record
-from portal.types import AnyUser, User
+from portal.types import AnyUser, User, account_of
 
 if TYPE_CHECKING:  # annotations only: customer rows come from knowledge's selectors
     from knowledge.customers.models import Account, Customer, Transaction
@@ -41,7 +41,7 @@ TRANSACTION_CHOICES_LIMIT = 50
 
 
 def transaction_choices(
-    user: Any, customer: Customer, account: Account | None = None
+    user: AnyUser, customer: Customer, account: Account | None = None
 ) -> list[tuple[str, str]]:
     """Recent transactions of ``customer`` (of ``account`` when given) for a picker."""
     rows = customer_transactions(user, customer, TRANSACTION_CHOICES_LIMIT)
@@ -53,7 +53,7 @@ def transaction_choices(
 
 
 def picker_choices(
-    user: Any, customer: Customer, account: Account | None, txn: Transaction | None
+    user: AnyUser, customer: Customer, account: Account | None, txn: Transaction | None
 ) -> list[tuple[str, str]]:
     choices = transaction_choices(user, customer, account)
     if txn is not None and str(txn.pk) not in {value for value, _ in choices}:
@@ -62,7 +62,7 @@ def picker_choices(
 
 
 def bound_form(
-    user: Any,
+    user: AnyUser,
     definition: FormDefinition,
     customer: Customer,
     account: Account | None,
@@ -79,7 +79,7 @@ def _is_required_error(error: ValidationError) -> bool:
 
 
 def _clean(
-    user: Any, submission: FormSubmission, data: Mapping[str, Any], *, complete: bool
+    user: AnyUser, submission: FormSubmission, data: Mapping[str, Any], *, complete: bool
 ) -> dict[str, Any]:
     """Validate ``data`` with the definition's form; a draft may still miss required values."""
     specs = {spec.key: spec for spec in submission.definition.fields.all()}
@@ -137,7 +137,7 @@ def _attachment_of(submission: FormSubmission, key: str, reference: Any) -> bool
 
 
 def _provenance(
-    user: Any,
+    user: AnyUser,
     submission: FormSubmission,
     data: Mapping[str, Any],
     origins: Mapping[str, dict[str, Any]] | None = None,
@@ -163,11 +163,11 @@ def _provenance(
 
 
 def _event(
-    *, submission: FormSubmission, actor: Any, from_status: str, action: str, comment: str = ""
+    *, submission: FormSubmission, actor: AnyUser, from_status: str, action: str, comment: str = ""
 ) -> SubmissionEvent:
     event = SubmissionEvent(
         submission=submission,
-        actor=actor,
+        actor=account_of(actor),
         from_status=from_status,
         to_status=submission.status,
         comment=comment,
@@ -193,7 +193,7 @@ def _event(
 @db_transaction.atomic
 def submission_create_draft(
     *,
-    actor: Any,
+    actor: AnyUser,
     definition: FormDefinition,
     customer: Customer,
     account: Account | int | None = None,
@@ -219,7 +219,7 @@ def submission_create_draft(
         customer=customer,
         account=account_row,
         transaction=txn_row,
-        submitted_by=actor,
+        submitted_by=account_of(actor),
         status=SubmissionStatus.DRAFT,
     )
     submission.data = _clean(actor, submission, data or {}, complete=False)
@@ -251,7 +251,7 @@ def _check(actor: AnyUser, submission: FormSubmission, transition: Transition) -
 
 @db_transaction.atomic
 def submission_update_draft(
-    *, actor: Any, submission: FormSubmission, data: Mapping[str, Any]
+    *, actor: AnyUser, submission: FormSubmission, data: Mapping[str, Any]
 ) -> FormSubmission:
     """Replace a draft's data (validated; fields the person changed become ``source: user``)."""
     submission = _locked(submission)
@@ -287,7 +287,7 @@ def submission_update_draft(
 
 @db_transaction.atomic
 def submission_attach_file(
-    *, actor: Any, submission: FormSubmission, key: str, upload: UploadedFile
+    *, actor: AnyUser, submission: FormSubmission, key: str, upload: UploadedFile
 ) -> SubmissionAttachment:
     """Store a file for the draft's file field ``key`` (checked like document uploads)."""
     submission = _locked(submission)
@@ -314,7 +314,7 @@ def submission_attach_file(
         content_type=getattr(upload, "content_type", "") or "application/octet-stream",
         sha256=digest.hexdigest(),
         size_bytes=upload.size or 0,
-        uploaded_by=actor,
+        uploaded_by=account_of(actor),
     )
     attachment.file.save(name, upload, save=False)
     attachment.full_clean()

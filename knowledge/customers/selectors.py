@@ -105,14 +105,14 @@ class TransactionView:
     status: str
 
 
-def customers_visible_to(user: Any) -> QuerySet[Customer]:
+def customers_visible_to(user: AnyUser) -> QuerySet[Customer]:
     """Customers ``user`` may see: the view_customers action, then their regions (in SQL)."""
     if not can(user, Action.VIEW_CUSTOMERS) or field_visibility(user, "customer") == "hidden":
         return Customer.objects.none()
     return Customer.objects.filter(region_filter(user, "region")).select_related("region")
 
 
-def customer_view(user: Any, customer: Customer, *, score: float | None = None) -> CustomerView:
+def customer_view(user: AnyUser, customer: Customer, *, score: float | None = None) -> CustomerView:
     """``customer`` masked for ``user`` (the caller got it from a user-scoped selector)."""
     masked: list[str] = []
     values: dict[str, str | None] = {}
@@ -160,7 +160,7 @@ def _exact_filter(query: str) -> Q:
     return exact
 
 
-def customer_search(user: Any, query: str, limit: int = 20) -> list[CustomerView]:
+def customer_search(user: AnyUser, query: str, limit: int = 20) -> list[CustomerView]:
     """Customers matching ``query``: number, email, phone, last four of an account or card,
     or a (misspelled) name by trigram similarity; exact matches first, masked for ``user``."""
     query = (query or "").strip()[:MAX_QUERY_LENGTH]
@@ -190,7 +190,7 @@ def customer_search(user: Any, query: str, limit: int = 20) -> list[CustomerView
     return [customer_view(user, row, score=float(row.similarity)) for row in rows]
 
 
-def customer_get(user: Any, customer_id: int) -> Customer:
+def customer_get(user: AnyUser, customer_id: int) -> Customer:
     """The customer ``customer_id`` if ``user`` may see it (DoesNotExist otherwise); audited."""
     customer = customers_visible_to(user).get(pk=customer_id)
     audit_event_record(action="customer.viewed", actor=user, target=customer)
@@ -242,7 +242,7 @@ def customer_records_get(
     return CustomerRecords(customer_row, account_row, transaction_row)
 
 
-def _account_view(user: Any, account: Account) -> AccountView:
+def _account_view(user: AnyUser, account: Account) -> AccountView:
     number, visibility = visible_value(user, "account_number", account.account_number)
     return AccountView(
         id=account.pk,
@@ -258,13 +258,15 @@ def _account_view(user: Any, account: Account) -> AccountView:
     )
 
 
-def customer_accounts(user: Any, customer: Customer) -> list[AccountView]:
+def customer_accounts(user: AnyUser, customer: Customer) -> list[AccountView]:
     """The accounts of ``customer``, masked for ``user`` (none when the customer is not visible)."""
     accounts = Account.objects.filter(customer=customer, customer__in=customers_visible_to(user))
     return [_account_view(user, account) for account in accounts.order_by("opened", "pk")]
 
 
-def customer_transactions(user: Any, customer: Customer, limit: int = 20) -> list[TransactionView]:
+def customer_transactions(
+    user: AnyUser, customer: Customer, limit: int = 20
+) -> list[TransactionView]:
     """The most recent transactions over every account of ``customer``, newest first."""
     rows = (
         Transaction.objects.filter(
@@ -292,7 +294,7 @@ def customer_transactions(user: Any, customer: Customer, limit: int = 20) -> lis
     return result
 
 
-def customer_cases(user: Any, customer: Customer) -> QuerySet[Case]:
+def customer_cases(user: AnyUser, customer: Customer) -> QuerySet[Case]:
     """The cases of ``customer``, newest first (none when the customer is not visible)."""
     return Case.objects.filter(customer=customer, customer__in=customers_visible_to(user))
 
@@ -302,7 +304,7 @@ def _provenance(record: str, pk: int, name: str, masked: bool) -> dict[str, Any]
 
 
 def customer_record_values(
-    user: Any,
+    user: AnyUser,
     customer: Customer,
     account: Account | int | None = None,
     transaction: Transaction | int | None = None,

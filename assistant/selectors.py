@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
 from assistant.models import Conversation, Handoff, HandoffStatus, Message
 from assistant.permissions import conversations_visible_to, handoffs_managed_by, handoffs_visible_to
-from forms_app.models import FormSubmission
 from forms_app.permissions import submissions_owned_by
 from portal.types import AnyUser
+
+if TYPE_CHECKING:
+    from forms_app.models import FormSubmission
 
 
 def conversation_list(user: AnyUser) -> QuerySet[Conversation]:

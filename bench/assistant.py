@@ -9,8 +9,9 @@ building, citation check and rendering, answer storage and audit. Model time is 
 
 Two scenarios: a policy question, and a question that names a customer (50 demo customers;
 the agent may see their region). Also the extractive path (no language model) for
-comparison. The components are timed by wrapping module-level functions of
-``assistant.services.answering`` in this script only; the app code is unchanged.
+comparison. The components are timed by wrapping module-level functions of the answer
+pipeline (``assistant.answering``: ``questions``, ``pipeline``, ``prompt``, ``model_answer``)
+where they are called, in this script only; the app code is unchanged.
 
 Run: .venv/bin/python bench/assistant.py --reuse [--questions N] [--chunks N]
      [--torch-threads N] [--no-prewarm]
@@ -120,22 +121,26 @@ class TimedQueries:
 
 
 def instrument(recorder: Recorder) -> None:
-    import assistant.llm as llm
-    import assistant.services.answering as answering
+    import assistant.answering.llm as llm
+    import assistant.answering.model_answer as model_answer
+    import assistant.answering.pipeline as pipeline
+    import assistant.answering.prompt as prompt
+    import assistant.answering.questions as questions
 
-    for name, key in [
-        ("_user_message_store", "question"),
-        ("_rate_limit_check", "rate_limit"),
-        ("_history", "history"),
-        ("_gather_sources", "gather"),
-        ("chunk_search", "retrieval"),
-        ("_model_messages", "prompt"),
-        ("tool_specs", "prompt"),
-        ("_extractive", "extractive"),
-        ("_finish", "finish_all"),
-        ("_assistant_message_store", "storage"),
+    # Each name is wrapped in the module that calls it.
+    for owner, name, key in [
+        (questions, "_user_message_store", "question"),
+        (questions, "_rate_limit_check", "rate_limit"),
+        (pipeline, "history", "history"),
+        (pipeline, "gather_sources", "gather"),
+        (prompt, "chunk_search", "retrieval"),
+        (pipeline, "model_messages", "prompt"),
+        (model_answer, "tool_specs", "prompt"),
+        (pipeline, "_extractive", "extractive"),
+        (pipeline, "_finish", "finish_all"),
+        (pipeline, "_assistant_message_store", "storage"),
     ]:
-        recorder.wrap(answering, name, key)
+        recorder.wrap(owner, name, key)
     recorder.wrap(llm, "_client", "llm_client")
 
 
@@ -198,7 +203,8 @@ class Case:
 def ask(recorder: Recorder, user: Any, case: Case, i: int, warmup: int, turns: int) -> None:
     """Answer question ``i`` of ``case`` (``turns`` questions per conversation) and record
     its times unless it is one of the ``warmup`` first."""
-    from assistant.services import answer, conversation_create
+    from assistant.answering import answer
+    from assistant.services import conversation_create
     from portal.models import AuditEvent
 
     text = case.asked[i][0]

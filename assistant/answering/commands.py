@@ -16,7 +16,8 @@ import re
 import shlex
 from typing import Any
 
-from assistant.sources import ChunkSource, CustomerSource
+from assistant.answering.sources import ChunkSource, CustomerSource
+from assistant.answering.types import CustomerCard
 from assistant.tools import ToolContext, tool_run
 from knowledge.customers.selectors import customers_visible_to
 
@@ -94,14 +95,13 @@ def _customers(context: ToolContext) -> str:
                 f"- **{view.customer_number}** {view.full_name}, {view.city} "
                 f"({view.region_name}) [{source.number}]"
             )
-            context.cards.append(
-                {
-                    "type": "customer",
-                    "customer_id": view.id,
-                    "customer_number": view.customer_number,
-                    "name": view.full_name,
-                }
-            )
+            card: CustomerCard = {
+                "type": "customer",
+                "customer_id": view.id,
+                "customer_number": view.customer_number,
+                "name": view.full_name,
+            }
+            context.cards.append(card)
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.urls import reverse
 
+from assistant.answering.types import ChunkCitation, CustomerCitation
 from knowledge.customers.selectors import (
     CustomerView,
     customer_accounts,
@@ -56,7 +57,7 @@ class ChunkSource:
         label = f"[{self.number}] {self.hit.document_title}{where}"
         return f"{label} — {heading}" if heading else label
 
-    def citation(self) -> dict[str, Any]:
+    def citation(self) -> ChunkCitation:
         return {
             "n": self.number,
             "type": "chunk",
@@ -87,7 +88,7 @@ class CustomerSource:
     def label(self) -> str:
         return f"[{self.number}] Customer record {self.customer.customer_number}"
 
-    def citation(self) -> dict[str, Any]:
+    def citation(self) -> CustomerCitation:
         return {
             "n": self.number,
             "type": "customer",

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 
+from assistant.answering.types import AnswerEvent
 from assistant.models import Message
-from assistant.services import AnswerEvent
 from portal import request_context
 
 logger = logging.getLogger(__name__)

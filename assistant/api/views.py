@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -25,6 +26,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from assistant.answering import answer_stream
+from assistant.answering.sse import event_stream_response
 from assistant.api.serializers import (
     ConversationCreateSerializer,
     ConversationDetailSerializer,
@@ -51,15 +54,12 @@ from assistant.selectors import (
     message_get,
 )
 from assistant.services import (
-    answer_stream,
     conversation_create,
     feedback_record,
     handoff_assign,
     handoff_create,
     handoff_resolve,
 )
-from assistant.sse import event_stream_response
-from knowledge.customers.models import Customer
 from portal.api.permissions import CanUseApi, requires
 from portal.api.shortcuts import visible_or_not_found
 from portal.permissions import Action
@@ -160,7 +160,7 @@ class ConversationListCreateApi(generics.GenericAPIView[Conversation]):
                 title=payload.validated_data["title"],
                 customer=payload.validated_data["customer"],
             )
-        except Customer.DoesNotExist as missing:
+        except ObjectDoesNotExist as missing:
             # An invisible customer reads exactly like a missing one.
             raise exceptions.ValidationError({"customer": [NO_SUCH_CUSTOMER]}) from missing
         return Response(

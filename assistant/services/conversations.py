@@ -8,7 +8,6 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from assistant.models import Conversation
-from knowledge.customers.models import Customer
 from knowledge.customers.selectors import customers_visible_to
 from portal.permissions import Action, can
 from portal.services import audit_event_record
@@ -21,9 +20,8 @@ def conversation_create(*, owner: Any, title: str = "", customer: Any = None) ->
         raise PermissionDenied("You may not use the assistant.")
     if customer is not None:
         pk = customer if isinstance(customer, int) else customer.pk
-        customer = customers_visible_to(owner).filter(pk=pk).first()
-        if customer is None:
-            raise Customer.DoesNotExist("No such customer.")
+        # A customer the owner may not see raises DoesNotExist like a missing one.
+        customer = customers_visible_to(owner).get(pk=pk)
     conversation = Conversation(owner=owner, title=title.strip()[:200], customer=customer)
     conversation.full_clean()
     conversation.save()

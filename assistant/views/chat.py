@@ -21,6 +21,8 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
+from assistant.answering import RateLimited, answer, answer_stream
+from assistant.answering.sse import event_stream_response
 from assistant.models import Conversation, HandoffStatus, Message
 from assistant.permissions import can_post_to_conversation
 from assistant.presenters import (
@@ -31,28 +33,19 @@ from assistant.presenters import (
     source_preview,
 )
 from assistant.selectors import conversation_list
-from assistant.services import (
-    RateLimited,
-    answer,
-    answer_stream,
-    conversation_create,
-    feedback_record,
-    handoff_create,
-)
-from assistant.sse import event_stream_response
+from assistant.services import conversation_create, feedback_record, handoff_create
 from assistant.views.common import (
     conversation_or_404,
     error_text,
     is_fragment,
     message_or_404,
-    portal_page,
-    portal_page_any,
     wants_stream,
 )
 from knowledge.customers.selectors import customers_visible_to
 from portal.context_processors import navigation
 from portal.permissions import Action
 from portal.shortcuts import visible_or_404
+from portal.views.decorators import portal_page, portal_page_any
 from portal.views.pagination import page_context
 
 logger = logging.getLogger(__name__)

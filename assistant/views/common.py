@@ -1,51 +1,18 @@
-"""What the assistant pages share: access decorators, request helpers and the lookups that
-answer 404 (how records show to a viewer is ``assistant.presenters``)."""
+"""What the assistant pages share: request helpers and the lookups that answer 404 (access
+is ``portal.views.decorators``; how records show to a viewer is ``assistant.presenters``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
-# Temporary re-export: portal/views/pages.py imports it from here until it switches to
-# assistant.presenters.
-from assistant.presenters import labelled_conversations as labelled_conversations
 from assistant.selectors import conversation_get, message_get
-from portal.permissions import Action, can
 from portal.shortcuts import visible_or_404
-from portal.views.decorators import require_action
 
 # Forbidden answers like missing: "No such conversation." / "No such message."
 conversation_or_404 = visible_or_404(conversation_get, "conversation")
 message_or_404 = visible_or_404(message_get, "message")
-
-
-def portal_page(action: Action) -> Callable[[Any], Any]:
-    """Sign-in, the portal itself (API-only accounts have none), then ``action``."""
-
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        return require_action(Action.USE_PORTAL)(require_action(action)(view))
-
-    return decorator
-
-
-def portal_page_any(*actions: Action) -> Callable[[Any], Any]:
-    """Sign-in, the portal, then any one of ``actions`` (the selectors decide the rows)."""
-
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            if not any(can(request.user, action) for action in actions):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return require_action(Action.USE_PORTAL)(wrapped)
-
-    return decorator
 
 
 def is_fragment(request: HttpRequest) -> bool:

@@ -64,7 +64,8 @@ def bank(db: None, regions: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def ask() -> Callable[..., Any]:
     """ask(user, text, conversation=None) -> the stored answer (a new conversation if none)."""
-    from assistant.services import answer, conversation_create
+    from assistant.answering import answer
+    from assistant.services import conversation_create
 
     def _ask(user: Any, text: str, conversation: Any = None) -> Any:
         conversation = conversation or conversation_create(owner=user)

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from assistant.services import answer, conversation_create, handoff_create
+from assistant.answering import answer
+from assistant.services import conversation_create, handoff_create
 from portal.permissions import Role
 
 pytestmark = pytest.mark.django_db

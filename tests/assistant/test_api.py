@@ -700,7 +700,7 @@ def test_a_failure_mid_stream_ends_with_an_error_event(
 
     # The status line is sent before the answer is written: a failure after it can only be
     # reported in the stream itself.
-    monkeypatch.setattr("assistant.services.answering.render_answer", broken)
+    monkeypatch.setattr("assistant.answering.pipeline.render_answer", broken)
     client = _client(agent)
     conversation = _conversation(client)
     response = _ask(client, conversation["id"], FEE_QUESTION, stream=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.extractive import (
+from assistant.answering.extractive import (
     NO_ANSWER,
     PREFIX,
     WEAK_PREFIX,

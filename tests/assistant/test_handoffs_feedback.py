@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from assistant.answering import answer
 from assistant.models import Conversation, Feedback, Handoff, HandoffStatus, Message
 from assistant.selectors import (
     conversation_get,
@@ -16,7 +17,6 @@ from assistant.selectors import (
     handoffs_open_count,
 )
 from assistant.services import (
-    answer,
     conversation_create,
     feedback_record,
     handoff_assign,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from assistant.llm import LLMError, chat, chat_stream, llm_configured
+from assistant.answering.llm import LLMError, chat, chat_stream, llm_configured
 from tests.support.openai_server import DEFAULT_CHAT_ANSWER, FakeOpenAI, fake_openai_server
 
 MESSAGES = [

@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
+from assistant.answering import answer
 from assistant.models import Conversation, Message, MessageRole
 from assistant.selectors import conversation_get
-from assistant.services import answer, conversation_create
+from assistant.services import conversation_create
 from portal.models import AuditEvent
 from tests.assistant.conftest import COMPLIANCE_CANARY, PRODUCTS_CANARY
 from tests.knowledge.conftest import add_document, collections, role_users  # noqa: F401
@@ -91,7 +92,7 @@ def test_invented_citations_are_removed(
 ) -> None:
     server.chat_replies.append({"content": "Fees are 5 [1] and secret [7]."})
     conversation = conversation_create(owner=agent)
-    with caplog.at_level(logging.WARNING, logger="assistant.services"):
+    with caplog.at_level(logging.WARNING, logger="assistant.answering"):
         message = answer(user=agent, conversation=conversation, text="What is the card fee?")
 
     assert "[7]" not in message.content

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from assistant.rendering import render_answer
+from assistant.answering.rendering import render_answer
 
 CITATIONS = {1: "/knowledge/documents/5/#chunk-12", 2: "/knowledge/documents/7/"}
 

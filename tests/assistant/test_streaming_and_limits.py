@@ -7,14 +7,10 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied
 
-from assistant.llm import TIMEOUT_MESSAGE
+from assistant.answering import RateLimited, answer, answer_stream
+from assistant.answering.llm import TIMEOUT_MESSAGE
 from assistant.models import Handoff, Message, MessageRole
-from assistant.services import (
-    RateLimited,
-    answer,
-    answer_stream,
-    conversation_create,
-)
+from assistant.services import conversation_create
 from forms_app.models import FormSubmission
 from knowledge.customers.models import Account
 from portal.permissions import Role

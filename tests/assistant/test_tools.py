@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from assistant.answering import answer
 from assistant.models import Handoff, MessageRole
-from assistant.services import answer, conversation_create
+from assistant.services import conversation_create
 from assistant.tools import tool_specs
 from forms_app.models import FormSubmission, SubmissionStatus
 from knowledge.customers.models import Account

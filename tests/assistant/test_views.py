@@ -10,8 +10,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from assistant.answering import answer
 from assistant.models import Conversation, Feedback, Handoff, Message, MessageRole
-from assistant.services import answer, conversation_create, handoff_create
+from assistant.services import conversation_create, handoff_create
 from knowledge.customers.models import Customer
 from portal.models import AuditEvent
 from portal.permissions import Role

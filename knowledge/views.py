@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,6 +24,7 @@ from knowledge.selectors import (
 )
 from knowledge.services import document_create, document_replace_file, document_reprocess
 from portal.permissions import Action
+from portal.shortcuts import visible_or_404
 from portal.views.decorators import portal_page
 from portal.views.pagination import page_context
 
@@ -42,11 +43,8 @@ def add_form_error(form: forms.Form, error: ValidationError | PermissionDenied) 
         form.add_error(field if field in form.fields else None, errors)
 
 
-def _get_document(request: HttpRequest, pk: int) -> Document:
-    try:
-        return document_get(request.user, pk)
-    except Document.DoesNotExist as missing:  # forbidden answers like missing
-        raise Http404("No such document.") from missing
+# Forbidden answers like missing.
+_document_or_404 = visible_or_404(document_get, "document")
 
 
 def _uploaded_message(request: HttpRequest, document: Document, what: str) -> None:
@@ -140,7 +138,7 @@ def document_upload(request: HttpRequest) -> HttpResponse:
 @require_GET
 @portal_page(Action.SEARCH_KNOWLEDGE)
 def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    document = _get_document(request, pk)
+    document = _document_or_404(request.user, pk)
     can_manage = can_manage_collection(request.user, document.collection)
     source_url = document.source_url
     versions = DocumentVersion.objects.filter(document=document).select_related("uploaded_by")
@@ -159,7 +157,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @portal_page(Action.SEARCH_KNOWLEDGE)
 def document_replace(request: HttpRequest, pk: int) -> HttpResponse:
-    document = _get_document(request, pk)
+    document = _document_or_404(request.user, pk)
     form = DocumentReplaceForm(request.POST, request.FILES, user=request.user)
     if not form.is_valid():
         errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
@@ -184,7 +182,7 @@ def document_replace(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @portal_page(Action.SEARCH_KNOWLEDGE)
 def document_reprocess_view(request: HttpRequest, pk: int) -> HttpResponse:
-    document = _get_document(request, pk)
+    document = _document_or_404(request.user, pk)
     try:
         document_reprocess(actor=request.user, document=document)
     except ValidationError as error:

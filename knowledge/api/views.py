@@ -26,6 +26,7 @@ from knowledge.permissions import can_create_collection, collections_managed_by
 from knowledge.selectors import chunk_search, collection_list, document_get, document_list
 from knowledge.services import collection_create, document_create, document_reprocess
 from portal.api.permissions import requires
+from portal.api.shortcuts import visible_or_not_found
 from portal.permissions import Action
 from portal.types import AnyUser
 
@@ -44,11 +45,7 @@ _ERRORS = {
 _NOT_FOUND = {404: OpenApiResponse(description="No such document, or not readable by you")}
 
 
-def _document_or_404(request: Request, pk: int) -> Document:
-    try:
-        return document_get(request.user, pk)
-    except Document.DoesNotExist as missing:
-        raise exceptions.NotFound("No such document.") from missing
+_document_or_404 = visible_or_not_found(document_get, "document")
 
 
 def _managed_collection(user: AnyUser, key: str) -> Collection:
@@ -154,7 +151,7 @@ class DocumentDetailApi(APIView):
         responses={200: DocumentDetailSerializer, **_ERRORS, **_NOT_FOUND},
     )
     def get(self, request: Request, pk: int) -> Response:
-        document = _document_or_404(request, pk)
+        document = _document_or_404(request.user, pk)
         return Response(DocumentDetailSerializer(document).data)
 
 
@@ -170,7 +167,7 @@ class DocumentReprocessApi(APIView):
         responses={202: DocumentReprocessSerializer, **_ERRORS, **_NOT_FOUND},
     )
     def post(self, request: Request, pk: int) -> Response:
-        document = _document_or_404(request, pk)
+        document = _document_or_404(request.user, pk)
         document = document_reprocess(actor=request.user, document=document)
         return Response({"status": document.status}, status=status.HTTP_202_ACCEPTED)
 

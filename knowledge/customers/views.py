@@ -30,7 +30,7 @@ def search(request: HttpRequest) -> HttpResponse:
     results = customer_search(request.user, query) if query else None
     return render(
         request,
-        "knowledge/customers/search.html",
+        "customers/search.html",
         {"query": query, "results": results, "max_length": MAX_QUERY_LENGTH},
     )
 
@@ -47,4 +47,4 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
         # Other apps' panels (e.g. the forms app's submissions), each under its own policy.
         "panels": registry.render_panels(request, registry.CUSTOMER_DETAIL, customer=customer),
     }
-    return render(request, "knowledge/customers/detail.html", context)
+    return render(request, "customers/detail.html", context)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import exceptions
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,7 +14,6 @@ from knowledge.customers.api.serializers import (
     CustomerSearchQuerySerializer,
     CustomerSearchResponseSerializer,
 )
-from knowledge.customers.models import Customer
 from knowledge.customers.selectors import (
     customer_accounts,
     customer_cases,
@@ -25,6 +23,7 @@ from knowledge.customers.selectors import (
     customer_view,
 )
 from portal.api.permissions import requires
+from portal.api.shortcuts import visible_or_not_found
 from portal.permissions import Action
 
 CanViewCustomers = requires(Action.VIEW_CUSTOMERS)
@@ -74,10 +73,7 @@ class CustomerDetailApi(APIView):
         },
     )
     def get(self, request: Request, pk: int) -> Response:
-        try:
-            customer = customer_get(request.user, pk)
-        except Customer.DoesNotExist as missing:
-            raise exceptions.NotFound("No such customer.") from missing
+        customer = visible_or_not_found(customer_get, "customer")(request.user, pk)
         body = asdict(customer_view(request.user, customer))
         body["accounts"] = [asdict(row) for row in customer_accounts(request.user, customer)]
         body["transactions"] = [

@@ -1,0 +1,67 @@
+"""search_knowledge: passages of readable collections only, as citable sources."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from portal.models import AuditEvent
+from tests.assistant.conftest import chat_requests, prompt_text
+from tests.assistant.tools.conftest import tool_messages
+from tests.knowledge.canaries import canary_word
+from tests.knowledge.conftest import add_document, collections  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+
+
+def test_search_in_an_unreadable_collection_is_refused(
+    llm_server: Any,
+    agent: Any,
+    ask: Any,
+    collections: dict[str, Any],  # noqa: F811
+    add_document: Any,  # noqa: F811
+) -> None:
+    secret = canary_word("compliance-aml")
+    add_document(collections["compliance-aml"], "AML", f"Thresholds {secret} fees.")
+    llm_server.chat_replies = [
+        {"tool_calls": [{"name": "search_knowledge",
+                         "arguments": {"query": "fees", "collection": "compliance-aml"}}]},
+        {"content": "I could not search that collection."},
+    ]  # fmt: skip
+    message = ask(agent, "Search the AML collection for fees")
+    second = chat_requests(llm_server)[1]
+    result = json.loads(tool_messages(second)[0]["content"])
+    assert "no collection 'compliance-aml'" in result["error"]
+    assert all(secret not in prompt_text(r) for r in chat_requests(llm_server))
+    assert message.tool_calls[0]["ok"] is False
+    assert any(card["type"] == "notice" for card in message.cards)
+    refused = AuditEvent.objects.get(action="assistant.tool_refused")
+    assert refused.details["tool"] == "search_knowledge"
+    answer_event = AuditEvent.objects.get(action="assistant.answer")
+    assert answer_event.details["tools"][0] == {
+        "name": "search_knowledge",
+        "arguments": {"query": "fees", "collection": "compliance-aml"},
+        "ok": False,
+    }
+
+
+def test_search_knowledge_adds_citable_sources(
+    llm_server: Any,
+    agent: Any,
+    ask: Any,
+    collections: dict[str, Any],  # noqa: F811
+    add_document: Any,  # noqa: F811
+) -> None:
+    text = "# Overdraft\n\nThe overdraft fee is 7 euros."
+    add_document(collections["products-fees"], "Overdraft", text)
+    llm_server.chat_replies = [
+        {"tool_calls": [{"name": "search_knowledge", "arguments": {"query": "overdraft fee"}}]},
+        {"content": "The overdraft fee is 7 euros [1]."},
+    ]
+    message = ask(agent, "zzz unrelated words qqq")
+    tool_content = tool_messages(chat_requests(llm_server)[1])[0]["content"]
+    assert "The overdraft fee is 7 euros." in tool_content
+    assert message.citations and message.citations[0]["type"] == "chunk"
+    assert 'class="citation"' in message.content_html

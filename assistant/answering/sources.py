@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.urls import reverse
 
@@ -24,6 +23,7 @@ from knowledge.customers.selectors import (
 )
 from knowledge.selectors import SearchHit
 from portal.permissions import Action, can
+from portal.types import AnyUser
 
 # A customer mentioned by name must match this well (pg_trgm similarity) to be looked up.
 NAME_MATCH = 0.55
@@ -129,7 +129,7 @@ class SourceSet:
             found.append(source)
         return found
 
-    def add_customer(self, user: Any, customer: CustomerView) -> CustomerSource:
+    def add_customer(self, user: AnyUser, customer: CustomerView) -> CustomerSource:
         for source in self.items:
             if isinstance(source, CustomerSource) and source.customer.id == customer.id:
                 return source
@@ -162,7 +162,7 @@ class SourceSet:
         return "<sources>\n" + "\n".join(parts) + "\n</sources>"
 
 
-def customer_record_text(user: Any, customer: CustomerView) -> str:
+def customer_record_text(user: AnyUser, customer: CustomerView) -> str:
     """A customer record as text for the model, masked exactly as ``user`` sees it."""
     lines = [
         f"Customer id {customer.id}, number {customer.customer_number}: {customer.full_name}",
@@ -201,7 +201,7 @@ def _candidates(text: str) -> list[tuple[str, bool]]:
     return list(dict.fromkeys(found))
 
 
-def customers_named_in(user: Any, text: str) -> list[CustomerView]:
+def customers_named_in(user: AnyUser, text: str) -> list[CustomerView]:
     """Customers ``user`` may see that ``text`` names by number, email or (close) full name."""
     if not can(user, Action.VIEW_CUSTOMERS):
         return []
@@ -216,7 +216,7 @@ def customers_named_in(user: Any, text: str) -> list[CustomerView]:
     return list(matches.values())[:MAX_CUSTOMERS_PER_QUESTION]
 
 
-def customer_in_focus(user: Any, customer_id: int | None) -> CustomerView | None:
+def customer_in_focus(user: AnyUser, customer_id: int | None) -> CustomerView | None:
     """The conversation's customer as ``user`` sees it, or None if they may not (any more)."""
     if customer_id is None:
         return None

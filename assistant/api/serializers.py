@@ -41,6 +41,8 @@ class ToolCallSerializer(serializers.Serializer[Any]):
 
 
 class MessageSerializer(serializers.ModelSerializer[Message]):
+    # citations, cards and tool_calls are served as stored: their shapes are the TypedDicts
+    # of assistant/answering/types.py (Citation, Card, ToolCallRecord).
     role = serializers.CharField(help_text="`user` or `assistant`")
     content = serializers.CharField(help_text="Markdown (the question as typed, or the answer).")
     content_html = serializers.CharField(

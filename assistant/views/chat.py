@@ -42,7 +42,7 @@ from assistant.views.common import (
     wants_stream,
 )
 from knowledge.customers.selectors import customers_visible_to
-from portal.context_processors import navigation
+from portal import registry
 from portal.permissions import Action
 from portal.shortcuts import visible_or_404
 from portal.views.decorators import portal_page, portal_page_any
@@ -99,10 +99,7 @@ def _render_conversation(
     context = conversation_context(request.user, conversation)
     if context["read_only"]:
         # Opened from the hand-off queue: that is where the person is in the portal.
-        queue = reverse("assistant:handoff_queue")
-        context["nav_items"] = [
-            {**item, "active": item["url"] == queue} for item in navigation(request)["nav_items"]
-        ]
+        context["nav_items"] = registry.navigation(request, active="assistant:handoff_queue")
     context.update(extra)
     return render(request, "assistant/conversation.html", context, status=status)
 

@@ -63,7 +63,7 @@ from assistant.services import (
 from portal.api.permissions import CanUseApi, requires
 from portal.api.shortcuts import visible_or_not_found
 from portal.permissions import Action
-from portal.types import User
+from portal.types import AnyUser, User, account_of
 
 logger = logging.getLogger(__name__)
 
@@ -108,12 +108,12 @@ _conversation_or_404 = visible_or_not_found(conversation_get, "conversation")
 _queued_handoff_or_404 = visible_or_not_found(handoff_queued_get, "hand-off")
 
 
-def _with_viewer_feedback(messages: QuerySet[Message], user: Any) -> QuerySet[Message]:
+def _with_viewer_feedback(messages: QuerySet[Message], user: AnyUser) -> QuerySet[Message]:
     """Each message with the viewer's own feedback (one query for all of them)."""
     return messages.prefetch_related(
         Prefetch(
             "feedback",
-            queryset=Feedback.objects.filter(user_id=user.pk),
+            queryset=Feedback.objects.filter(user=account_of(user)),
             to_attr="viewer_feedback",
         )
     )
@@ -281,8 +281,9 @@ class MessageFeedbackApi(APIView):
         message = visible_or_not_found(message_get, "message")(request.user, pk)
         payload = FeedbackInputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        user: Any = request.user  # authenticated (the permission class says so)
-        had_feedback = Feedback.objects.filter(message=message, user=user).exists()
+        had_feedback = Feedback.objects.filter(
+            message=message, user=account_of(request.user)
+        ).exists()
         feedback = visible_or_not_found(feedback_record, "message")(
             user=request.user,
             message=message,

@@ -11,10 +11,11 @@ from assistant.models import Conversation
 from knowledge.customers.selectors import customers_visible_to
 from portal.permissions import Action, can
 from portal.services import audit_event_record
+from portal.types import AnyUser, account_of
 
 
 @transaction.atomic
-def conversation_create(*, owner: Any, title: str = "", customer: Any = None) -> Conversation:
+def conversation_create(*, owner: AnyUser, title: str = "", customer: Any = None) -> Conversation:
     """Start a conversation owned by ``owner``, optionally about a customer they may see."""
     if not can(owner, Action.ASK_ASSISTANT):
         raise PermissionDenied("You may not use the assistant.")
@@ -22,7 +23,9 @@ def conversation_create(*, owner: Any, title: str = "", customer: Any = None) ->
         pk = customer if isinstance(customer, int) else customer.pk
         # A customer the owner may not see raises DoesNotExist like a missing one.
         customer = customers_visible_to(owner).get(pk=pk)
-    conversation = Conversation(owner=owner, title=title.strip()[:200], customer=customer)
+    conversation = Conversation(
+        owner=account_of(owner), title=title.strip()[:200], customer=customer
+    )
     conversation.full_clean()
     conversation.save()
     audit_event_record(

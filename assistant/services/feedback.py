@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
 from assistant.models import Feedback, Message
 from assistant.permissions import can_give_feedback, conversations_visible_to
 from portal.services import audit_event_record
+from portal.types import AnyUser
 
 MAX_COMMENT_CHARS = 2000
 
 
 @transaction.atomic
-def feedback_record(*, user: Any, message: Message, helpful: bool, comment: str = "") -> Feedback:
+def feedback_record(
+    *, user: AnyUser, message: Message, helpful: bool, comment: str = ""
+) -> Feedback:
     """Record (or change) ``user``'s feedback on an answer of their own conversation."""
     message = Message.objects.select_related("conversation").get(
         pk=message.pk, conversation__in=conversations_visible_to(user)

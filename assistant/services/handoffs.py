@@ -23,6 +23,7 @@ from forms_app.permissions import submissions_owned_by
 from portal.permissions import Action, can, region_ids_of
 from portal.selectors import region_first_of
 from portal.services import audit_event_record
+from portal.types import AnyUser, account_of
 
 MAX_REASON_CHARS = 2000
 
@@ -39,7 +40,7 @@ def _region_of(conversation: Conversation, customer: Any) -> Any:
 @transaction.atomic
 def handoff_create(
     *,
-    actor: Any,
+    actor: AnyUser,
     conversation: Conversation,
     reason: str,
     customer: Any = None,
@@ -71,7 +72,7 @@ def handoff_create(
         customer=customer,
         submission=submission,
         region=_region_of(conversation, customer),
-        created_by=actor,
+        created_by=account_of(actor),
     )
     handoff.full_clean()
     handoff.save()
@@ -90,7 +91,7 @@ def handoff_create(
     return handoff
 
 
-def _locked(actor: Any, handoff: Handoff) -> Handoff:
+def _locked(actor: AnyUser, handoff: Handoff) -> Handoff:
     try:
         return handoffs_managed_by(actor).select_for_update(of=("self",)).get(pk=handoff.pk)
     except Handoff.DoesNotExist:
@@ -98,7 +99,7 @@ def _locked(actor: Any, handoff: Handoff) -> Handoff:
 
 
 @transaction.atomic
-def handoff_assign(*, actor: Any, handoff: Handoff, assignee: Any = None) -> Handoff:
+def handoff_assign(*, actor: AnyUser, handoff: Handoff, assignee: Any = None) -> Handoff:
     """Take a hand-off (or give it to another supervisor of its region)."""
     handoff = _locked(actor, handoff)
     if not can_assign_handoff(actor, handoff):
@@ -127,7 +128,7 @@ def handoff_assign(*, actor: Any, handoff: Handoff, assignee: Any = None) -> Han
 
 
 @transaction.atomic
-def handoff_resolve(*, actor: Any, handoff: Handoff, notes: str = "") -> Handoff:
+def handoff_resolve(*, actor: AnyUser, handoff: Handoff, notes: str = "") -> Handoff:
     """Close a hand-off with what was done."""
     handoff = _locked(actor, handoff)
     if not can_resolve_handoff(actor, handoff):
@@ -136,7 +137,7 @@ def handoff_resolve(*, actor: Any, handoff: Handoff, notes: str = "") -> Handoff
     if not notes:
         raise ValidationError({"notes": "Write what was done before resolving."})
     if handoff.assignee_id is None:
-        handoff.assignee = actor
+        handoff.assignee = account_of(actor)
     handoff.status = HandoffStatus.RESOLVED
     handoff.notes = notes
     handoff.resolved_at = timezone.now()

@@ -26,7 +26,7 @@ from assistant.tools.base import (
 from forms_app.selectors import definition_get
 from forms_app.services.prefill import prefill
 from forms_app.services.submissions import submission_create_draft
-from knowledge.customers.selectors import customers_visible_to
+from knowledge.customers.selectors import customer_records_get
 from portal.permissions import Action
 
 if TYPE_CHECKING:
@@ -123,9 +123,16 @@ def prefill_form(context: ToolContext, arguments: dict[str, Any]) -> ToolOutcome
     except ObjectDoesNotExist:
         raise ToolRefused(f"There is no form '{slug}' that this user may fill.") from None
     customer_id = arguments["customer_id"]
-    customer = customers_visible_to(user).filter(pk=customer_id).first()
-    if customer is None:
-        raise ToolRefused(f"There is no customer with id {customer_id} that this user may see.")
+    try:  # the one "these rows belong to this customer" check, as the user
+        customer, _, _ = customer_records_get(
+            user, customer_id, arguments.get("account_id"), arguments.get("transaction_id")
+        )
+    except ObjectDoesNotExist:
+        raise ToolRefused(
+            f"There is no customer with id {customer_id} that this user may see."
+        ) from None
+    except ValidationError as error:
+        raise ToolRefused("; ".join(error.messages)) from None
     if not context.direct and customer.pk not in context.customers_named:
         raise ToolRefused(
             f"Customer id {customer_id} was not named by the user in this conversation; "

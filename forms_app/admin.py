@@ -20,7 +20,11 @@ from forms_app.models import (
     FormSubmission,
     SubmissionEvent,
 )
-from forms_app.permissions import can_manage_definitions
+from forms_app.permissions import (
+    can_manage_definitions,
+    definitions_managed_by,
+    submissions_in_admin,
+)
 from forms_app.services import FIELD_ATTRIBUTES, definition_publish, definition_revise
 from forms_app.validation import definition_validate
 from portal.permissions import Role
@@ -104,6 +108,10 @@ class FormDefinitionAdmin(admin.ModelAdmin[FormDefinition]):
     readonly_fields = ["version", "status", "published_at", "created_at", "updated_at", "preview"]
     actions = ["publish", "create_new_version"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FormDefinition]:
+        managed = definitions_managed_by(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=managed)
+
     def has_module_permission(self, request: HttpRequest) -> bool:
         return super().has_module_permission(request) and can_manage_definitions(request.user)
 
@@ -121,7 +129,9 @@ class FormDefinitionAdmin(admin.ModelAdmin[FormDefinition]):
         return allowed and (obj is None or obj.status == DefinitionStatus.DRAFT)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        allowed = super().has_delete_permission(request, obj)
+        allowed = super().has_delete_permission(request, obj) and can_manage_definitions(
+            request.user
+        )
         return allowed and (obj is None or obj.status == DefinitionStatus.DRAFT)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -193,7 +203,8 @@ class SubmissionEventInline(admin.TabularInline[SubmissionEvent, FormSubmission]
 @admin.register(FormSubmission)
 class FormSubmissionAdmin(admin.ModelAdmin[FormSubmission]):
     """Read-only: submissions change only through the workflow services. The values are
-    shown on the portal's submission page, masked per the viewer's field visibility."""
+    shown on the portal's submission page, masked per the viewer's field visibility. Rows:
+    ``submissions_in_admin`` (what the portal shows the user; administrators: their regions)."""
 
     list_display = [
         "id",
@@ -211,6 +222,15 @@ class FormSubmissionAdmin(admin.ModelAdmin[FormSubmission]):
         "reviewer", "decision_comment", "provenance", "created_at", "submitted_at", "decided_at",
     )  # fmt: skip
     inlines = [SubmissionEventInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[FormSubmission]:
+        shown = submissions_in_admin(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=shown)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_view_permission(request, obj)
+        shown = submissions_in_admin(request.user)
+        return allowed and (obj is None or shown.filter(pk=obj.pk).exists())
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -36,6 +36,13 @@ def can_manage_definitions(user: AnyUser) -> bool:
     return can(user, Action.MANAGE_CONTENT) or has_role(user, Role.ADMIN)
 
 
+def definitions_managed_by(user: AnyUser) -> QuerySet[FormDefinition]:
+    """Every definition (all versions) for who manages definitions; none for anyone else."""
+    if not can_manage_definitions(user):
+        return FormDefinition.objects.none()
+    return FormDefinition.objects.all()
+
+
 # Submissions --------------------------------------------------------------------------
 
 
@@ -86,3 +93,14 @@ def can_review_submission(user: AnyUser, submission: FormSubmission) -> bool:
     if submission.submitted_by_id == getattr(user, "pk", None):
         return False
     return submissions_reviewable_by(user).filter(pk=submission.pk).exists()
+
+
+def submissions_in_admin(user: AnyUser) -> QuerySet[FormSubmission]:
+    """The submissions the Django admin shows ``user``: the ones they may open in the portal
+    and, for administrators (who see customer records in the admin only, docs/roles.md), the
+    submissions of the customers of their regions (every region)."""
+    visible = submissions_visible_to(user)
+    if not has_role(user, Role.ADMIN):
+        return visible
+    in_regions = FormSubmission.objects.filter(_customer_region_q(user)).values("pk")
+    return FormSubmission.objects.filter(Q(pk__in=visible.values("pk")) | Q(pk__in=in_regions))

@@ -1,4 +1,8 @@
-"""Admin for collections, documents (through the services) and chunks (read-only)."""
+"""Admin for collections, documents (through the services) and chunks (read-only).
+
+One more adapter over knowledge.permissions: a user sees the collections they manage and the
+documents and chunks they may read; a row outside that answers like a missing one.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,23 @@ from django.http import HttpRequest
 
 from knowledge.models import Chunk, Collection, Document, DocumentVersion
 from knowledge.permissions import (
+    can_change_collection_access,
+    can_create_collection,
     can_manage_collection,
     collections_managed_by,
     collections_visible_to,
     documents_visible_to,
 )
-from knowledge.services import document_create, document_replace_file, document_reprocess
+from knowledge.services import (
+    ACCESS_FIELDS,
+    collection_access_check,
+    collection_create,
+    collection_delete,
+    collection_update,
+    document_create,
+    document_replace_file,
+    document_reprocess,
+)
 from portal.permissions import Role
 
 ROLE_CHOICES = [(role.value, role.value.replace("_", " ").capitalize()) for role in Role]
@@ -36,6 +51,7 @@ class CollectionAdminForm(forms.ModelForm[Collection]):
         required=False,
         help_text="Roles that may upload, replace and reprocess documents.",
     )
+    actor: Any = None  # the signed-in user, set by CollectionAdmin.get_form
 
     class Meta:
         model = Collection
@@ -55,15 +71,91 @@ class CollectionAdminForm(forms.ModelForm[Collection]):
     def clean_manage_roles(self) -> list[str]:
         return sorted(self.cleaned_data.get("manage_roles") or [])
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.instance.pk is not None:
+            # The service's own rule, checked here too so that a refusal shows on the form.
+            try:
+                collection_access_check(
+                    actor=self.actor,
+                    collection=self.instance,
+                    **{field: cleaned[field] for field in ACCESS_FIELDS if field in cleaned},
+                )
+            except ValidationError as error:
+                for field, messages_ in error.message_dict.items():
+                    self.add_error(field if field in self.fields else None, messages_)
+        return cleaned
+
+
+COLLECTION_FIELDS = ("slug", "name", "description", "sensitivity", *ACCESS_FIELDS)
+
 
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin[Collection]):
+    """Collections the user manages (knowledge.permissions), written through the services:
+    roles and regions of an existing collection only by who may decide access."""
+
     form = CollectionAdminForm
     list_display = ["name", "slug", "sensitivity", "read_roles", "manage_roles"]
     list_filter = ["sensitivity"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["read_regions"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Collection]:
+        managed = collections_managed_by(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=managed)
+
+    def _manages(self, request: HttpRequest, obj: Collection | None) -> bool:
+        return obj is None or can_manage_collection(request.user, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and can_create_collection(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) and self._manages(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._manages(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._manages(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not can_change_collection_access(request.user):
+            fields += list(ACCESS_FIELDS)  # shown, not editable
+        return fields
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
+    def save_model(self, request: HttpRequest, obj: Collection, form: Any, change: bool) -> None:
+        values = {f: form.cleaned_data[f] for f in COLLECTION_FIELDS if f in form.cleaned_data}
+        if change:
+            saved = collection_update(actor=request.user, collection=obj, **values)
+        else:
+            saved = collection_create(actor=request.user, **values)
+        # What the service stored becomes the admin's object (its pk for the redirect).
+        for field in Collection._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(saved, field.attname))
+        obj._state.adding = False
+        obj._state.db = saved._state.db
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # The regions were set by the service; only inline formsets (none today) remain.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def delete_model(self, request: HttpRequest, obj: Collection) -> None:
+        collection_delete(actor=request.user, collection=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
+        for collection in queryset:
+            collection_delete(actor=request.user, collection=collection)
 
 
 VERSION_FIELDS = (
@@ -130,7 +222,8 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         "chunk_count",
         "updated_at",
     ]
-    list_filter = ["status", "collection"]
+    # Only the collections of the listed documents: the plain filter names every collection.
+    list_filter = ["status", ("collection", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["collection"]
     search_fields = ["title"]
     readonly_fields = [
@@ -154,8 +247,21 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         # The admin is one more adapter over the policy: unreadable documents are not listed.
         return super().get_queryset(request).filter(pk__in=documents_visible_to(request.user))
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        allowed = super().has_add_permission(request)
+        return allowed and collections_managed_by(request.user).exists()
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_view_permission(request, obj)
+        readable = documents_visible_to(request.user)
+        return allowed and (obj is None or readable.filter(pk=obj.pk).exists())
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or can_manage_collection(request.user, obj.collection))
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
         return allowed and (obj is None or can_manage_collection(request.user, obj.collection))
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
@@ -234,6 +340,11 @@ class ChunkAdmin(admin.ModelAdmin[Chunk]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Chunk]:
         visible = collections_visible_to(request.user)
         return super().get_queryset(request).filter(collection__in=visible)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_view_permission(request, obj)
+        visible = collections_visible_to(request.user)
+        return allowed and (obj is None or visible.filter(pk=obj.collection_id).exists())
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [

@@ -47,6 +47,14 @@ def can_manage_collection(user: AnyUser, collection: Collection) -> bool:
     return collections_managed_by(user).filter(pk=collection.pk).exists()
 
 
+def can_change_collection_access(user: AnyUser) -> bool:
+    """Whether ``user`` may change who reads or manages an existing collection (its roles and
+    regions). That is an access decision, like giving someone a role: only those who manage
+    users make it. A manager changes the collection's name and description; whoever creates a
+    collection chooses its roles, since a new collection holds nothing yet."""
+    return can(user, Action.MANAGE_USERS)
+
+
 def documents_visible_to(user: AnyUser) -> QuerySet[Document]:
     """Documents of the collections ``user`` may read."""
     return Document.objects.filter(collection__in=collections_visible_to(user))

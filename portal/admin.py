@@ -1,21 +1,63 @@
+"""Admin of the portal's own models, one more adapter over portal.permissions.
+
+Users, groups (the roles) and regions: only for who manages users (``manage_users``). The
+audit trail and django-axes' sign-in records: read by who reads the audit trail; unlocking
+(deleting a record) is for who manages users. API tokens: one's own, or every token for who
+manages users. Model permissions only open the pages; the policy decides the rows.
+"""
+
 from __future__ import annotations
 
 from typing import Any
 
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
-from django.db.models import QuerySet
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db.models import ForeignKey, QuerySet
 from django.http import HttpRequest
 
 from portal.models import ApiToken, AuditEvent, Profile, Region
+from portal.permissions import Action, can, can_act_for
+from portal.selectors import api_tokens_visible_to, audit_events_visible_to
 from portal.services import api_token_create, api_token_revoke
 
 User = get_user_model()
 
 
+def _may(request: HttpRequest, action: Action) -> bool:
+    return can(request.user, action)
+
+
+class _UserManagersOnly(admin.ModelAdmin[Any]):
+    """Every page and row only for who manages users; nobody else even sees the module."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        return queryset if _may(request, Action.MANAGE_USERS) else queryset.none()
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _may(request, Action.MANAGE_USERS) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may(request, Action.MANAGE_USERS) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return _may(request, Action.MANAGE_USERS) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return _may(request, Action.MANAGE_USERS) and allowed
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return _may(request, Action.MANAGE_USERS) and allowed
+
+
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin[Region]):
+class RegionAdmin(_UserManagersOnly):
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
 
@@ -28,16 +70,38 @@ class ProfileInline(admin.StackedInline[Profile, Any]):
 
 
 admin.site.unregister(User)
+admin.site.unregister(Group)
 
 
 @admin.register(User)
-class PortalUserAdmin(UserAdmin):
+class PortalUserAdmin(_UserManagersOnly, UserAdmin):
     inlines = [ProfileInline]
     list_filter = ["groups", "is_active", "is_staff", "profile__regions"]
 
 
+@admin.register(Group)
+class RoleGroupAdmin(_UserManagersOnly, GroupAdmin):
+    """Groups are the roles (docs/roles.md): who is in them decides every permission."""
+
+
+class _AuditReaders(admin.ModelAdmin[Any]):
+    """Read by who may read the audit trail; nothing added or changed here."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return _may(request, Action.VIEW_AUDIT) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return _may(request, Action.VIEW_AUDIT) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
+class AuditEventAdmin(_AuditReaders):
     """Read-only: the trail is append-only in the database too."""
 
     list_display = [
@@ -53,18 +117,51 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in AuditEvent._meta.fields]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AuditEvent]:
+        visible = audit_events_visible_to(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=visible)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
+class _SignInRecords(_AuditReaders):
+    """django-axes' records of sign-in attempts: deleting one unlocks that account or address,
+    which is for who manages users."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        return queryset if _may(request, Action.VIEW_AUDIT) else queryset.none()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return _may(request, Action.MANAGE_USERS) and allowed
+
+
+for _model in (AccessAttempt, AccessLog, AccessFailureLog):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+
+
+@admin.register(AccessAttempt)
+class PortalAccessAttemptAdmin(_SignInRecords, AccessAttemptAdmin):
+    pass
+
+
+@admin.register(AccessLog)
+class PortalAccessLogAdmin(_SignInRecords, AccessLogAdmin):
+    pass
+
+
+@admin.register(AccessFailureLog)
+class PortalAccessFailureLogAdmin(_SignInRecords, AccessFailureLogAdmin):
+    pass
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
+    """Tokens through the services; a token for someone else only by who manages users."""
+
     list_display = [
         "name",
         "user",
@@ -80,8 +177,27 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
+        visible = api_tokens_visible_to(request.user).values("pk")
+        return super().get_queryset(request).filter(pk__in=visible)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_view_permission(request, obj)
+        return allowed and (obj is None or can_act_for(request.user, obj.user))
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or can_act_for(request.user, obj.user))
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        if db_field.name == "user" and not _may(request, Action.MANAGE_USERS):
+            kwargs["queryset"] = User.objects.filter(pk__in=[request.user.pk])
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         token, key = api_token_create(

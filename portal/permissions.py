@@ -123,6 +123,14 @@ def can(user: AnyUser | None, action: Action) -> bool:
     return action in actions_of(user)
 
 
+def can_act_for(actor: AnyUser | None, account: Any) -> bool:
+    """Whether ``actor`` may act for ``account`` (hold or revoke its API tokens): the account
+    itself, or whoever manages users. A token for someone else is signing in as them."""
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        return False
+    return actor.pk == getattr(account, "pk", None) or can(actor, Action.MANAGE_USERS)
+
+
 def region_ids_of(user: AnyUser | None) -> list[int]:
     if user is None or not user.is_authenticated:
         return []

@@ -14,6 +14,13 @@ from portal.services import token_key_hash
 from portal.types import AnyUser
 
 
+def audit_events_visible_to(user: AnyUser) -> QuerySet[AuditEvent]:
+    """The whole trail for who may read it (view_audit); nothing for anyone else."""
+    if not can(user, Action.VIEW_AUDIT):
+        return AuditEvent.objects.none()
+    return AuditEvent.objects.all()
+
+
 def audit_event_list(
     *,
     user: AnyUser,
@@ -49,6 +56,15 @@ def audit_event_list_of_actor(*, user: AnyUser, limit: int = 10) -> list[AuditEv
     if not user.is_authenticated:
         return []
     return list(AuditEvent.objects.filter(actor=user)[:limit])
+
+
+def api_tokens_visible_to(user: AnyUser) -> QuerySet[ApiToken]:
+    """Every token for who manages users; otherwise the user's own tokens."""
+    if not user.is_authenticated:
+        return ApiToken.objects.none()
+    if can(user, Action.MANAGE_USERS):
+        return ApiToken.objects.all()
+    return ApiToken.objects.filter(user_id=user.pk)
 
 
 def api_token_get_by_key(key: str) -> ApiToken | None:

@@ -10,13 +10,13 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
 from portal import request_context
 from portal.models import ApiToken, AuditEvent, Profile, Region
-from portal.permissions import Role, forget_roles
+from portal.permissions import Role, can_act_for, forget_roles
 from portal.types import AnyUser
 from portal.types import User as Account
 
@@ -68,7 +68,13 @@ def api_token_create(
     expires_at: datetime | None = None,
     created_by: Any = None,
 ) -> tuple[ApiToken, str]:
-    """Create an API token for ``user``; returns the row and the key, which is never stored."""
+    """Create an API token for ``user``; returns the row and the key, which is never stored.
+
+    ``created_by`` (None: the system, e.g. a management command) must be ``user`` or manage
+    users (``can_act_for``).
+    """
+    if created_by is not None and not can_act_for(created_by, user):
+        raise PermissionDenied("You may not create API tokens for another user.")
     if not user.is_active:
         raise ValidationError("Cannot create a token for an inactive user.")
     if expires_at is not None and expires_at <= timezone.now():
@@ -95,7 +101,10 @@ def api_token_create(
 
 @transaction.atomic
 def api_token_revoke(*, token: ApiToken, actor: AnyUser | None = None) -> ApiToken:
-    """Revoke ``token``; further requests with it are refused."""
+    """Revoke ``token``; further requests with it are refused. ``actor`` (None: the system)
+    must be the token's user or manage users."""
+    if actor is not None and not can_act_for(actor, token.user):
+        raise PermissionDenied("You may not revoke another user's API token.")
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])

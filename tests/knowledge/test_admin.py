@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from knowledge.models import Chunk, Collection, Document, DocumentStatus
 from portal.models import AuditEvent
@@ -259,3 +260,202 @@ def test_content_manager_works_in_the_admin(
     assert client.get("/admin/knowledge/document/add/").status_code == 200
     assert client.get("/admin/forms_app/formdefinition/").status_code == 200
     assert client.get("/admin/customers/customer/").status_code == 403  # no customer data
+
+
+# The admin applies the knowledge policy ----------------------------------------------
+# Pen test finding: a content manager (staff) opened the change form of Internal HR, which
+# it neither reads nor manages, and gave its own role read access (a canary document went
+# from 404 to 200 on the portal); the changelist showed every collection's name and roles.
+
+UNMANAGED = ("internal-hr", "compliance-aml")  # the content manager neither reads nor manages
+
+
+@pytest.fixture
+def content_client(client: Client, make_user: Any) -> Client:
+    client.force_login(make_user("content_staff", Role.CONTENT_MANAGER, is_staff=True))
+    return client
+
+
+def _collection_form(collection: Collection, **changes: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "slug": collection.slug,
+        "name": collection.name,
+        "description": collection.description,
+        "sensitivity": collection.sensitivity,
+        "read_roles": list(collection.read_roles),
+        "manage_roles": list(collection.manage_roles),
+        "read_regions": [region.pk for region in collection.read_regions.all()],
+    }
+    return {**data, **changes}
+
+
+def _reveals(body: str, collection: Collection) -> bool:
+    return escape(collection.name) in body or escape(collection.description) in body
+
+
+def test_content_manager_lists_only_the_collections_it_manages(
+    content_client: Client, collections: dict[str, Collection]
+) -> None:
+    body = content_client.get(reverse("admin:knowledge_collection_changelist")).content.decode()
+    assert _reveals(body, collections["products-fees"])
+    assert _reveals(body, collections["fraud-disputes"])
+    for slug in UNMANAGED:
+        assert not _reveals(body, collections[slug]), slug
+    # Nor through the documents' collection filter, the add form or the search.
+    for url in (
+        reverse("admin:knowledge_document_changelist"),
+        reverse("admin:knowledge_document_add"),
+        reverse("admin:knowledge_chunk_changelist"),
+        reverse("admin:knowledge_collection_changelist") + "?q=HR",
+    ):
+        body = content_client.get(url).content.decode()
+        for slug in UNMANAGED:
+            assert not _reveals(body, collections[slug]), (url, slug)
+
+
+def test_unmanaged_collection_answers_like_a_missing_one(
+    content_client: Client, collections: dict[str, Collection]
+) -> None:
+    missing = reverse("admin:knowledge_collection_change", args=[999999])
+    expected = content_client.get(missing)
+    assert expected.status_code == 302 and expected.url == reverse("admin:index")
+    for slug in UNMANAGED:
+        collection = collections[slug]
+        for view in ("change", "history", "delete"):
+            url = reverse(f"admin:knowledge_collection_{view}", args=[collection.pk])
+            response = content_client.get(url, follow=True)
+            assert response.redirect_chain[:1] in ([], [(reverse("admin:index"), 302)]), url
+            assert response.status_code in (200, 403), url
+            assert not _reveals(response.content.decode(), collection), url
+
+
+def test_posting_roles_to_an_unmanaged_collection_changes_nothing(
+    content_client: Client,
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+) -> None:
+    hr = collections["internal-hr"]
+    canary = add_document(hr, "Canary internal-hr", "zqinternalhrcanary salaries", "c.txt")
+    document_url = reverse("knowledge:document_detail", args=[canary.pk])
+    assert content_client.get(document_url).status_code == 404
+    before = (list(hr.read_roles), list(hr.manage_roles), hr.name)
+    response = content_client.post(
+        reverse("admin:knowledge_collection_change", args=[hr.pk]),
+        _collection_form(
+            hr,
+            name="Mine now",
+            read_roles=["admin", "content_manager"],
+            manage_roles=["admin", "content_manager"],
+        ),
+    )
+    assert response.status_code == 302 and response.url == reverse("admin:index")
+    hr.refresh_from_db()
+    assert (hr.read_roles, hr.manage_roles, hr.name) == before
+    assert content_client.get(document_url).status_code == 404
+    assert not AuditEvent.objects.filter(action__in=["admin.changed", "collection.updated"])
+
+
+def test_content_manager_cannot_widen_access_to_a_collection_it_manages(
+    content_client: Client, collections: dict[str, Collection]
+) -> None:
+    fraud = collections["fraud-disputes"]
+    url = reverse("admin:knowledge_collection_change", args=[fraud.pk])
+    page = content_client.get(url).content.decode()
+    assert 'name="read_roles"' not in page  # who has access is shown, not editable
+    response = content_client.post(
+        url,
+        _collection_form(
+            fraud,
+            description="Chargebacks.",
+            read_roles=[*fraud.read_roles, "admin", "content_manager"],
+            manage_roles=["admin", "content_manager"],
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    fraud.refresh_from_db()
+    assert fraud.description == "Chargebacks."
+    assert fraud.read_roles == ["agent", "compliance", "supervisor"]
+    assert fraud.manage_roles == ["content_manager"]
+    assert AuditEvent.objects.filter(action="collection.updated", target_id=str(fraud.pk)).exists()
+
+
+def test_collection_update_service_keeps_access_decisions_for_admins(
+    role_users: dict[str, Any], collections: dict[str, Collection], regions: dict[str, Any]
+) -> None:
+    from django.core.exceptions import PermissionDenied, ValidationError
+
+    from knowledge.services import collection_update
+
+    content, admin_user = role_users["content_manager"], role_users["admin"]
+    fraud, hr = collections["fraud-disputes"], collections["internal-hr"]
+    with pytest.raises(PermissionDenied):
+        collection_update(actor=content, collection=hr, read_roles=["content_manager"])
+    for change in (
+        {"read_roles": [*fraud.read_roles, "admin"]},
+        {"manage_roles": ["content_manager", "admin"]},
+        {"read_regions": [regions["north"]]},
+    ):
+        with pytest.raises(ValidationError):
+            collection_update(actor=content, collection=fraud, **change)
+    fraud.refresh_from_db()
+    assert fraud.read_roles == ["agent", "compliance", "supervisor"]
+    # Name and description are the manager's to change; admins decide who has access.
+    collection_update(actor=content, collection=fraud, name="Fraud", description="x")
+    collection_update(actor=admin_user, collection=hr, read_roles=["admin", "compliance"])
+    hr.refresh_from_db()
+    assert hr.read_roles == ["admin", "compliance"]
+    with pytest.raises(PermissionDenied):  # admins too act only on what they manage
+        collection_update(actor=admin_user, collection=collections["compliance-aml"], name="x")
+
+
+def test_admin_changes_access_of_collections_it_manages_only(
+    admin_client: Client, collections: dict[str, Collection]
+) -> None:
+    hr = collections["internal-hr"]
+    response = admin_client.post(
+        reverse("admin:knowledge_collection_change", args=[hr.pk]),
+        _collection_form(hr, read_roles=["admin", "compliance"]),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    hr.refresh_from_db()
+    assert hr.read_roles == ["admin", "compliance"]
+    event = AuditEvent.objects.get(action="collection.updated", target_id=str(hr.pk))
+    assert event.details["read_roles"] == ["admin", "compliance"]
+
+    aml = collections["compliance-aml"]  # read and managed by compliance only
+    response = admin_client.post(
+        reverse("admin:knowledge_collection_change", args=[aml.pk]),
+        _collection_form(aml, read_roles=["admin", "compliance"], manage_roles=["admin"]),
+    )
+    assert response.status_code == 302 and response.url == reverse("admin:index")
+    aml.refresh_from_db()
+    assert (aml.read_roles, aml.manage_roles) == (["compliance"], ["compliance"])
+    delete = reverse("admin:knowledge_collection_delete", args=[aml.pk])
+    admin_client.post(delete, {"post": "yes"})
+    assert Collection.objects.filter(pk=aml.pk).exists()
+
+
+def test_content_manager_creates_and_admin_deletes_through_the_services(
+    content_client: Client, role_users: dict[str, Any], collections: dict[str, Collection]
+) -> None:
+    response = content_client.post(
+        reverse("admin:knowledge_collection_add"),
+        {
+            "slug": "branch-notes",
+            "name": "Branch notes",
+            "sensitivity": "internal",
+            "read_roles": ["agent"],
+            "manage_roles": ["content_manager"],
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    created = Collection.objects.get(slug="branch-notes")
+    assert AuditEvent.objects.filter(action="collection.created", target_id=str(created.pk))
+
+    admin_client = Client()
+    admin_client.force_login(role_users["admin"])
+    products = collections["products-fees"]  # managed by content managers and admins
+    delete = reverse("admin:knowledge_collection_delete", args=[products.pk])
+    admin_client.post(delete, {"post": "yes"})
+    assert not Collection.objects.filter(pk=products.pk).exists()
+    assert AuditEvent.objects.filter(action="collection.deleted", target_id=str(products.pk))

@@ -45,7 +45,11 @@ class Message(models.Model):
     citations = models.JSONField(default=list, blank=True)
     # Every chunk put in front of the model (or the extractive answerer).
     source_chunk_ids = models.JSONField(default=list, blank=True)
-    # Every customer record put in front of the model: [{"type": "customer", "id": 12}, ...].
+    # The collections of those chunks when the answer was written: who reads a handed-off
+    # conversation sees the answer only if they may read every one (assistant.presenters).
+    source_collection_ids = models.JSONField(default=list, blank=True)
+    # Every customer record put in front of the model, with how the asker saw its sensitive
+    # fields: [{"type": "customer", "id": 12, "named_by_user": true, "visibility": {...}}].
     source_record_ids = models.JSONField(default=list, blank=True)
     # [{id, name, arguments, ok, summary}] for each tool call the model (or a command) made.
     tool_calls = models.JSONField(default=list, blank=True)

@@ -1,8 +1,13 @@
 """Who may see which conversations and hand-offs: SQL filters over portal.permissions.
 
-A conversation is the owner's; a supervisor (manage_handoffs) of the hand-off's region may
+A conversation is the owner's; a supervisor (manage_handoffs) of the hand-off's queue may
 also read a conversation that was handed off, and act on that hand-off. Only the owner may
 post to a conversation.
+
+A hand-off's queue is its region; a hand-off without a region is the **central queue**, which
+only a manager who sees all regions (manage_handoffs and see_all_regions) works: never every
+regional supervisor. How a handed-off conversation shows to its reader (answers drawing on
+sources the reader may not read are hidden) is ``assistant.presenters``.
 """
 
 from __future__ import annotations
@@ -10,15 +15,32 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from assistant.models import Conversation, Handoff, HandoffStatus, Message
-from portal.permissions import Action, can, region_filter
+from portal.permissions import Action, can, region_ids_of
 from portal.types import AnyUser
+
+CENTRAL_QUEUE = "Central queue"  # how a hand-off without a region is named
+
+
+def queue_name(handoff: Handoff) -> str:
+    """The queue a hand-off is in: its region's name, or the central queue."""
+    return handoff.region.name if handoff.region is not None else CENTRAL_QUEUE
+
+
+def _queue_filter(user: AnyUser) -> Q:
+    """SQL filter of the hand-offs in the queue of a ``manage_handoffs`` user: those of their
+    regions; every queue, the central one included, with see_all_regions. Unlike
+    ``region_filter``, a hand-off without a region is never a regional supervisor's."""
+    if can(user, Action.SEE_ALL_REGIONS):
+        return Q()
+    return Q(region_id__in=region_ids_of(user))
 
 
 def handoffs_managed_by(user: AnyUser) -> QuerySet[Handoff]:
-    """Hand-offs in the queue of ``user``: a supervisor's regions (all with see_all_regions)."""
+    """Hand-offs in the queue of ``user``: a supervisor's regions (all, and the central
+    queue, with see_all_regions)."""
     if not can(user, Action.MANAGE_HANDOFFS):
         return Handoff.objects.none()
-    return Handoff.objects.filter(region_filter(user, "region"))
+    return Handoff.objects.filter(_queue_filter(user))
 
 
 def handoffs_visible_to(user: AnyUser) -> QuerySet[Handoff]:
@@ -27,7 +49,7 @@ def handoffs_visible_to(user: AnyUser) -> QuerySet[Handoff]:
         return Handoff.objects.none()
     own = Q(conversation__owner_id=user.pk)
     if can(user, Action.MANAGE_HANDOFFS):
-        return Handoff.objects.filter(own | region_filter(user, "region"))
+        return Handoff.objects.filter(own | _queue_filter(user))
     return Handoff.objects.filter(own)
 
 

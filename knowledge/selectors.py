@@ -335,6 +335,18 @@ def chunk_get(user: AnyUser, chunk_id: int) -> Chunk:
     )
 
 
+def chunk_collection_ids(user: AnyUser, chunk_ids: list[int]) -> dict[int, int]:
+    """The collection of each of ``chunk_ids`` that ``user`` may read (chunk id -> collection
+    id); chunks of collections they may not read, and chunks that are gone, are left out."""
+    if not chunk_ids:
+        return {}
+    return dict(
+        Chunk.objects.filter(
+            pk__in=chunk_ids, collection_id__in=collections_visible_to(user).values("id")
+        ).values_list("pk", "collection_id")
+    )
+
+
 def document_chunks(document: Document) -> QuerySet[Chunk]:
     return Chunk.objects.filter(document=document).order_by("ordinal").defer("embedding")
 

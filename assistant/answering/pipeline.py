@@ -28,6 +28,7 @@ from assistant.answering.sources import ChunkSource, CustomerSource, SourceSet
 from assistant.answering.types import (
     COMMAND_MODEL_NAME,
     EXTRACTIVE_MODEL_NAME,
+    SENSITIVE_FIELDS,
     AnswerDraft,
     AnswerEvent,
     Citation,
@@ -36,6 +37,8 @@ from assistant.answering.types import (
 )
 from assistant.models import Conversation, Message, MessageRole
 from assistant.tools import ToolContext
+from knowledge.selectors import chunk_collection_ids
+from portal.permissions import field_visibility
 from portal.services import audit_event_record
 from portal.types import AnyUser
 
@@ -118,10 +121,18 @@ def _finish(context: ToolContext, draft: AnswerDraft, question: str, started: fl
             )
     citations: list[Citation] = [by_number[n].citation() for n in kept]
     urls = {n: by_number[n].url() for n in kept}
+    visibility = {name: field_visibility(context.user, name) for name in SENSITIVE_FIELDS}
     records: list[SourceRecord] = [
-        {"type": "customer", "id": cid, "named_by_user": cid in context.customers_named}
+        {
+            "type": "customer",
+            "id": cid,
+            "named_by_user": cid in context.customers_named,
+            "visibility": dict(visibility),
+        }
         for cid in context.sources.customer_ids()
     ]
+    chunk_ids = context.sources.chunk_ids()
+    collection_ids = sorted(set(chunk_collection_ids(context.user, chunk_ids).values()))
     total_ms = (time.monotonic() - started) * 1000
     return _assistant_message_store(
         context=context,
@@ -130,7 +141,8 @@ def _finish(context: ToolContext, draft: AnswerDraft, question: str, started: fl
             "content": content,
             "content_html": render_answer(content, urls),
             "citations": citations,
-            "source_chunk_ids": context.sources.chunk_ids(),
+            "source_chunk_ids": chunk_ids,
+            "source_collection_ids": collection_ids,
             "source_record_ids": records,
             "tool_calls": context.calls,
             "cards": context.cards,

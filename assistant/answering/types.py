@@ -13,9 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypedDict
 
+from portal.permissions import SENSITIVE_CUSTOMER_FIELDS
+
 # What ``Message.model_name`` says when no language model wrote the answer.
 EXTRACTIVE_MODEL_NAME = "extractive"
 COMMAND_MODEL_NAME = "command"
+
+# The customer fields some roles see masked or not at all ("customer" is the record itself):
+# a source record notes how the asker saw each (``SourceRecord.visibility``).
+SENSITIVE_FIELDS = tuple(name for name in SENSITIVE_CUSTOMER_FIELDS if name != "customer")
 
 
 # Citations: one per [n] marker kept in an answer -----------------------------------------
@@ -113,6 +119,9 @@ class SourceRecord(TypedDict):
     type: Literal["customer"]
     id: int
     named_by_user: bool  # the asker named the customer: a pre-fill may be for them
+    # How the asker saw its sensitive fields ("full", "masked" or "hidden"), by field: a
+    # reader of the conversation who sees any of them less fully does not see the answer.
+    visibility: dict[str, str]
 
 
 # The pipeline's steps -----------------------------------------------------------------------

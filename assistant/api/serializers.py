@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assistant.models import Conversation, Feedback, Handoff, Message
 from assistant.permissions import can_post_to_conversation
+from assistant.presenters.shown import messages_shown
 
 # Plain strings, not enums: a "status" enum (documents) and a "role" one would collide in
 # the schema's component names (see knowledge/api/serializers.py).
@@ -41,25 +43,40 @@ class ToolCallSerializer(serializers.Serializer[Any]):
 
 
 class MessageSerializer(serializers.ModelSerializer[Message]):
-    # citations, cards and tool_calls are served as stored: their shapes are the TypedDicts
-    # of assistant/answering/types.py (Citation, Card, ToolCallRecord).
+    # What the reader is shown of the message (assistant.presenters.shown, the same as the
+    # portal's pages): citations and cards in the shapes of assistant/answering/types.py,
+    # as this reader may see them. The view sets ``shown``; else it is worked out here.
     role = serializers.CharField(help_text="`user` or `assistant`")
-    content = serializers.CharField(help_text="Markdown (the question as typed, or the answer).")
+    content = serializers.CharField(
+        source="shown.content",
+        help_text="Markdown (the question as typed, or the answer); for an answer drawing on "
+        "sources you may not read (a hand-off you read), a note that it is hidden.",
+    )
     content_html = serializers.CharField(
-        help_text="Sanitized HTML of an answer, safe to insert as HTML; empty for questions."
+        source="shown.content_html",
+        help_text="Sanitized HTML of an answer, safe to insert as HTML; empty for questions.",
+    )
+    redacted = serializers.BooleanField(
+        source="shown.redacted",
+        help_text="True when the answer drew on sources you may not read: it is hidden.",
     )
     citations = serializers.ListField(
+        source="shown.citations",
         child=serializers.DictField(),
         help_text='Checked citations: {"n", "type": "chunk", "chunk_id", "document_id", '
         '"version", "page", "title"} or {"n", "type": "customer", "customer_id", "title"}; '
-        "`n` is the [n] marker in the answer.",
+        "`n` is the [n] marker in the answer. A reader other than the asker gets only "
+        "those they may open.",
     )
     cards = serializers.ListField(
+        source="shown.cards",
         child=serializers.DictField(),
         help_text="What comes with the answer besides text, by `type`: `prefill` (a draft "
-        "submission), `handoff`, `customer`, `notice` (e.g. a refused tool call).",
+        "submission), `handoff`, `customer` (as you may see the customer now: `visible`, "
+        "`tax_id` and `date_of_birth` masked for your role), `notice` (e.g. a refused tool "
+        "call).",
     )
-    tool_calls = ToolCallSerializer(many=True)
+    tool_calls = ToolCallSerializer(source="shown.tool_calls", many=True)
     feedback = serializers.SerializerMethodField(
         help_text="Your feedback on this answer; null for questions and when you gave none."
     )
@@ -71,6 +88,7 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "role",
             "content",
             "content_html",
+            "redacted",
             "citations",
             "cards",
             "tool_calls",
@@ -83,6 +101,14 @@ class MessageSerializer(serializers.ModelSerializer[Message]):
             "feedback",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Message) -> dict[str, Any]:
+        if not hasattr(instance, "shown"):
+            request = self.context.get("request")
+            user = request.user if request is not None else AnonymousUser()
+            shown = messages_shown(user, instance.conversation, [instance])
+            instance.shown = shown[instance.pk]  # type: ignore[attr-defined]
+        return super().to_representation(instance)
 
     @extend_schema_field(FeedbackSerializer(allow_null=True))
     def get_feedback(self, message: Message) -> dict[str, Any] | None:

@@ -45,6 +45,7 @@ from assistant.api.serializers import (
     MessageStreamQuerySerializer,
 )
 from assistant.models import Conversation, Feedback, Handoff, HandoffStatus, Message
+from assistant.presenters import messages_shown
 from assistant.selectors import (
     conversation_get,
     conversation_list,
@@ -183,9 +184,14 @@ class ConversationDetailApi(APIView):
     )
     def get(self, request: Request, pk: int) -> Response:
         conversation = _conversation_or_404(request.user, pk)
-        conversation.viewer_messages = list(  # type: ignore[attr-defined]
+        messages = list(
             _with_viewer_feedback(conversation_messages(request.user, pk), request.user)
         )
+        # What this reader is shown of each message (as on the portal's page).
+        shown = messages_shown(request.user, conversation, messages)
+        for message in messages:
+            message.shown = shown[message.pk]  # type: ignore[attr-defined]
+        conversation.viewer_messages = messages  # type: ignore[attr-defined]
         conversation.viewer_handoffs = list(  # type: ignore[attr-defined]
             handoff_list(request.user).filter(conversation_id=pk).order_by("created_at", "id")
         )

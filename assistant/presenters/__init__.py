@@ -2,10 +2,12 @@
 their citations and cards, hand-off rows, and the source behind a citation.
 
 Nothing here handles a request: the views fetch what the user may see and hand it over;
-these functions decide what each row shows, checking again what *this* viewer may open
-(a supervisor reading a handed-off conversation sees the asker's answers, but only the
-documents, customers and drafts the supervisor may open are linked).
+these functions decide what each row shows, checking again what *this* viewer may open.
+A supervisor reading a handed-off conversation sees it as *they* may: an answer drawing on
+a source they may not read is hidden, citations they may not open are not listed, and
+customers show masked for them (``shown``, which the API's serializers use too).
 
+- ``shown``: what one viewer is shown of each message (the one place that decides it).
 - ``messages``: each message with its citations, cards, tool calls and the viewer's feedback.
 - ``pages``: conversation labels, the conversation page, the hand-off queue's rows.
 - ``sources``: the source behind a citation, as the viewer may read it now.
@@ -23,10 +25,13 @@ from assistant.presenters.pages import (
     handoff_queue_rows,
     labelled_conversations,
 )
+from assistant.presenters.shown import REDACTED_NOTE, ShownMessage, messages_shown
 from assistant.presenters.sources import source_preview
 
 __all__ = [
     "MODEL_LABELS",
+    "REDACTED_NOTE",
+    "ShownMessage",
     "answer_payload",
     "conversation_context",
     "conversation_label",
@@ -34,5 +39,6 @@ __all__ = [
     "labelled_conversations",
     "message_fragment_context",
     "message_rows",
+    "messages_shown",
     "source_preview",
 ]

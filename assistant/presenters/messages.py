@@ -1,37 +1,28 @@
-"""Stored messages as one viewer sees them: citations and cards link only to what the viewer
-may open now; a pre-filled draft shows its status now (it may have been submitted since)."""
+"""Stored messages as one viewer sees them, as rows for the templates: what the viewer is
+shown (``assistant.presenters.shown``, shared with the API), citations and cards linking
+only to what the viewer may open now; a pre-filled draft shows its status now (it may have
+been submitted since)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from django.core.exceptions import ObjectDoesNotExist
-from django.db.models import QuerySet
 from django.urls import reverse
 
 from assistant.answering.types import (
     COMMAND_MODEL_NAME,
     EXTRACTIVE_MODEL_NAME,
-    Card,
     ChunkCitation,
     Citation,
-    CustomerCard,
     CustomerCitation,
-    HandoffCard,
-    NoticeCard,
-    PrefillCard,
 )
 from assistant.models import Conversation, Feedback, Handoff, Message, MessageRole
 from assistant.permissions import can_give_feedback, can_post_to_conversation
-from forms_app.permissions import submissions_visible_to
+from assistant.presenters.shown import ShownMessage, Viewer, messages_shown
 from forms_app.selectors import definition_get
-from knowledge.customers.selectors import customers_visible_to
-from knowledge.permissions import documents_visible_to
 from portal.types import AnyUser
-
-if TYPE_CHECKING:
-    from forms_app.models import FormSubmission
 
 MODEL_LABELS = {
     EXTRACTIVE_MODEL_NAME: "Extracted from the documents (no language model)",
@@ -40,70 +31,18 @@ MODEL_LABELS = {
 DRAFT = "draft"  # a submission's status until it is submitted (forms_app's SubmissionStatus)
 
 
-def _citations(message: Message) -> list[Citation]:
-    return cast("list[Citation]", message.citations or [])
-
-
-def _cards(message: Message) -> list[Card]:
-    return cast("list[Card]", message.cards or [])
-
-
 def _humanize(key: str) -> str:
     return key.replace("_", " ").strip().capitalize() or key
 
 
-def _referenced(messages: list[Message]) -> tuple[set[int], set[int], set[int]]:
-    """The documents, customers and submissions the messages' citations and cards name."""
-    documents: set[int] = set()
-    customers: set[int] = set()
-    submissions: set[int] = set()
-    for message in messages:
-        for citation in _citations(message):
-            source = citation.get("type", "chunk")
-            if source == "chunk" and (document := cast(ChunkCitation, citation).get("document_id")):
-                documents.add(int(document))
-            elif source == "customer" and (
-                customer := cast(CustomerCitation, citation).get("customer_id")
-            ):
-                customers.add(int(customer))
-        for card in _cards(message):
-            kind = card.get("type")
-            if kind in ("customer", "prefill") and (
-                customer := cast(CustomerCard | PrefillCard, card).get("customer_id")
-            ):
-                customers.add(int(customer))
-            if kind == "prefill" and (submission := cast(PrefillCard, card).get("submission_id")):
-                submissions.add(int(submission))
-    return documents, customers, submissions
+class _Labels:
+    """Field labels of forms (keys read as words when the viewer may not fill the form)."""
 
-
-class _Viewer:
-    """What one viewer may open among the objects the messages refer to (a query each)."""
-
-    def __init__(self, user: AnyUser, messages: list[Message]) -> None:
+    def __init__(self, user: AnyUser) -> None:
         self.user = user
-        documents, customers, submissions = _referenced(messages)
-        self.documents = self._ids(documents_visible_to(user), documents)
-        self.customers = self._ids(customers_visible_to(user), customers)
-        # The drafts as they are now (a pre-filled draft may have been submitted since).
-        self.submissions: dict[int, FormSubmission] = (
-            {
-                row.pk: row
-                for row in submissions_visible_to(user).filter(pk__in=submissions).only("status")
-            }
-            if submissions
-            else {}
-        )
         self._labels: dict[str, dict[str, str]] = {}
 
-    @staticmethod
-    def _ids(queryset: QuerySet[Any], wanted: set[int]) -> set[int]:
-        if not wanted:
-            return set()
-        return set(queryset.filter(pk__in=wanted).values_list("pk", flat=True))
-
-    def labels(self, slug: str) -> dict[str, str]:
-        """Field labels of a form (keys read as words when the viewer may not fill it)."""
+    def __call__(self, slug: str) -> dict[str, str]:
         if slug not in self._labels:
             try:
                 definition = definition_get(self.user, slug)
@@ -118,10 +57,10 @@ class _Viewer:
 
 
 def _customer_citation_row(
-    viewer: _Viewer, citation: CustomerCitation, preview_url: str
+    viewer: Viewer, citation: CustomerCitation, preview_url: str
 ) -> dict[str, Any]:
     customer_id = int(citation.get("customer_id") or 0)
-    readable = customer_id in viewer.customers
+    readable = viewer.may_open(citation)
     return {
         "n": citation["n"],
         "type": "customer",
@@ -133,10 +72,10 @@ def _customer_citation_row(
 
 
 def _chunk_citation_row(
-    viewer: _Viewer, citation: ChunkCitation, preview_url: str
+    viewer: Viewer, citation: ChunkCitation, preview_url: str
 ) -> dict[str, Any]:
     document_id = int(citation.get("document_id") or 0)
-    readable = document_id in viewer.documents
+    readable = viewer.may_open(citation)
     return {
         "n": citation["n"],
         "type": "chunk",
@@ -149,9 +88,11 @@ def _chunk_citation_row(
     }
 
 
-def _citation_rows(viewer: _Viewer, message: Message) -> list[dict[str, Any]]:
+def _citation_rows(
+    viewer: Viewer, message: Message, citations: list[Citation]
+) -> list[dict[str, Any]]:
     rows = []
-    for citation in _citations(message):
+    for citation in citations:
         number = citation.get("n")
         if not isinstance(number, int):
             continue
@@ -164,22 +105,21 @@ def _citation_rows(viewer: _Viewer, message: Message) -> list[dict[str, Any]]:
     return rows
 
 
-# Cards -----------------------------------------------------------------------------------
+# Cards (as ``shown`` gives them: already what the viewer may see) ------------------------
 
 
-def _prefill_row(viewer: _Viewer, card: PrefillCard) -> dict[str, Any]:
-    labels = viewer.labels(str(card.get("form_slug", "")))
+def _prefill_row(viewer: Viewer, labels: _Labels, card: dict[str, Any]) -> dict[str, Any]:
+    form_labels = labels(str(card.get("form_slug", "")))
 
     def named(keys: Iterable[str]) -> list[str]:
-        return [labels.get(key) or _humanize(key) for key in keys or []]
+        return [form_labels.get(key) or _humanize(key) for key in keys or []]
 
     submission_id = int(card.get("submission_id") or 0)
     submission = viewer.submissions.get(submission_id)
-    customer_visible = int(card.get("customer_id") or 0) in viewer.customers
     return {
         "type": "prefill",
         "form": card.get("form", ""),
-        "customer": card.get("customer", "") if customer_visible else "",
+        "customer": card.get("customer", ""),
         "submission_id": submission_id,
         "url": reverse("forms_app:submission_detail", args=[submission_id])
         if submission is not None
@@ -193,7 +133,7 @@ def _prefill_row(viewer: _Viewer, card: PrefillCard) -> dict[str, Any]:
     }
 
 
-def _handoff_row(card: HandoffCard, handoffs: dict[int, Handoff]) -> dict[str, Any]:
+def _handoff_row(card: dict[str, Any], handoffs: dict[int, Handoff]) -> dict[str, Any]:
     handoff = handoffs.get(int(card.get("handoff_id") or 0))
     return {
         "type": "handoff",
@@ -205,36 +145,51 @@ def _handoff_row(card: HandoffCard, handoffs: dict[int, Handoff]) -> dict[str, A
     }
 
 
-def _customer_row(viewer: _Viewer, card: CustomerCard) -> dict[str, Any]:
-    customer_id = int(card.get("customer_id") or 0)
-    visible = customer_id in viewer.customers
+def _customer_row(card: dict[str, Any]) -> dict[str, Any]:
+    visible = bool(card.get("visible"))
     return {
-        "type": "customer",
-        "visible": visible,
-        "customer_number": card.get("customer_number", "") if visible else "",
-        "name": card.get("name", "") if visible else "",
-        "url": reverse("customers:detail", args=[customer_id]) if visible else "",
+        **card,
+        "url": reverse("customers:detail", args=[card["customer_id"]]) if visible else "",
     }
 
 
 def _card_rows(
-    viewer: _Viewer, message: Message, handoffs: dict[int, Handoff]
+    viewer: Viewer, labels: _Labels, cards: list[dict[str, Any]], handoffs: dict[int, Handoff]
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for card in _cards(message):
+    for card in cards:
         kind = card.get("type")
         if kind == "prefill":
-            rows.append(_prefill_row(viewer, cast(PrefillCard, card)))
+            rows.append(_prefill_row(viewer, labels, card))
         elif kind == "handoff":
-            rows.append(_handoff_row(cast(HandoffCard, card), handoffs))
+            rows.append(_handoff_row(card, handoffs))
         elif kind == "customer":
-            rows.append(_customer_row(viewer, cast(CustomerCard, card)))
+            rows.append(_customer_row(card))
         elif kind == "notice":
-            rows.append({"type": "notice", "text": cast(NoticeCard, card).get("text", "")})
+            rows.append({"type": "notice", "text": card.get("text", "")})
     return rows
 
 
 # Messages --------------------------------------------------------------------------------
+
+
+def _answer_row(
+    viewer: Viewer,
+    labels: _Labels,
+    message: Message,
+    shown: ShownMessage,
+    handoffs: dict[int, Handoff],
+) -> dict[str, Any]:
+    return {
+        "m": message,
+        "is_user": False,
+        "content_html": shown.content_html,
+        "redacted": shown.redacted,
+        "model_label": MODEL_LABELS.get(message.model_name, message.model_name),
+        "citations": _citation_rows(viewer, message, shown.citations),
+        "cards": _card_rows(viewer, labels, shown.cards, handoffs),
+        "tools": shown.tool_calls,
+    }
 
 
 def message_rows(
@@ -244,11 +199,14 @@ def message_rows(
     *,
     question_before: str = "",
 ) -> list[dict[str, Any]]:
-    """How each message shows for ``user``: citations, cards and the feedback they gave.
+    """How each message shows for ``user``: what they are shown of it (``shown``), its
+    citations and cards as rows, and the feedback they gave.
 
     ``question_before`` is the question asked before the first message (for a fragment
     holding one answer), so that a failed answer can offer to ask it again."""
-    viewer = _Viewer(user, messages)
+    viewer = Viewer(user, conversation, messages)
+    shown = messages_shown(user, conversation, messages, viewer=viewer)
+    labels = _Labels(user)
     handoffs = {h.pk: h for h in conversation.handoffs.select_related("assignee")}
     given: dict[int, Feedback] = {}
     if user.is_authenticated:
@@ -264,19 +222,13 @@ def message_rows(
             question = message.content
             rows.append({"m": message, "is_user": True})
             continue
-        rows.append(
-            {
-                "m": message,
-                "is_user": False,
-                "question": question,
-                "model_label": MODEL_LABELS.get(message.model_name, message.model_name),
-                "citations": _citation_rows(viewer, message),
-                "cards": _card_rows(viewer, message, handoffs),
-                "tools": list(message.tool_calls or []),
-                "feedback": given.get(message.pk),
-                "can_feedback": can_give_feedback(user, message),
-            }
+        row = _answer_row(viewer, labels, message, shown[message.pk], handoffs)
+        row.update(
+            question=question,
+            feedback=given.get(message.pk),
+            can_feedback=can_give_feedback(user, message),
         )
+        rows.append(row)
     return rows
 
 

@@ -1,5 +1,5 @@
 """Hand-offs to a person: created from a conversation (tool, button or API), taken and
-resolved by supervisors of the region."""
+resolved by supervisors of its queue (the region, or the central queue)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ MAX_REASON_CHARS = 2000
 
 
 def _region_of(conversation: Conversation, customer: Any) -> Any:
+    """The hand-off's queue: the customer's region, else the requester's (the first by code);
+    None, the central queue (``assistant.permissions``), for a requester without a region
+    (compliance, admin, content manager) when no customer is in focus."""
     if customer is not None:
         return customer.region
     ids = region_ids_of(conversation.owner)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from assistant.permissions import queue_name
 from assistant.services.handoffs import handoff_create
 from assistant.tools.base import Tool, ToolContext, ToolOutcome, ToolRefused, object_schema
 from forms_app.permissions import submissions_owned_by
@@ -39,7 +40,7 @@ def escalate_to_human(context: ToolContext, arguments: dict[str, Any]) -> ToolOu
         "handoff_id": handoff.pk,
         "status": handoff.status,
         "reason": handoff.reason,
-        "region": getattr(handoff.region, "name", ""),
+        "region": queue_name(handoff),
     }
     context.cards.append(card)
     content = json.dumps(

@@ -30,6 +30,7 @@ from assistant.presenters import (
     conversation_context,
     labelled_conversations,
     message_fragment_context,
+    messages_shown,
     source_preview,
 )
 from assistant.selectors import conversation_list
@@ -191,7 +192,9 @@ def message_fragment(request: HttpRequest, pk: int) -> HttpResponse:
 def citation_preview(request: HttpRequest, pk: int, n: int) -> HttpResponse:
     """The source behind citation [n] of a message, if the viewer may read it now."""
     message = message_or_404(request.user, pk)
-    citation = next((c for c in message.citations or [] if c.get("n") == n), None)
+    # Only a citation the viewer is shown (none of an answer hidden from them).
+    shown = messages_shown(request.user, message.conversation, [message])[message.pk]
+    citation = next((c for c in shown.citations if c.get("n") == n), None)
     if citation is None:
         raise Http404("No such citation.")
     preview = source_preview(request.user, citation)
@@ -259,10 +262,10 @@ def escalate(request: HttpRequest, pk: int) -> HttpResponse:
             f"{handoff.get_status_display().lower()}).",
         )
     else:
-        where = f" of {handoff.region.name}" if handoff.region else ""
+        where = f"a supervisor of {handoff.region.name}" if handoff.region else "the central queue"
         messages.success(
             request,
-            f"Handed off to a supervisor{where} (hand-off #{handoff.pk}). "
+            f"Handed off to {where} (hand-off #{handoff.pk}). "
             "You can keep asking here in the meantime.",
         )
     url = reverse("assistant:conversation", args=[conversation.pk])

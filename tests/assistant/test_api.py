@@ -28,6 +28,7 @@ MESSAGE_FIELDS = {
     "role",
     "content",
     "content_html",
+    "redacted",
     "citations",
     "cards",
     "tool_calls",

@@ -98,8 +98,9 @@ def test_a_customer_citation_links_to_the_customer(
         }
     ]
     assert f'href="/customers/{customer.pk}/"' in message.content_html
+    masked = {"tax_id": "masked", "date_of_birth": "masked", "account_number": "masked"}
     assert message.source_record_ids == [
-        {"type": "customer", "id": customer.pk, "named_by_user": True}
+        {"type": "customer", "id": customer.pk, "named_by_user": True, "visibility": masked}
     ]
 
 

@@ -1,11 +1,23 @@
-"""Citation markers in an answer's text: ``[n]`` refers to source ``n`` of this answer."""
+"""Citation markers in an answer's text: ``[n]`` refers to source ``n`` of this answer.
+
+Only the model (or the pipeline) writes markers: the text of the sources is neutralised
+before anyone reads it (``neutralise_markers``), so a ``[2]`` written inside a document is
+shown with full-width brackets (U+FF3B, U+FF3D), which neither the check nor the rendering takes
+for a citation.
+"""
 
 from __future__ import annotations
 
 import re
 
 # A marker with the blanks before it (removed together, so no space is left dangling).
-CITATION = re.compile(r"[ \t]*\[(\d{1,4})\]")
+CITATION = re.compile(r"[ \t]*\[([0-9]{1,4})\]")
+_MARKER_IN_SOURCE = re.compile(r"\[([0-9]{1,4})\]")
+
+
+def neutralise_markers(text: str) -> str:
+    """``text`` of a source with its ``[n]`` in full-width brackets: never a citation marker."""
+    return _MARKER_IN_SOURCE.sub(lambda match: f"\uff3b{match.group(1)}\uff3d", text)
 
 
 def strip_citations(text: str) -> str:

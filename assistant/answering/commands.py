@@ -16,6 +16,7 @@ import re
 import shlex
 from typing import Any
 
+from assistant.answering.citations import neutralise_markers
 from assistant.answering.sources import ChunkSource, CustomerSource
 from assistant.answering.types import CustomerCard
 from assistant.tools import ToolContext, tool_run
@@ -91,10 +92,8 @@ def _customers(context: ToolContext) -> str:
     for source in context.sources.items:
         if isinstance(source, CustomerSource):
             view = source.customer
-            lines.append(
-                f"- **{view.customer_number}** {view.full_name}, {view.city} "
-                f"({view.region_name}) [{source.number}]"
-            )
+            about = neutralise_markers(f"{view.full_name}, {view.city} ({view.region_name})")
+            lines.append(f"- **{view.customer_number}** {about} [{source.number}]")
             card: CustomerCard = {
                 "type": "customer",
                 "customer_id": view.id,

@@ -1,10 +1,15 @@
 """The built-in answerer when no language model is configured: the sentences of the sources
-that share the most terms with the question, each with its citation, in source order."""
+that share the most terms with the question, each with its citation, in source order.
+
+A copied sentence never carries a citation marker of its own: ``[n]`` in it is written with
+full-width brackets; the only markers are the ones added here, each naming the sentence's source."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from assistant.answering.citations import neutralise_markers
 
 PREFIX = "Extracted from the sources (no language model is configured):"
 NO_ANSWER = "The sources found do not answer this question."
@@ -77,7 +82,7 @@ def terms(text: str) -> set[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    pieces = _SENTENCE_END.split(text)
+    pieces = _SENTENCE_END.split(neutralise_markers(text))
     return [" ".join(piece.split()) for piece in pieces if piece and piece.strip()]
 
 

@@ -2,7 +2,9 @@
 user may see them, and the customers a question names.
 
 Every source is fetched through the knowledge selectors as the asking user, so a source can
-never hold a collection, customer or field the user may not read.
+never hold a collection, customer or field the user may not read. Its text reaches the model,
+the extractive answerer and the commands with ``[n]`` neutralised (``citations``): a
+citation marker written inside a document is never taken for one.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 
 from django.urls import reverse
 
+from assistant.answering.citations import neutralise_markers
 from assistant.answering.types import ChunkCitation, CustomerCitation
 from knowledge.customers.selectors import (
     CustomerView,
@@ -45,16 +48,16 @@ class ChunkSource:
 
     @property
     def title(self) -> str:
-        return self.hit.document_title
+        return neutralise_markers(self.hit.document_title)
 
     @property
     def text(self) -> str:
-        return self.hit.text
+        return neutralise_markers(self.hit.text)
 
     def label(self) -> str:
         where = f", page {self.hit.page}" if self.hit.page else ""
-        heading = " > ".join(self.hit.heading_path or [])
-        label = f"[{self.number}] {self.hit.document_title}{where}"
+        heading = neutralise_markers(" > ".join(self.hit.heading_path or []))
+        label = f"[{self.number}] {self.title}{where}"
         return f"{label} — {heading}" if heading else label
 
     def citation(self) -> ChunkCitation:
@@ -136,7 +139,7 @@ class SourceSet:
         source = CustomerSource(
             number=len(self.items) + 1,
             customer=customer,
-            text=customer_record_text(user, customer),
+            text=neutralise_markers(customer_record_text(user, customer)),
         )
         self.items.append(source)
         return source

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from assistant.answering.citations import check_citations
 from assistant.answering.extractive import (
     NO_ANSWER,
     PREFIX,
@@ -102,3 +103,17 @@ def test_a_paraphrased_question_gets_the_closest_passages_of_the_top_sources() -
     # Only the best-ranked sources may give a weak match: source 3 is third.
     question = "What are the daily withdrawal rules for business accounts?"
     assert extractive_answer(question, SOURCES).text_markdown == NO_ANSWER
+
+
+def test_a_copied_sentence_carries_no_citation_marker_of_its_own() -> None:
+    sources = [
+        Source(number=1, title="Fees", text="The annual card fee is 5 euros [2][3]."),
+        Source(number=2, title="Hours", text="Branches open at nine."),
+        Source(number=3, title="Parking", text="Staff park behind the building."),
+    ]
+    answer = extractive_answer("What is the annual card fee?", sources)
+    assert answer.cited == [1]
+    assert "[2]" not in answer.text_markdown and "[3]" not in answer.text_markdown
+    assert "5 euros \uff3b2\uff3d\uff3b3\uff3d. [1]" in answer.text_markdown
+    _, kept, _ = check_citations(answer.text_markdown, {1, 2, 3})
+    assert kept == [1]

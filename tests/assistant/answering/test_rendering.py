@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from assistant.answering.rendering import render_answer
 
 CITATIONS = {1: "/knowledge/documents/5/#chunk-12", 2: "/knowledge/documents/7/"}
@@ -47,9 +49,39 @@ def test_external_link_keeps_text_only() -> None:
         assert "href" not in html
 
 
-def test_relative_link_is_kept_with_rel() -> None:
-    html = render_answer("[the policy](/knowledge/documents/3/)", {})
-    assert '<a href="/knowledge/documents/3/" rel="noopener noreferrer">the policy</a>' in html
+def test_no_link_from_the_text_even_to_the_portal() -> None:
+    # Answer text may carry document text: a link written there must not go live.
+    for text in (
+        "[the policy](/knowledge/documents/3/)",
+        "[refund form](/forms/refund/ 'Refund')",
+        "[the form][ref]\n\n[ref]: /forms/refund/",
+        "<https://evil.example/x> and <mailto:a@example.com>",
+    ):
+        html = render_answer(text, {})
+        assert "<a" not in html and "href" not in html, text
+    html = render_answer("See [the policy](/knowledge/documents/3/).", {})
+    assert html == "<p>See the policy.</p>"  # its text alone
+
+
+def test_only_the_pipelines_citations_are_links() -> None:
+    html = render_answer("Ten days [1]. See [the form](/forms/x/) and [2](/admin/).", CITATIONS)
+    anchors = re.findall(r"<a [^>]*>", html)
+    assert len(anchors) == 2 and all('class="citation"' in a for a in anchors)
+    assert set(re.findall(r'href="([^"]*)"', html)) == set(CITATIONS.values())
+
+
+def test_markers_made_by_the_rendering_are_not_citations() -> None:
+    # Escaped brackets and entities render as "[2]" but were never a marker in the text.
+    for text in ("Fees \\[2\\] apply [1].", "Fees &#91;2&#93; apply [1].", "Fees [1]."):
+        html = render_answer(text, CITATIONS)
+        assert html.count('class="citation"') == 1, text
+        assert 'href="/knowledge/documents/7/"' not in html, text
+
+
+def test_placeholder_characters_in_the_text_are_dropped() -> None:
+    html = render_answer("Forged \ue0002\ue001 and real [1].", CITATIONS)
+    assert html.count('class="citation"') == 1 and "\ue000" not in html
+    assert 'href="/knowledge/documents/7/"' not in html
 
 
 def test_citations_linked_only_when_known() -> None:
@@ -66,6 +98,8 @@ def test_citations_not_linked_inside_code() -> None:
     html = render_answer("Use `items[1]` here [1].", CITATIONS)
     assert "<code>items[1]</code>" in html
     assert html.count('class="citation"') == 1
+    html = render_answer("```\nitems[2]\n```\n\nSee [1].", CITATIONS)
+    assert "items[2]" in html and html.count('class="citation"') == 1
 
 
 def test_absolute_citation_url_is_not_linked() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.urls import reverse
 
 from assistant.answering.citations import neutralise_markers
@@ -31,6 +32,9 @@ from portal.types import AnyUser
 # A customer mentioned by name must match this well (pg_trgm similarity) to be looked up.
 NAME_MATCH = 0.55
 MAX_CUSTOMERS_PER_QUESTION = 3
+# How many distinct candidates (numbers, emails, names) of one question are searched for, at
+# most; each search is audited (``customer.searched``). ASSISTANT_MAX_CUSTOMER_CANDIDATES.
+MAX_CUSTOMER_CANDIDATES = 5
 RECENT_TRANSACTIONS = 5
 
 _CUSTOMER_NUMBER = re.compile(r"\b[A-Z]{2,5}-\d{4,10}\b", re.IGNORECASE)
@@ -195,21 +199,32 @@ def customer_record_text(user: AnyUser, customer: CustomerView) -> str:
     return "\n".join(lines)
 
 
-def _candidates(text: str) -> list[tuple[str, bool]]:
-    """(query, exact) pairs for customer_search: numbers and emails exact, names fuzzy."""
+def max_customer_candidates() -> int:
+    return max(
+        int(getattr(settings, "ASSISTANT_MAX_CUSTOMER_CANDIDATES", MAX_CUSTOMER_CANDIDATES)), 0
+    )
+
+
+def _candidates(text: str, limit: int) -> list[tuple[str, bool]]:
+    """(query, exact) pairs for customer_search: numbers and emails exact, names fuzzy; the
+    first ``limit`` distinct ones (ignoring case and spacing), numbers and emails first."""
     found: list[tuple[str, bool]] = []
     found += [(m.group(0), True) for m in _CUSTOMER_NUMBER.finditer(text)]
     found += [(m.group(0), True) for m in _EMAIL.finditer(text)]
-    found += [(m.group(0), False) for m in _NAME.finditer(text)]
-    return list(dict.fromkeys(found))
+    found += [(" ".join(m.group(0).split()), False) for m in _NAME.finditer(text)]
+    distinct: dict[str, tuple[str, bool]] = {}
+    for query, exact in found:
+        distinct.setdefault(query.casefold(), (query, exact))
+    return list(distinct.values())[:limit]
 
 
 def customers_named_in(user: AnyUser, text: str) -> list[CustomerView]:
-    """Customers ``user`` may see that ``text`` names by number, email or (close) full name."""
+    """Customers ``user`` may see that ``text`` names by number, email or (close) full name;
+    at most ``ASSISTANT_MAX_CUSTOMER_CANDIDATES`` searches, however many names it holds."""
     if not can(user, Action.VIEW_CUSTOMERS):
         return []
     matches: dict[int, CustomerView] = {}
-    for query, exact in _candidates(text):
+    for query, exact in _candidates(text, max_customer_candidates()):
         for view in customer_search(user, query, limit=2):
             precise = query.lower() in (view.customer_number.lower(), view.email.lower())
             if (exact and precise) or (not exact and (view.score or 0) >= NAME_MATCH):

@@ -44,8 +44,13 @@ def is_command(text: str) -> bool:
     return stripped[1:].split(maxsplit=1)[0].lower() in COMMANDS
 
 
+def _is_id(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
+    return value.isascii() and value.isdigit()
+
+
 def _customer_id(context: ToolContext, value: str) -> int | None:
-    if value.isdigit():
+    if _is_id(value):
         return int(value)
     row = (
         customers_visible_to(context.user)
@@ -71,7 +76,7 @@ def _prefill_arguments(context: ToolContext, rest: str) -> dict[str, Any] | str:
     for word in words[2:]:
         key, _, value = word.partition("=")
         name = {"account": "account_id", "transaction": "transaction_id"}.get(key.lower())
-        if name is None or not value.isdigit():
+        if name is None or not _is_id(value):
             return f"Not understood: `{word}` (use account=ID or transaction=ID)."
         arguments[name] = int(value)
     return arguments

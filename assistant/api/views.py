@@ -375,7 +375,8 @@ def _assignee(value: str) -> User | None:
     value = value.strip()
     if not value:
         return None
-    lookup = Q(username=value) | Q(pk=int(value)) if value.isdigit() else Q(username=value)
+    is_id = value.isascii() and value.isdigit()  # not "²", which isdigit takes and int refuses
+    lookup = Q(username=value) | Q(pk=int(value)) if is_id else Q(username=value)
     user = get_user_model().objects.filter(lookup, is_active=True).order_by("pk").first()
     if user is None:
         raise exceptions.ValidationError({"assignee": [BAD_ASSIGNEE]})

@@ -54,6 +54,11 @@ logger = logging.getLogger(__name__)
 CONVERSATIONS_PER_PAGE = 20
 
 
+def _is_id(raw: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
+    return raw.isascii() and raw.isdigit()
+
+
 # The conversation list -------------------------------------------------------------------
 
 
@@ -67,7 +72,7 @@ def chat_index(request: HttpRequest) -> HttpResponse:
     context["conversations"] = labelled_conversations(context["page_obj"].object_list)
     raw = request.GET.get("customer", "").strip()
     if raw:
-        row = customers_visible_to(user).filter(pk=int(raw)).first() if raw.isdigit() else None
+        row = customers_visible_to(user).filter(pk=int(raw)).first() if _is_id(raw) else None
         if row is None:  # forbidden answers like missing
             raise Http404("No such customer.")
         context["customer"] = row
@@ -78,7 +83,7 @@ def chat_index(request: HttpRequest) -> HttpResponse:
 @portal_page(Action.ASK_ASSISTANT)
 def conversation_create_view(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("customer", "").strip()
-    customer = int(raw) if raw.isdigit() else None
+    customer = int(raw) if _is_id(raw) else None
     if raw and customer is None:
         raise Http404("No such customer.")
     try:

@@ -650,7 +650,7 @@ def test_handoff_assign_resolve_and_list_filters(
     assert given.json()["assignee"] == "supervisor2"
     by_id = boss.post(assign, {"assignee": str(supervisor.pk)}, format="json")
     assert by_id.json()["assignee"] == "supervisor"
-    for nobody in ("agent", "no-such-user", "999999"):
+    for nobody in ("agent", "no-such-user", "999999", "\u00b2"):  # "²": isdigit, not int
         body = _assert_validation_error(
             boss.post(assign, {"assignee": nobody}, format="json"), "assignee"
         )

@@ -196,6 +196,18 @@ def test_new_conversation_and_customer_from_a_link(
     assert not Conversation.objects.filter(customer=south).exists()
 
 
+@pytest.mark.parametrize("raw", ["\u00b2", "1\u00b2", "\u0661\u0662", "x1"])
+def test_a_customer_id_that_is_not_ascii_digits_answers_404_never_500(
+    client: Client, agent: Any, raw: str
+) -> None:
+    # "²" passes str.isdigit() but int() refuses it; "١٢" are digits of another script.
+    _login(client, agent)
+    assert client.get(reverse("assistant:chat"), {"customer": raw}).status_code == 404
+    response = client.post(reverse("assistant:conversation_create"), {"customer": raw})
+    assert response.status_code == 404
+    assert not Conversation.objects.exists()
+
+
 def test_no_javascript_ask_redirects_and_shows_the_answer(
     client: Client,
     agent: Any,

@@ -84,3 +84,15 @@ def test_customer_prefill_and_escalate_commands(
     handoff = Handoff.objects.get()
     assert handoff.reason == "customer is angry" and handoff.submission == submission
     assert escalated.cards[0]["handoff_id"] == handoff.pk
+
+
+def test_prefill_ids_that_are_not_ascii_digits_are_not_understood(
+    agent: Any, without_llm: None, ask: Any, bank: dict[str, Any]
+) -> None:
+    # "²" passes str.isdigit() but int() refuses it: a plain answer, never a failure.
+    message = ask(agent, "/prefill card-dispute \u00b2")
+    assert message.content == "No customer \u00b2 that you may see." and not message.error
+    number = bank["north"][0].customer_number
+    message = ask(agent, f"/prefill card-dispute {number} account=\u00b2")
+    assert message.content.startswith("Not understood: `account=\u00b2`")
+    assert not FormSubmission.objects.exists()

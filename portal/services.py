@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -14,7 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
 
-from portal import request_context
+from portal import metrics, request_context
 from portal.models import ApiToken, AuditEvent, Profile, Region
 from portal.permissions import Role, can_act_for, forget_roles
 from portal.types import AnyUser
@@ -41,6 +42,11 @@ def audit_event_record(
         target_type = target_type or target._meta.label_lower
         target_id = target_id or str(target.pk)
     known_actor = actor if actor is not None and actor.is_authenticated else None
+    details = dict(details or {})
+    if context.client_request_id:
+        # The client's own X-Request-ID (checked: [A-Za-z0-9._-]{1,64}), kept for correlation;
+        # request_id is always ours.
+        details.setdefault("client_request_id", context.client_request_id)
     event = AuditEvent(
         actor=known_actor,
         actor_username=actor_username or (known_actor.get_username() if known_actor else ""),
@@ -49,10 +55,12 @@ def audit_event_record(
         target_id=str(target_id),
         request_id=context.request_id,
         ip_address=context.ip_address,
-        details=details or {},
+        details=details,
     )
     event.full_clean()
     event.save()
+    # Counted once the event is committed (portal_audit_events_total{action}).
+    transaction.on_commit(partial(metrics.audit_event_observe, action), robust=True)
     return event
 
 

@@ -11,6 +11,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from portal import request_context
 from portal.models import Profile
 from portal.services import audit_event_record
 from portal.types import User
@@ -18,6 +19,7 @@ from portal.types import User
 
 @receiver(user_logged_in)
 def _audit_login(sender: Any, request: Any, user: User, **kwargs: Any) -> None:
+    request_context.update(user_id=user.pk)
     audit_event_record(action="auth.login", actor=user, target=user)
 
 

@@ -53,6 +53,7 @@ urlpatterns = [
     ),
 ]
 
+handler400 = "portal.views.pages.bad_request"
 handler403 = "portal.views.pages.permission_denied"
 handler404 = "portal.views.pages.page_not_found"
 handler500 = "portal.views.pages.server_error"

@@ -38,6 +38,7 @@ from assistant.answering.types import (
 from assistant.models import Conversation, Message, MessageRole
 from assistant.tools import ToolContext
 from knowledge.selectors import chunk_collection_ids
+from portal.metrics import answer_observe
 from portal.permissions import field_visibility
 from portal.services import audit_event_record
 from portal.types import AnyUser
@@ -185,5 +186,9 @@ def _assistant_message_store(
             "model_ms": round(model_ms, 1),
             "portal_ms": round(max(fields["latency_ms"] - model_ms, 0.0), 1),
         },
+    )
+    # /metrics: answer latency and model errors (portal/metrics.py), once committed.
+    transaction.on_commit(
+        lambda: answer_observe(latency_ms=message.latency_ms, error=message.error)
     )
     return message

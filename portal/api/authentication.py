@@ -8,6 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from portal import request_context
 from portal.selectors import api_token_get_by_key
 from portal.services import api_token_touch
 
@@ -29,6 +30,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
         api_token_touch(token=token)
+        request_context.update(user_id=token.user.pk)  # for the log lines from here on
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

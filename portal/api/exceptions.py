@@ -6,13 +6,25 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from portal.errors import ApplicationError
 from portal.services import audit_event_record
+
+API_PREFIX = "/api/"
+
+
+def is_api_request(request: HttpRequest) -> bool:
+    """Under ``/api/``: every answer there, errors included, is JSON."""
+    return request.path_info.startswith(API_PREFIX)
+
+
+def error_response(message: str, status: int, extra: dict[str, Any] | None = None) -> JsonResponse:
+    """The API's error shape outside DRF (Django's 404/500 handlers, middleware)."""
+    return JsonResponse({"message": message, "extra": extra or {}}, status=status)
 
 
 def _django_validation_detail(error: DjangoValidationError) -> Any:

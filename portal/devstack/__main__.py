@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,6 +104,19 @@ def _terminate(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
+def _process_env() -> dict[str, str]:
+    """What the worker and the web server get on top of our environment: the embedding model
+    loaded when they start, and one metrics folder, so that the web's /metrics shows the
+    worker's task timings too (emptied at each start: counters of old runs would add up)."""
+    metrics_dir = config.var_dir() / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    return {
+        "EMBEDDING_WARM_ON_START": os.environ.get("EMBEDDING_WARM_ON_START", "1"),
+        "PROMETHEUS_MULTIPROC_DIR": os.environ.get("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir)),
+    }
+
+
 def run() -> int:
     port = config.web_port()
     if not port_is_free(config.HOST, port):
@@ -124,14 +138,18 @@ def run() -> int:
     try:
         _manage("migrate", "--noinput")
         _manage("seed_demo")
+        process_env = _process_env()
         children.append(
             _spawn([sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
                     "--concurrency=2", "--hostname=portal-dev@%h", "--beat",
-                    f"--schedule={config.var_dir() / 'celerybeat-schedule'}"])
+                    f"--schedule={config.var_dir() / 'celerybeat-schedule'}"], env=process_env)
         )  # fmt: skip
         # The web process embeds one short query at a time: one torch thread keeps its
         # latency steady when the worker is busy on the other cores (docs/benchmarks.md).
-        web_env = {"EMBEDDING_TORCH_THREADS": os.environ.get("EMBEDDING_TORCH_THREADS", "1")}
+        web_env = {
+            **process_env,
+            "EMBEDDING_TORCH_THREADS": os.environ.get("EMBEDDING_TORCH_THREADS", "1"),
+        }
         children.append(
             _spawn(
                 [sys.executable, "manage.py", "runserver", f"{config.HOST}:{port}", "--noreload"],

@@ -9,6 +9,8 @@ import django_stubs_ext
 import environ
 from csp.constants import NONE, SELF
 
+from portal.logs import logging_config
+
 # Lets admin.ModelAdmin[Model] and friends be subscripted at run time.
 django_stubs_ext.monkeypatch()
 
@@ -46,7 +48,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "portal.middleware.RequestContextMiddleware",
+    # /healthz, /readyz, /metrics: before host checks, HTTPS redirect, sessions, sign-in.
+    "portal.health.ProbeMiddleware",
+    "portal.middleware.RequestSizeLimitMiddleware",
+    "portal.middleware.NoStoreMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -56,8 +63,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    # Last, so that it sees failed logins after every other layer ran.
+    # Last (but for the metrics' timer), so that it sees failed logins after every other
+    # layer ran.
     "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -219,16 +228,43 @@ CELERY_TASK_TRACK_STARTED = True
 # Demo data
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="")  # seed_demo refuses to run without one
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
-}
+# Logs (portal/logs.py): every record carries request_id, user_id and route (the URL name)
+# while a request is handled; LOG_FORMAT "json" (production's default) or "text".
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
+# Celery workers log through the same handler (and format) instead of their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Request ids (portal/middleware.py): ours (uuid4) unless X-Request-ID comes from a trusted
+# proxy: TRUSTED_PROXY_REQUEST_ID "0" (default: never), "1" (any client: only when a proxy
+# always sets or strips the header) or proxy addresses/networks ("10.0.0.5,10.1.0.0/16").
+_trusted_request_id = env.str("TRUSTED_PROXY_REQUEST_ID", default="0").strip()
+TRUSTED_PROXY_REQUEST_ID: bool | list[str] = [
+    entry.strip() for entry in _trusted_request_id.split(",") if entry.strip()
+]
+if _trusted_request_id.lower() in {"", "0", "false", "no", "off"}:
+    TRUSTED_PROXY_REQUEST_ID = False
+elif _trusted_request_id.lower() in {"1", "true", "yes", "on"}:
+    TRUSTED_PROXY_REQUEST_ID = True
+
+# Operations (docs/operations.md): /healthz, /readyz, /metrics (portal/health.py).
+# /metrics answers a bearer METRICS_TOKEN or a client in METRICS_ALLOWED_IPS; neither: 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS: list[str] = env.list("METRICS_ALLOWED_IPS", default=[])
+METRICS_CELERY_QUEUES: list[str] = env.list("METRICS_CELERY_QUEUES", default=["celery"])
+# A Celery worker serves its own metrics on this port (0: off), see docs/operations.md.
+CELERY_METRICS_PORT = env.int("CELERY_METRICS_PORT", default=0)
+CELERY_METRICS_ADDRESS = env.str("CELERY_METRICS_ADDRESS", default="127.0.0.1")
+
+# Request bodies (portal.middleware.RequestSizeLimitMiddleware answers 413 above them): a
+# body without files at most DATA_UPLOAD_MAX_MEMORY_SIZE; an upload at most the largest file
+# (KNOWLEDGE_MAX_UPLOAD_BYTES) plus that. Uploaded files above FILE_UPLOAD_MAX_MEMORY_SIZE
+# are spooled to a temporary file instead of memory.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=1000)
+DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=20)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 
 CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "portal.tasks.housekeeping_task", "schedule": timedelta(hours=1)},
@@ -242,6 +278,9 @@ EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
 # Threads torch may use for the local model (0: torch's default, one per core). Web
 # processes embed one short query at a time: 1 keeps their latency steady under load.
 EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=0)
+# Load the model when a web or worker process starts (portal/startup.py) rather than on the
+# first search; /readyz reports "not ready" until it is loaded. Off for tests and commands.
+EMBEDDING_WARM_ON_START = env.bool("EMBEDDING_WARM_ON_START", default=False)
 EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=30.0)
 EMBEDDING_MAX_RETRIES = env.int("EMBEDDING_MAX_RETRIES", default=3)
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
@@ -268,8 +307,6 @@ KNOWLEDGE_SEARCH_MAX_K = 50
 KNOWLEDGE_BM25_K1 = env.float("KNOWLEDGE_BM25_K1", default=0.9)
 KNOWLEDGE_BM25_B = env.float("KNOWLEDGE_BM25_B", default=0.4)
 KNOWLEDGE_RRF_K = env.int("KNOWLEDGE_RRF_K", default=60)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 CELERY_BEAT_SCHEDULE.update(
     {
         "knowledge-requeue-stale": {

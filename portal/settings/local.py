@@ -23,6 +23,9 @@ WHITENOISE_USE_FINDERS = True
 
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default=DEMO_PASSWORD_DEFAULT)
 
+# /metrics from this machine only (curl http://127.0.0.1:8000/metrics).
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+
 # A fixed development key (never for production, which requires its own).
 FIELD_ENCRYPTION_KEYS = env.list(
     "FIELD_ENCRYPTION_KEYS", default=["Qd9nKHoglvKQQ7XxsO2OEat5_fhH-vNDUQB0H-QL9mw="]

@@ -1,7 +1,8 @@
 """Production: every secret and address comes from the environment, with no default."""
 
+from portal.logs import logging_config
 from portal.settings.base import *  # noqa: F403
-from portal.settings.base import DATABASES, env
+from portal.settings.base import DATABASES, LOG_LEVEL, env
 
 DEBUG = False
 SECRET_KEY = env.str("DJANGO_SECRET_KEY")
@@ -23,3 +24,9 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_NAME = "__Host-sessionid"
 CSRF_COOKIE_NAME = "__Host-csrftoken"
+
+# One JSON object per log line, with request_id, user_id and route (docs/operations.md).
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
+# Each web and worker process loads the embedding model when it starts.
+EMBEDDING_WARM_ON_START = env.bool("EMBEDDING_WARM_ON_START", default=True)

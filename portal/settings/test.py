@@ -23,6 +23,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "10000/min"}}
+# The embedding model loads on first use in tests (warm-up is tested on its own).
+EMBEDDING_WARM_ON_START = False
 
 # Two test runs at once (two checkouts, two terminals) each need their own database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_portal")}

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views import defaults
 
 from portal import registry
+from portal.api.exceptions import error_response, is_api_request
 from portal.forms import AuditFilterForm
+from portal.middleware import too_large_response
 from portal.permissions import ROLE_DESCRIPTIONS, Action, can, regions_visible_to, user_roles
 from portal.selectors import audit_event_list, audit_event_list_of_actor
 from portal.services import audit_event_record
@@ -47,20 +52,38 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/audit_list.html", context)
 
 
+# Django's error handlers (portal/urls.py). Under /api/ they answer in the API's error shape
+# ({"message", "extra"}), like DRF's views do: an unknown API URL, a failure outside DRF.
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):  # the fields of a multipart body
+        return too_large_response(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if is_api_request(request):
+        return error_response("Bad request.", 400)
+    return defaults.bad_request(request, exception or Exception())
+
+
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     audit_event_record(
         action="permission.denied",
         actor=getattr(request, "user", None),
         details={"path": request.path[:500], "method": request.method},
     )
+    if is_api_request(request):
+        return error_response("You do not have permission to perform this action.", 403)
     return render(request, "403.html", status=403)
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if is_api_request(request):
+        return error_response("Not found.", 404)
     return render(request, "404.html", status=404)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    if is_api_request(request):
+        return error_response("Server error.", 500)
     from django.template import loader
 
     return HttpResponse(loader.get_template("500.html").render(), status=500)

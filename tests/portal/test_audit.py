@@ -63,14 +63,68 @@ def test_request_id_and_ip_come_from_the_request(client: Client, make_user: Any)
         REMOTE_ADDR="192.0.2.7",
         HTTP_X_REQUEST_ID="trace-abcdef123",
     )
-    assert response["X-Request-ID"] == "trace-abcdef123"
+    # The id is always ours; the client's (well-formed) one is kept apart, for correlation.
+    request_id = response["X-Request-ID"]
+    assert len(request_id) == 32 and request_id != "trace-abcdef123"
     event = AuditEvent.objects.get(action="auth.login")
-    assert event.request_id == "trace-abcdef123"
+    assert event.request_id == request_id
+    assert event.details["client_request_id"] == "trace-abcdef123"
     assert event.ip_address == "192.0.2.7"
-    # A malformed incoming id is replaced, never stored as sent.
-    response = client.get(reverse("login"), HTTP_X_REQUEST_ID="<script>")
-    assert response["X-Request-ID"] != "<script>"
-    assert len(response["X-Request-ID"]) == 32
+
+
+HOSTILE_REQUEST_IDS = [
+    "<script>alert(1)</script>",
+    "admin-0001' OR '1'='1",
+    "a" * 65,
+    "line\r\nbreak",
+    "forged-request-id-0001",  # well-formed, but a client's word is not our id
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("hostile", HOSTILE_REQUEST_IDS)
+def test_a_client_never_chooses_the_audited_request_id(
+    client: Client, make_user: Any, hostile: str
+) -> None:
+    make_user("ivy", Role.AGENT)
+    response = client.post(
+        reverse("login"),
+        {"username": "ivy", "password": "wrong password"},
+        HTTP_X_REQUEST_ID=hostile,
+    )
+    event = AuditEvent.objects.get(action="auth.login_failed")
+    assert event.request_id == response["X-Request-ID"]
+    assert event.request_id != hostile and len(event.request_id) == 32
+    # Kept apart only when it is a plain id ([A-Za-z0-9._-]{1,64}).
+    assert event.details.get("client_request_id") == (
+        hostile if hostile == "forged-request-id-0001" else None
+    )
+
+
+@pytest.mark.django_db
+def test_a_trusted_proxy_sets_the_request_id(client: Client, make_user: Any, settings: Any) -> None:
+    make_user("ivy", Role.AGENT)
+    settings.TRUSTED_PROXY_REQUEST_ID = ["10.0.0.0/8"]
+    login = {"username": "ivy", "password": "wrong password"}
+    via_proxy = client.post(
+        reverse("login"), login, REMOTE_ADDR="10.1.2.3", HTTP_X_REQUEST_ID="proxy-req-00001"
+    )
+    assert via_proxy["X-Request-ID"] == "proxy-req-00001"
+    direct = client.post(
+        reverse("login"), login, REMOTE_ADDR="192.0.2.7", HTTP_X_REQUEST_ID="proxy-req-00002"
+    )
+    assert direct["X-Request-ID"] != "proxy-req-00002"
+    # Even a trusted proxy's value must look like an id.
+    odd = client.post(
+        reverse("login"), login, REMOTE_ADDR="10.1.2.3", HTTP_X_REQUEST_ID="<b>proxy</b>-0001"
+    )
+    assert odd["X-Request-ID"] != "<b>proxy</b>-0001"
+    ids = set(AuditEvent.objects.filter(action="auth.login_failed").values_list("request_id"))
+    assert ids == {
+        ("proxy-req-00001",),
+        (direct["X-Request-ID"],),
+        (odd["X-Request-ID"],),
+    }
 
 
 @pytest.mark.django_db

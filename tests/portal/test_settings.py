@@ -56,3 +56,14 @@ def test_production_refuses_to_start_without(missing: str) -> None:
     result = _manage("check", env=env)
     assert result.returncode != 0
     assert missing in result.stderr
+
+
+def test_production_logs_json_warms_up_and_hides_metrics() -> None:
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.LOGGING['handlers']['console']['formatter'], s.EMBEDDING_WARM_ON_START, "
+        "s.METRICS_ALLOWED_IPS, repr(s.METRICS_TOKEN), s.TRUSTED_PROXY_REQUEST_ID)"
+    )
+    result = _manage("shell", "-c", code, env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["json", "True", "[]", "''", "False"]

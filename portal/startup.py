@@ -1,0 +1,38 @@
+"""What a web or worker process does once when it starts: the registered warm-ups.
+
+Called when the WSGI application is loaded (``portal/wsgi.py``: each gunicorn worker, the
+dev stack's ``runserver``) and in each Celery worker process (``portal/celery.py``,
+``worker_process_init``). Each warm-up decides itself whether it is wanted (the knowledge
+app's embedding model: ``EMBEDDING_WARM_ON_START``), so tests and one-off commands stay fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from portal import registry
+
+logger = logging.getLogger(__name__)
+
+
+def warm_up() -> None:
+    """Run every registered warm-up; a failure is logged (``/readyz`` then says not ready)."""
+    for warmup in registry.warmups():
+        started = time.monotonic()
+        try:
+            warmup.run()
+        except Exception:
+            logger.exception("Warm-up %r failed", warmup.name)
+        else:
+            logger.info("Warm-up %r done in %.2f s", warmup.name, time.monotonic() - started)
+
+
+def warm_up_in_background() -> threading.Thread:
+    """``warm_up`` in a daemon thread, for a start-up hook that must return quickly (Celery
+    kills a pool process that is not up within a few seconds); the first task that needs what
+    is loading waits for it."""
+    thread = threading.Thread(target=warm_up, name="portal-warm-up", daemon=True)
+    thread.start()
+    return thread

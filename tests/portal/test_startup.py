@@ -1,0 +1,94 @@
+"""portal/startup.py: the embedding model is loaded when a web or worker process starts."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from portal import registry, startup
+
+
+class _Backend:
+    def __init__(self) -> None:
+        self.loaded = False
+        self.warmed = 0
+
+    def warm(self) -> None:
+        self.warmed += 1
+        self.loaded = True
+
+
+@pytest.fixture
+def backend(monkeypatch: pytest.MonkeyPatch) -> _Backend:
+    import knowledge.embeddings
+
+    fake = _Backend()
+    monkeypatch.setattr(knowledge.embeddings, "get_backend", lambda: fake)
+    return fake
+
+
+def test_the_knowledge_app_registers_its_warm_up() -> None:
+    assert [warmup.name for warmup in registry.warmups()] == ["embedding model"]
+
+
+@override_settings(EMBEDDING_WARM_ON_START=True)
+def test_warm_up_loads_the_model(backend: _Backend) -> None:
+    startup.warm_up()
+    assert backend.warmed == 1 and backend.loaded
+
+
+@override_settings(EMBEDDING_WARM_ON_START=False)
+def test_tests_and_commands_do_not_warm_up(backend: _Backend) -> None:
+    startup.warm_up()
+    assert backend.warmed == 0
+
+
+@override_settings(EMBEDDING_WARM_ON_START=True)
+def test_a_failed_warm_up_is_logged_not_fatal(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import knowledge.embeddings
+
+    class Broken:
+        def warm(self) -> None:
+            raise RuntimeError("no model")
+
+    monkeypatch.setattr(knowledge.embeddings, "get_backend", Broken)
+    startup.warm_up()
+    assert "Warm-up 'embedding model' failed" in caplog.text
+
+
+@override_settings(EMBEDDING_WARM_ON_START=True)
+def test_celery_pool_processes_warm_up_in_the_background(backend: _Backend) -> None:
+    from celery.signals import worker_process_init
+
+    worker_process_init.send(sender=None)
+    for thread in threading.enumerate():
+        if thread.name == "portal-warm-up":
+            thread.join(timeout=10)
+    assert backend.warmed == 1
+
+
+def test_web_processes_warm_up_when_the_wsgi_application_loads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(startup, "warm_up", lambda: calls.append("warm"))
+    monkeypatch.delitem(sys.modules, "portal.wsgi", raising=False)
+    importlib.import_module("portal.wsgi")
+    assert calls == ["warm"]
+
+
+def test_the_local_model_reports_loaded_after_warm_up(settings: Any) -> None:
+    from knowledge.embeddings import LocalBackend, get_backend
+
+    fresh = LocalBackend(settings.EMBEDDING_MODEL, settings.EMBEDDING_BATCH_SIZE)
+    assert fresh.loaded is False  # constructing it loads nothing
+    backend = get_backend()  # the process's own (loaded once per test session)
+    backend.warm()
+    assert isinstance(backend, LocalBackend) and backend.loaded is True

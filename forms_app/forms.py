@@ -17,10 +17,11 @@ from django import forms
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import RegexValidator
-from django.template.defaultfilters import filesizeformat
+from django.utils.html import conditional_escape
 
 from forms_app.models import FieldType, FormDefinition, FormField
 from knowledge.ingestion.parsers import ParseError, detect_content_type
+from portal.formatting import format_size
 
 PHONE_PATTERN = r"^\+?[0-9 ()./-]{6,24}$"
 EMPTY_CHOICE = ("", "—")
@@ -30,7 +31,9 @@ def validate_upload(upload: UploadedFile) -> None:
     """Size limit and content type checked against the file's magic bytes."""
     limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
     if upload.size is not None and upload.size > limit:
-        raise forms.ValidationError(f"The file is larger than {filesizeformat(limit)}.")
+        raise forms.ValidationError(
+            f"The file is {format_size(upload.size)}; the limit is {format_size(limit)}."
+        )
     upload.seek(0)
     data = upload.read()
     upload.seek(0)
@@ -55,7 +58,9 @@ def make_field(field: FormField, transaction_choices: Sequence[tuple[str, str]] 
     rules = field.validation or {}
     common: dict[str, Any] = {
         "label": field.label,
-        "help_text": field.help_text,
+        # Plain text from the definition: escaped here, because crispy's (and Django's own)
+        # field templates print help_text with |safe.
+        "help_text": conditional_escape(field.help_text),
         "required": field.required and not field.show_when,
     }
     kind = field.type

@@ -22,6 +22,7 @@ from knowledge.permissions import (
     can_create_collection,
     can_manage_collection,
 )
+from portal.formatting import format_size
 from portal.permissions import Role
 from portal.services import audit_event_record
 from portal.types import AnyUser, account_of
@@ -229,7 +230,7 @@ def _precheck(upload: File, filename: str, size: int, claimed: str | None) -> tu
     """(content type, error): cheap checks done at upload so that bad files never wait."""
     limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
     if size > limit:
-        return "", f"The file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB."
+        return "", f"The file is {format_size(size)}; the limit is {format_size(limit)}."
     data = upload.read()  # within the size limit; a DOCX's ZIP directory sits at the end
     upload.seek(0)
     try:

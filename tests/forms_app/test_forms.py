@@ -203,7 +203,7 @@ def test_file_type_and_size_are_checked(definition: Any) -> None:
     with override_settings(KNOWLEDGE_MAX_UPLOAD_BYTES=5):
         big = SimpleUploadedFile("bill.pdf", b"%PDF-1.4\n%%EOF\n", content_type="application/pdf")
         form = _post(definition, base, {"proof": big})
-        assert "larger than" in form.errors["proof"][0]
+        assert form.errors["proof"] == ["The file is 15 bytes; the limit is 5 bytes."]
 
 
 def test_checkbox_and_not_empty_conditions(make_definition: Callable[..., Any]) -> None:
@@ -233,3 +233,13 @@ def test_checkbox_and_not_empty_conditions(make_definition: Callable[..., Any]) 
     # Unchecking hides "card", and with it "detail" that depends on it.
     form = _post(definition, {"card": "1234", "detail": "x"})
     assert form.is_valid() and form.cleaned_data == {"has_card": False}
+
+
+def test_the_file_size_limit_is_said_like_the_docs(settings: Any) -> None:
+    from forms_app.forms import validate_upload
+
+    upload = SimpleUploadedFile("big.pdf", b"%PDF-1.7\n" + b"0" * 3 * 1024 * 1024)
+    settings.KNOWLEDGE_MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+    with pytest.raises(forms.ValidationError) as error:
+        validate_upload(upload)
+    assert error.value.messages == ["The file is 3 MB; the limit is 2 MB."]

@@ -82,3 +82,23 @@ def test_content_manager_previews_but_does_not_fill(
 def test_agent_gets_no_preview(client: Client, make_user: Any, seeded: None) -> None:
     client.force_login(make_user("agent", Role.AGENT))
     assert client.get("/forms/card-dispute/preview/").status_code == 404
+
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def test_help_text_is_plain_text_escaped_in_every_page(
+    client: Client, make_user: Any, make_definition: Any
+) -> None:
+    make_definition(
+        [{"key": "note", "label": "Note", "type": "text", "help_text": f"Say why {XSS}"}],
+        slug="xss-help",
+        publish=True,
+    )
+    client.force_login(make_user("agent", Role.AGENT))
+    body = client.get("/forms/xss-help/").content.decode()
+    assert XSS not in body
+    assert "Say why &lt;img src=x onerror=alert(1)&gt;" in body
+    client.force_login(make_user("content", Role.CONTENT_MANAGER))
+    preview = client.get("/forms/xss-help/preview/").content.decode()
+    assert XSS not in preview and "&lt;img src=x onerror=alert(1)&gt;" in preview

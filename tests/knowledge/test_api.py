@@ -164,6 +164,21 @@ def test_document_list_and_detail(
     assert hidden.json() == missing.json() == {"message": "No such document.", "extra": {}}
 
 
+def test_an_upload_over_the_limit_says_the_limit_like_the_docs(
+    role_users: dict[str, Any], collections: dict[str, Collection], settings: Any
+) -> None:
+    settings.KNOWLEDGE_MAX_UPLOAD_BYTES = 1536
+    response = _client(role_users["content_manager"]).post(
+        "/api/v1/documents/",
+        {"collection": "fraud-disputes", "title": "Big", "file": _md(text=b"x" * 3072)},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["status"] == "failed"
+    assert data["error"] == "The file is 3 KB; the limit is 1.5 KB."
+
+
 def test_document_upload(role_users: dict[str, Any], collections: dict[str, Collection]) -> None:
     manager = _client(role_users["content_manager"])
     response = manager.post(

@@ -28,6 +28,7 @@ from knowledge.services import (
     collection_access_check,
     collection_create,
     collection_delete,
+    collection_slug_check,
     collection_update,
     document_create,
     document_replace_file,
@@ -64,6 +65,15 @@ class CollectionAdminForm(forms.ModelForm[Collection]):
             "manage_roles",
             "read_regions",
         ]
+
+    def clean_slug(self) -> str:
+        slug: str = self.cleaned_data["slug"]
+        # The service's words for a taken slug (not "already exists": no existence oracle).
+        try:
+            collection_slug_check(slug, collection=self.instance)
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["slug"]) from error
+        return slug
 
     def clean_read_roles(self) -> list[str]:
         return sorted(self.cleaned_data.get("read_roles") or [])

@@ -42,6 +42,21 @@ def _check_roles(roles: Iterable[str], field: str) -> list[str]:
     return roles
 
 
+# Slugs are unique across every collection, including those a user may not see: a taken slug
+# answers with the same words whether or not the user could know the collection exists.
+SLUG_NOT_AVAILABLE = "This slug is not available."
+
+
+def collection_slug_check(slug: str, *, collection: Collection | None = None) -> None:
+    """Raise ValidationError({"slug": SLUG_NOT_AVAILABLE}) when another collection than
+    ``collection`` has ``slug`` (the one check: the services and the admin's form)."""
+    taken = Collection.objects.filter(slug=slug)
+    if collection is not None and collection.pk is not None:
+        taken = taken.exclude(pk=collection.pk)
+    if taken.exists():
+        raise ValidationError({"slug": SLUG_NOT_AVAILABLE})
+
+
 @transaction.atomic
 def collection_create(
     *,
@@ -65,6 +80,7 @@ def collection_create(
         read_roles=_check_roles(read_roles, "read_roles"),
         manage_roles=_check_roles(manage_roles, "manage_roles"),
     )
+    collection_slug_check(slug)
     collection.full_clean()
     collection.save()
     collection.read_regions.set(list(read_regions))
@@ -162,6 +178,7 @@ def collection_update(
     ):
         if value is not None:
             setattr(stored, field, value)
+    collection_slug_check(stored.slug, collection=stored)
     stored.full_clean()
     stored.save()
     if regions is not None:

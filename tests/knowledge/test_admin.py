@@ -459,3 +459,17 @@ def test_content_manager_creates_and_admin_deletes_through_the_services(
     admin_client.post(delete, {"post": "yes"})
     assert not Collection.objects.filter(pk=products.pk).exists()
     assert AuditEvent.objects.filter(action="collection.deleted", target_id=str(products.pk))
+
+
+def test_admin_add_with_a_hidden_collections_slug_reveals_nothing(
+    content_client: Client, collections: dict[str, Collection]
+) -> None:
+    errors = []
+    for slug in ("products-fees", "compliance-aml"):  # one it manages, one it cannot see
+        response = content_client.post(
+            reverse("admin:knowledge_collection_add"),
+            {"slug": slug, "name": "Copy", "sensitivity": "internal", "read_roles": ["agent"]},
+        )
+        assert response.status_code == 200
+        errors.append(response.context["adminform"].form.errors["slug"])
+    assert errors == [["This slug is not available."]] * 2

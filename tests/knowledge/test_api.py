@@ -83,6 +83,30 @@ def test_collections_list(role_users: dict[str, Any], collections: dict[str, Col
     assert _client(role_users["integration"]).get("/api/v1/collections/").json() == []
 
 
+def test_taken_slugs_do_not_reveal_hidden_collections(
+    role_users: dict[str, Any], collections: dict[str, Collection]
+) -> None:
+    manager = _client(role_users["content_manager"])
+    visible = {c["slug"] for c in manager.get("/api/v1/collections/").json()}
+    assert "products-fees" in visible and "compliance-aml" not in visible
+    body = {"name": "Copy", "read_roles": ["agent"], "manage_roles": ["content_manager"]}
+    answers = [
+        manager.post("/api/v1/collections/", {**body, "slug": slug}, format="json")
+        for slug in ("products-fees", "compliance-aml")
+    ]
+    # The same answer for a collection the manager sees and one they may not know exists.
+    assert [a.status_code for a in answers] == [400, 400]
+    assert (
+        answers[0].json()
+        == answers[1].json()
+        == {
+            "message": "Validation error",
+            "extra": {"fields": {"slug": ["This slug is not available."]}},
+        }
+    )
+    assert Collection.objects.filter(name="Copy").count() == 0
+
+
 def test_collection_create(role_users: dict[str, Any], collections: dict[str, Collection]) -> None:
     body = {
         "slug": "mortgages",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_login_failed
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -17,20 +17,25 @@ from portal.types import User
 
 
 class PortalAuthenticationForm(AuthenticationForm):
-    """Refuses accounts whose roles do not include signing in to the portal."""
+    """Refuses accounts whose roles do not include signing in to the portal.
 
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "no_portal_access": "This account may not sign in to the portal (API-only or no role).",
-    }
+    The refusal looks exactly like a wrong password (same message, and it counts as a failed
+    sign-in towards the lockout), so that the page never confirms the password of an
+    API-only account; the audit trail records the real reason (``auth.login_refused``).
+    """
 
     def confirm_login_allowed(self, user: User) -> None:
         super().confirm_login_allowed(user)
         if not can(user, Action.USE_PORTAL):
             audit_event_record(action="auth.login_refused", actor=user, details={"reason": "role"})
-            raise forms.ValidationError(
-                self.error_messages["no_portal_access"], code="no_portal_access"
+            # What authenticate() signals for a wrong password: axes counts it, and the
+            # audit trail gets its auth.login_failed like any other failure.
+            user_login_failed.send(
+                sender=type(self).__name__,
+                credentials={"username": self.cleaned_data.get("username", "")},
+                request=self.request,
             )
+            raise self.get_invalid_login_error()
 
 
 class LoginView(auth_views.LoginView):

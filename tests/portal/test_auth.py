@@ -105,14 +105,39 @@ def test_throttled_per_ip(client: Client, make_user: Any) -> None:
     assert _login(client, "frank", ip="10.2.0.10").status_code == 302
 
 
+def _login_errors(response: Any) -> list[str]:
+    return list(response.context["form"].non_field_errors())
+
+
 @pytest.mark.django_db
 def test_integration_account_cannot_use_portal(client: Client, make_user: Any) -> None:
     make_user("robot", Role.INTEGRATION)
-    response = _login(client, "robot")
-    assert response.status_code == 200
-    assert "may not sign in to the portal" in response.content.decode()
+    right = _login(client, "robot")
+    assert right.status_code == 200
     assert "_auth_user_id" not in client.session
-    assert AuditEvent.objects.filter(action="auth.login_refused").exists()
+    # The page never confirms the password of an API-only account: the right password gets
+    # exactly the wrong password's answer.
+    wrong = _login(Client(), "robot", "not the password")
+    assert _login_errors(right) == _login_errors(wrong)
+    assert "may not sign in" not in right.content.decode()
+    # The audit trail knows why.
+    refused = AuditEvent.objects.get(action="auth.login_refused")
+    assert refused.details == {"reason": "role"}
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() == 2
+
+
+@pytest.mark.django_db
+def test_refused_account_counts_towards_the_lockout_like_a_wrong_password(
+    client: Client, make_user: Any
+) -> None:
+    make_user("robot", Role.INTEGRATION)
+    make_user("alice", Role.AGENT)
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        _login(client, "robot")  # the right password, every time
+        _login(client, "alice", "wrong")
+    # The same attempt locks both: a correct guess is not told apart by a missing lockout.
+    assert _login(client, "robot").status_code == 429
+    assert _login(client, "alice", "wrong").status_code == 429
 
 
 @pytest.mark.django_db

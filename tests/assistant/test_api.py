@@ -324,7 +324,8 @@ def test_answer_as_server_sent_events(server: FakeOpenAI, fees: Any, agent: Any)
     assert response.status_code == 200
     assert response.streaming
     assert response["Content-Type"] == "text/event-stream; charset=utf-8"
-    assert response["Cache-Control"] == "no-cache"
+    assert "no-cache" in response["Cache-Control"]
+    assert "no-store" in response["Cache-Control"]  # personal: never cached
     assert response["X-Accel-Buffering"] == "no"
     events = _sse_events(response)
     kinds = [kind for kind, _ in events]
@@ -353,9 +354,11 @@ def test_answer_as_server_sent_events(server: FakeOpenAI, fees: Any, agent: Any)
     detail = client.get(f"/api/v1/conversations/{conversation['id']}/").json()
     assert detail["messages"][-1] == done
 
-    # The audit of the streamed answer still carries the request's id.
+    # The audit of the streamed answer still carries the request's id (ours; the client's
+    # X-Request-ID kept beside it).
     event = AuditEvent.objects.get(action="assistant.answer")
-    assert event.request_id == "stream-request-0001"
+    assert event.request_id == response["X-Request-ID"]
+    assert event.details["client_request_id"] == "stream-request-0001"
 
 
 def test_stream_via_query_parameter_and_accept_header_alone(

@@ -267,7 +267,8 @@ def test_streamed_answer_events_in_order(
     assert response.status_code == 200
     assert response.streaming is True  # no middleware buffers it
     assert response["Content-Type"].startswith("text/event-stream")
-    assert response["Cache-Control"] == "no-cache"
+    assert "no-cache" in response["Cache-Control"]
+    assert "no-store" in response["Cache-Control"]  # personal: never cached
     assert response["X-Accel-Buffering"] == "no"
     assert "Content-Length" not in response
 

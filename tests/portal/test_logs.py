@@ -29,11 +29,14 @@ def json_log() -> Iterator[io.StringIO]:
     handler.addFilter(RequestContextFilter())
     handler.setFormatter(JsonFormatter(**formatter_config))
     root = logging.getLogger()
+    level = root.level  # a test Celery worker may have set it to ERROR
+    root.setLevel(logging.INFO)
     root.addHandler(handler)
     try:
         yield stream
     finally:
         root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def _records(stream: io.StringIO) -> list[dict[str, Any]]:

@@ -74,6 +74,10 @@ class Document(models.Model):
     )
     error = models.TextField(blank=True)
     chunk_count = models.PositiveIntegerField(default=0)
+    # Runs of the ingestion task on this version that started and never ended (the worker
+    # was killed: hard time limit, lost worker). Back to 0 when a run ends, a new version is
+    # uploaded or the document is reprocessed; at KNOWLEDGE_MAX_INGEST_ATTEMPTS it is failed.
+    ingest_attempts = models.PositiveSmallIntegerField(default=0)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -15,7 +15,8 @@ from django.core.files.base import File
 from django.db import transaction
 
 from knowledge.ingestion.fetch import host_allowed, not_allowed_message
-from knowledge.ingestion.parsers import ParseError, detect_content_type
+from knowledge.ingestion.limits import parse_limits
+from knowledge.ingestion.parsers import ParseError, detect_content_type, precheck
 from knowledge.models import Collection, Document, DocumentStatus, DocumentVersion
 from knowledge.permissions import (
     can_change_collection_access,
@@ -251,9 +252,13 @@ def _precheck(upload: File, filename: str, size: int, claimed: str | None) -> tu
     data = upload.read()  # within the size limit; a DOCX's ZIP directory sits at the end
     upload.seek(0)
     try:
-        return detect_content_type(filename, data, claimed), ""
+        content_type = detect_content_type(filename, data, claimed)
+        # The format's limits that need no parsing (a Word file's ZIP directory, the size
+        # of a Markdown file, ...): a file over one fails now rather than in the worker.
+        precheck(data, content_type, parse_limits())
     except ParseError as error:
         return "", str(error)
+    return content_type, ""
 
 
 def _store_version(
@@ -290,6 +295,7 @@ def _store_version(
             document.file.save(filename, upload, save=False)
             version.file.name = document.file.name
     version.status, version.error = document.status, document.error
+    document.ingest_attempts = 0  # a new version starts with a clean count
     document.effective_date = effective_date or document.effective_date
     document.full_clean()
     document.save()
@@ -401,7 +407,8 @@ def document_reprocess(*, actor: AnyUser | None, document: Document) -> Document
         raise ValidationError("This version has no stored file; upload a new one instead.")
     document.status = DocumentStatus.PENDING
     document.error = ""
-    document.save(update_fields=["status", "error", "updated_at"])
+    document.ingest_attempts = 0
+    document.save(update_fields=["status", "error", "ingest_attempts", "updated_at"])
     audit_event_record(action="document.reprocess", actor=actor, target=document)
     _enqueue(document)
     return document

@@ -11,7 +11,15 @@ from django.utils import timezone
 
 from knowledge.embeddings import EmbeddingError
 from knowledge.ingestion.fetch import FetchError
-from knowledge.ingestion.pipeline import ingest, mark_failed
+from knowledge.ingestion.pipeline import (
+    attempt_ended,
+    fail_exhausted,
+    ingest,
+    interrupted_by_time_limit,
+    mark_failed,
+    mark_timed_out,
+    timed_out_message,
+)
 from knowledge.models import Document, DocumentStatus
 
 TRANSIENT = (
@@ -27,10 +35,22 @@ MAX_RETRIES = 5
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
 def document_ingest_task(self: Task, document_id: int) -> dict[str, Any]:
-    """Parse, chunk, embed and swap in the newest version of a document; idempotent."""
+    """Parse, chunk, embed and swap in the newest version of a document; idempotent.
+
+    The soft time limit (``CELERY_TASK_SOFT_TIME_LIMIT``) ends the run with the document
+    ``failed`` and the reason; a run killed at the hard limit is redelivered, and counted:
+    after ``KNOWLEDGE_MAX_INGEST_ATTEMPTS`` such runs the document is failed, not run again.
+    """
     try:
         outcome = ingest([document_id])
-    except TRANSIENT as error:
+    except Exception as error:
+        if interrupted_by_time_limit(error):
+            # The same work would hit the same limit again: no retry.
+            mark_timed_out(document_id)
+            return {"ready": [], "failed": {document_id: timed_out_message()}, "skipped": []}
+        if not isinstance(error, TRANSIENT):
+            raise
+        attempt_ended(document_id)
         if self.request.retries >= MAX_RETRIES:
             version = Document.objects.filter(pk=document_id).values_list("version", flat=True)
             for number in version:
@@ -48,16 +68,19 @@ def document_ingest_task(self: Task, document_id: int) -> dict[str, Any]:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def document_requeue_stale_task(minutes: int = 15) -> int:
-    """Queue again documents left pending or processing (a lost message, a killed worker)."""
+    """Queue again documents left pending or processing (a lost message, a killed worker);
+    those whose runs died ``KNOWLEDGE_MAX_INGEST_ATTEMPTS`` times are marked failed instead.
+    Returns how many were queued."""
     cutoff = timezone.now() - timedelta(minutes=minutes)
-    stale = list(
-        Document.objects.filter(
-            status__in=[DocumentStatus.PENDING, DocumentStatus.PROCESSING], updated_at__lt=cutoff
-        ).values_list("pk", flat=True)
-    )
-    for document_id in stale:
-        document_ingest_task.delay(document_id)
-    return len(stale)
+    stale = Document.objects.filter(
+        status__in=[DocumentStatus.PENDING, DocumentStatus.PROCESSING], updated_at__lt=cutoff
+    ).only("pk", "version", "ingest_attempts")
+    queued = 0
+    for document in stale:
+        if not fail_exhausted(document):
+            document_ingest_task.delay(document.pk)
+            queued += 1
+    return queued
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

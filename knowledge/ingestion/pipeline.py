@@ -4,6 +4,12 @@ One code path for a single document (the Celery task) and for bulk loads: prepar
 document, embed all missing texts in large batches, then swap each document on its own.
 Until the swap commits, search answers from the previous version's chunks; a worker that
 dies before it leaves those untouched and the document re-processable.
+
+Every run counts itself in ``Document.ingest_attempts`` when it starts and sets it back to
+0 when it ends (ready, failed, or a retry scheduled); a document whose runs keep dying
+(killed at the hard time limit, a lost worker) reaches ``KNOWLEDGE_MAX_INGEST_ATTEMPTS`` and
+is marked failed, by the next run or by the stale-document sweep, instead of being queued
+again forever.
 """
 
 from __future__ import annotations
@@ -14,13 +20,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from knowledge.embeddings import EmbeddingBackend, get_backend
 from knowledge.ingestion.chunking import ChunkDraft, chunk_blocks
 from knowledge.ingestion.fetch import fetch_url
+from knowledge.ingestion.limits import parse_limits
 from knowledge.ingestion.parsers import ParseError, detect_content_type, parse
 from knowledge.models import Chunk, Document, DocumentStatus, DocumentVersion
 from portal.services import audit_event_record
@@ -77,7 +86,12 @@ def prepare(document: Document) -> Prepared:
     """Parse and chunk the document's newest version; raises ParseError with a clear reason."""
     data, filename, claimed = _read(document)
     content_type = detect_content_type(filename, data, claimed)
-    blocks = parse(data, content_type, max_bytes=settings.KNOWLEDGE_MAX_UPLOAD_BYTES)
+    blocks = parse(
+        data,
+        content_type,
+        max_bytes=settings.KNOWLEDGE_MAX_UPLOAD_BYTES,
+        limits=parse_limits(),
+    )
     drafts = chunk_blocks(
         blocks,
         max_tokens=settings.KNOWLEDGE_CHUNK_TOKENS,
@@ -166,8 +180,16 @@ def swap(item: Prepared, vectors: dict[str, np.ndarray], backend: EmbeddingBacke
         document.status = DocumentStatus.READY
         document.error = ""
         document.chunk_count = len(item.drafts)
+        document.ingest_attempts = 0
         document.save(
-            update_fields=["live_version", "status", "error", "chunk_count", "updated_at"]
+            update_fields=[
+                "live_version",
+                "status",
+                "error",
+                "chunk_count",
+                "ingest_attempts",
+                "updated_at",
+            ]
         )
         DocumentVersion.objects.filter(document=document, number=item.version).update(
             status=DocumentStatus.READY, error=""
@@ -189,7 +211,10 @@ def mark_failed(document_id: int, version: int, message: str) -> None:
     """Record why the version failed; the live chunks (if any) stay searchable."""
     with transaction.atomic():
         updated = Document.objects.filter(pk=document_id, version=version).update(
-            status=DocumentStatus.FAILED, error=message, updated_at=timezone.now()
+            status=DocumentStatus.FAILED,
+            error=message,
+            ingest_attempts=0,
+            updated_at=timezone.now(),
         )
         DocumentVersion.objects.filter(document_id=document_id, number=version).update(
             status=DocumentStatus.FAILED, error=message
@@ -202,6 +227,58 @@ def mark_failed(document_id: int, version: int, message: str) -> None:
                 actor_username="system",
                 details={"version": version, "error": message},
             )
+
+
+def interrupted_by_time_limit(error: BaseException | None) -> bool:
+    """Whether Celery's soft time limit ended this run (wherever it struck, even inside a
+    parser that re-raised it as damage)."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, SoftTimeLimitExceeded):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def attempts_exhausted_message(attempts: int) -> str:
+    return (
+        f"Processing did not finish after {attempts} attempts (each was stopped at the time "
+        f"limit of {settings.CELERY_TASK_TIME_LIMIT} s, or its worker was lost). The document "
+        "may be too large or complex: split it, or reprocess to try again."
+    )
+
+
+def timed_out_message() -> str:
+    return (
+        "Processing did not finish within the time limit "
+        f"({settings.CELERY_TASK_SOFT_TIME_LIMIT} s). The document may be too large or "
+        "complex: split it, or reprocess to try again."
+    )
+
+
+def mark_timed_out(document_id: int) -> None:
+    """A run stopped by the soft time limit: fail the version it was processing."""
+    version = (
+        Document.objects.filter(pk=document_id, status=DocumentStatus.PROCESSING)
+        .values_list("version", flat=True)
+        .first()
+    )
+    if version is not None:
+        mark_failed(document_id, version, timed_out_message())
+
+
+def attempt_ended(document_id: int) -> None:
+    """A run ended without dying (e.g. a transient error it will retry): it no longer counts."""
+    Document.objects.filter(pk=document_id).update(ingest_attempts=0)
+
+
+def fail_exhausted(document: Document) -> bool:
+    """Mark the document failed if its runs died too often; True if it did."""
+    if document.ingest_attempts < settings.KNOWLEDGE_MAX_INGEST_ATTEMPTS:
+        return False
+    mark_failed(document.pk, document.version, attempts_exhausted_message(document.ingest_attempts))
+    return True
 
 
 def ingest(
@@ -227,12 +304,20 @@ def ingest(
             if not force and (done or document.status == DocumentStatus.FAILED):
                 outcome.skipped.append(document.pk)
                 continue
+            if fail_exhausted(document):
+                # Redelivered after its worker died again and again: stop here.
+                outcome.failed[document.pk] = attempts_exhausted_message(document.ingest_attempts)
+                continue
             Document.objects.filter(pk=document.pk, version=document.version).update(
-                status=DocumentStatus.PROCESSING, updated_at=timezone.now()
+                status=DocumentStatus.PROCESSING,
+                ingest_attempts=F("ingest_attempts") + 1,
+                updated_at=timezone.now(),
             )
             try:
                 prepared.append(prepare(document))
             except ParseError as error:
+                if interrupted_by_time_limit(error):
+                    raise
                 mark_failed(document.pk, document.version, str(error))
                 outcome.failed[document.pk] = str(error)
         vectors = embed(prepared, backend)

@@ -290,6 +290,21 @@ AZURE_OPENAI_API_KEY = env.str("AZURE_OPENAI_API_KEY", default="")
 AZURE_OPENAI_API_VERSION = env.str("AZURE_OPENAI_API_VERSION", default="2024-10-21")
 
 KNOWLEDGE_MAX_UPLOAD_BYTES = env.int("KNOWLEDGE_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+# How much work one document may cost a worker, each checked before the step it protects
+# (docs/knowledge.md, "Limits"): a Word file's unpacked size (by its ZIP directory; large
+# parts packed over 100:1 are refused too), paragraphs + table cells of a Word file and
+# elements of an HTML page, the size of a Markdown or plain-text file and the text any file
+# yields, and a PDF's pages and drawing operations.
+KNOWLEDGE_MAX_UNPACKED_BYTES = env.int(
+    "KNOWLEDGE_MAX_UNPACKED_BYTES", default=4 * KNOWLEDGE_MAX_UPLOAD_BYTES
+)
+KNOWLEDGE_MAX_ELEMENTS = env.int("KNOWLEDGE_MAX_ELEMENTS", default=100_000)
+KNOWLEDGE_MAX_TEXT_BYTES = env.int("KNOWLEDGE_MAX_TEXT_BYTES", default=2 * 1024 * 1024)
+KNOWLEDGE_MAX_PDF_PAGES = env.int("KNOWLEDGE_MAX_PDF_PAGES", default=2000)
+KNOWLEDGE_MAX_PDF_OPERATIONS = env.int("KNOWLEDGE_MAX_PDF_OPERATIONS", default=3_000_000)
+# Runs of the ingestion task per version (a worker killed or timed out counts) before the
+# document is marked failed instead of queued again.
+KNOWLEDGE_MAX_INGEST_ATTEMPTS = env.int("KNOWLEDGE_MAX_INGEST_ATTEMPTS", default=3)
 # Hosts documents may be fetched from by URL ("intranet.bank.example", ".bank.example");
 # empty: URL ingestion is off.
 KNOWLEDGE_URL_ALLOWED_HOSTS = env.list("KNOWLEDGE_URL_ALLOWED_HOSTS", default=[])

@@ -1,20 +1,27 @@
-"""Ingestion through a real Celery worker and the real broker."""
+"""Ingestion through a real Celery worker and the real broker; retries, time limits and runs
+that never end."""
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.base import ContentFile
 from django.db import OperationalError
 from django.utils import timezone
 
 from knowledge import tasks
 from knowledge.demo import seed_collections
+from knowledge.ingestion import pipeline
+from knowledge.ingestion.parsers import ParseError
 from knowledge.models import Document, DocumentStatus
-from knowledge.services import document_create
+from knowledge.services import document_create, document_replace_file, document_reprocess
 from knowledge.tasks import document_ingest_task, document_requeue_stale_task
 
 
@@ -94,3 +101,163 @@ def test_stale_documents_are_requeued(celery_worker_thread: Any) -> None:
     )
     assert document_requeue_stale_task.delay().get(timeout=30) == 1
     _wait_for(document.pk, DocumentStatus.READY)
+
+
+# --------------------------------------------------------------------------- time limits
+
+
+@contextmanager
+def soft_time_limit(seconds: float) -> Iterator[None]:
+    """Celery's soft time limit as the prefork pool delivers it: a signal whose handler
+    raises SoftTimeLimitExceeded in whatever code the task is running."""
+
+    def expire(signum: int, frame: Any) -> None:
+        raise SoftTimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _stored(name: str, data: bytes) -> Document:
+    return document_create(
+        actor=None,
+        collection=seed_collections()["products-fees"],
+        title=name,
+        file=ContentFile(data, name=name),
+        enqueue=False,
+    )
+
+
+@pytest.mark.django_db
+def test_soft_time_limit_ends_the_document_failed_with_the_reason(settings: Any) -> None:
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 540
+    # About 20 s of parsing (hostile Markdown, within the size limit): the limit strikes first.
+    document = _stored("brackets.md", b"[" * 1_000_000)
+    started = time.monotonic()
+    with soft_time_limit(0.5):
+        result = document_ingest_task.apply(args=(document.pk,))
+    assert time.monotonic() - started < 5
+    assert result.successful()  # ended cleanly: not retried, not redelivered
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.FAILED
+    assert document.error == (
+        "Processing did not finish within the time limit (540 s). The document may be too "
+        "large or complex: split it, or reprocess to try again."
+    )
+    assert result.result == {"ready": [], "failed": {document.pk: document.error}, "skipped": []}
+    assert document.versions.get(number=1).status == DocumentStatus.FAILED
+
+
+def test_a_time_limit_re_raised_as_damage_is_still_a_time_limit() -> None:
+    def parser() -> None:
+        try:
+            raise SoftTimeLimitExceeded()
+        except Exception as exc:  # a parser's "anything else means a damaged file"
+            raise ParseError("corrupt", "The file is damaged.") from exc
+
+    with pytest.raises(ParseError) as excinfo:
+        parser()
+    assert pipeline.interrupted_by_time_limit(excinfo.value)
+    assert not pipeline.interrupted_by_time_limit(ParseError("corrupt", "The file is damaged."))
+
+
+@pytest.mark.django_db
+def test_runs_that_never_end_are_counted_then_the_document_fails(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.KNOWLEDGE_MAX_INGEST_ATTEMPTS = 3
+    settings.CELERY_TASK_TIME_LIMIT = 600
+    document = _stored("fees.txt", b"Card replacement is free.")
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise SystemExit("killed at the hard time limit")  # nothing of the task runs after
+
+    monkeypatch.setattr(pipeline, "embed", killed)
+    for attempt in (1, 2, 3):
+        with pytest.raises(SystemExit):
+            pipeline.ingest([document.pk])
+        document.refresh_from_db()
+        assert (document.status, document.ingest_attempts) == (DocumentStatus.PROCESSING, attempt)
+    monkeypatch.undo()
+    # The broker redelivers the message (acks_late): the run refuses to go again.
+    result = document_ingest_task.apply(args=(document.pk,))
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.FAILED
+    assert document.error == (
+        "Processing did not finish after 3 attempts (each was stopped at the time limit of "
+        "600 s, or its worker was lost). The document may be too large or complex: split it, "
+        "or reprocess to try again."
+    )
+    assert result.result["failed"] == {document.pk: document.error}
+    assert document.chunks.count() == 0
+    # Reprocessing starts a clean count, and a run that ends resets it.
+    document_reprocess(actor=None, document=document)
+    document.refresh_from_db()
+    assert (document.status, document.ingest_attempts) == (DocumentStatus.PENDING, 0)
+    document_ingest_task.apply(args=(document.pk,))
+    document.refresh_from_db()
+    assert (document.status, document.ingest_attempts) == (DocumentStatus.READY, 0)
+
+
+@pytest.mark.django_db
+def test_a_new_version_starts_a_clean_count() -> None:
+    document = _stored("fees.txt", b"Card replacement is free.")
+    Document.objects.filter(pk=document.pk).update(
+        status=DocumentStatus.PROCESSING, ingest_attempts=2
+    )
+    document = document_replace_file(
+        actor=None, document=document, file=ContentFile(b"Now 5 euros.", name="fees.txt")
+    )
+    assert document.ingest_attempts == 0
+    assert Document.objects.get(pk=document.pk).ingest_attempts == 0
+
+
+@pytest.mark.django_db
+def test_transient_errors_do_not_count_as_runs_that_never_ended(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.KNOWLEDGE_MAX_INGEST_ATTEMPTS = 1
+    calls: list[int] = []
+    real_embed = pipeline.embed
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) < 3:
+            raise OperationalError("connection lost")
+        return real_embed(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "embed", flaky)
+    document = _stored("fees.txt", b"Card replacement is free.")
+    # Eagerly, the retries run at once, one after another: three runs in all.
+    assert document_ingest_task.apply(args=(document.pk,)).successful()
+    assert len(calls) == 3
+    document.refresh_from_db()
+    assert (document.status, document.ingest_attempts) == (DocumentStatus.READY, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stale_sweep_fails_documents_whose_runs_keep_dying(
+    celery_worker_thread: Any, settings: Any
+) -> None:
+    settings.KNOWLEDGE_MAX_INGEST_ATTEMPTS = 3
+    dying = _stored("dying.txt", b"Killed every time.")
+    lost = _stored("lost.txt", b"Card replacement is free.")
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    Document.objects.filter(pk=dying.pk).update(
+        status=DocumentStatus.PROCESSING, ingest_attempts=3, updated_at=an_hour_ago
+    )
+    Document.objects.filter(pk=lost.pk).update(
+        status=DocumentStatus.PROCESSING, ingest_attempts=1, updated_at=an_hour_ago
+    )
+    assert document_requeue_stale_task.delay().get(timeout=30) == 1  # only the lost one
+    dying.refresh_from_db()
+    assert dying.status == DocumentStatus.FAILED
+    assert dying.error.startswith("Processing did not finish after 3 attempts")
+    assert _wait_for(lost.pk, DocumentStatus.READY).ingest_attempts == 0
+    # Nothing is queued again on the next sweeps.
+    assert document_requeue_stale_task.delay().get(timeout=30) == 0

@@ -30,6 +30,34 @@ class Block:
     is_heading: bool = False
 
 
+_MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much work one document may cost a worker (the ``KNOWLEDGE_MAX_*`` settings).
+
+    Each bound is checked before the expensive step it protects (python-docx building its
+    tree, BeautifulSoup building its tree, markdown-it parsing, pypdf interpreting pages),
+    so a small hostile file is refused in milliseconds instead of costing minutes of CPU.
+    The defaults are the settings' defaults; ``knowledge.ingestion.limits`` reads the
+    configured values.
+    """
+
+    # Word: the archive's members unpacked, by the ZIP directory (zipfile enforces it).
+    max_unpacked_bytes: int = 100 * _MB
+    # Word: paragraphs + table cells (and 10x that many XML elements); HTML: elements.
+    max_elements: int = 100_000
+    # Markdown and plain-text files, and the text extracted from any format.
+    max_text_bytes: int = 2 * _MB
+    max_pdf_pages: int = 2_000
+    # Content-stream operators pypdf interprets, all pages (and form XObjects) together.
+    max_pdf_operations: int = 3_000_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass(frozen=True)
 class Format:
     """One supported upload format, as registered in ``registry.FORMATS``."""
@@ -38,10 +66,13 @@ class Format:
     name: str  # in sentences: "claims to be a <name>"
     label: str  # in the list of supported types shown for an unsupported upload
     extensions: tuple[str, ...]
-    parse: Callable[[bytes], Iterable[Block]]
+    parse: Callable[[bytes, Limits], Iterable[Block]]
     no_text: str  # the message when the file yields no text at all
     aliases: tuple[str, ...] = ()  # other MIME spellings browsers send for it
     article: str = "a"
+    # Cheap checks of the raw bytes against the limits (no parsing, no decompression): run
+    # at upload, so a file over a limit fails at once, and again before parsing.
+    precheck: Callable[[bytes, Limits], None] | None = None
 
     @property
     def described(self) -> str:
@@ -61,11 +92,46 @@ def corrupt(fmt: Format) -> ParseError:
     return ParseError("corrupt", f"The file is damaged and cannot be read as {fmt.described}.")
 
 
+def too_large(message: str) -> ParseError:
+    return ParseError("too_large", message)
+
+
+def too_complex(message: str) -> ParseError:
+    return ParseError("too_complex", message)
+
+
+def too_much_text(limit: int) -> ParseError:
+    return too_large(
+        f"The document holds over {format_size(limit)} of text, the limit. "
+        "Split it into smaller documents."
+    )
+
+
+def format_count(count: int) -> str:
+    return f"{count:,}"
+
+
 def format_size(size: int) -> str:
     if size < 1024:
         return f"{size} byte" if size == 1 else f"{size} bytes"
     unit, scale = ("MB", 1024 * 1024) if size >= 1024 * 1024 else ("KB", 1024)
     return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def size_over(size: int, limit: int) -> str:
+    """``size`` for a message saying it is over ``limit`` (never "5 MB; the limit is 5 MB")."""
+    shown = format_size(size)
+    return f"over {shown}" if shown == format_size(limit) else shown
+
+
+def check_text_size(data: bytes, limits: Limits, fmt: Format) -> None:
+    """Markdown and plain text: the source size bounds the parse, so it is capped up front."""
+    if len(data) > limits.max_text_bytes:
+        raise too_large(
+            f"The {fmt.name} is {size_over(len(data), limits.max_text_bytes)}; the limit for "
+            f"{fmt.label} files is {format_size(limits.max_text_bytes)}. "
+            "Split it into smaller files."
+        )
 
 
 # --------------------------------------------------------------------------- decoding
@@ -141,21 +207,34 @@ class Outline:
 
 @dataclass
 class BlockSink:
-    """Collects blocks, keeping the heading path current."""
+    """Collects blocks, keeping the heading path current; stops a parse as soon as the text
+    collected passes ``max_text`` characters (``Limits.max_text_bytes``)."""
 
     page: int | None = None
     outline: Outline = field(default_factory=Outline)
     blocks: list[Block] = field(default_factory=list)
+    max_text: int | None = None
+    size: int = 0
 
     def heading(self, level: int, raw: str) -> None:
         title = normalise(raw)
         if title:
             path = self.outline.enter(level, title)
-            self.blocks.append(Block(title, path, self.page, is_heading=True))
+            self._append(Block(title, path, self.page, is_heading=True))
 
     def paragraph(self, raw: str) -> None:
         self.add(normalise(raw))
 
     def add(self, text: str) -> None:
         if text.strip():
-            self.blocks.append(Block(text, self.outline.path, self.page))
+            self._append(Block(text, self.outline.path, self.page))
+
+    def _append(self, block: Block) -> None:
+        self.size += len(block.text)
+        if self.max_text is not None and self.size > self.max_text:
+            raise too_much_text(self.max_text)
+        self.blocks.append(block)
+
+
+def sink_for(limits: Limits) -> BlockSink:
+    return BlockSink(max_text=limits.max_text_bytes)

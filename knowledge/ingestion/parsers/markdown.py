@@ -21,10 +21,12 @@ from markdown_it import MarkdownIt
 
 from .common import (
     Block,
-    BlockSink,
     Format,
+    Limits,
+    check_text_size,
     decode_or_mismatch,
     normalise,
+    sink_for,
     strip_controls,
     verbatim,
 )
@@ -57,10 +59,11 @@ def _inline_parser() -> MarkdownIt:
     return MarkdownIt("commonmark", options).enable("strikethrough")
 
 
-def parse_markdown(data: bytes) -> list[Block]:
+def parse_markdown(data: bytes, limits: Limits) -> list[Block]:
+    precheck_markdown(data, limits)
     lines = strip_controls(decode_or_mismatch(data, FORMAT)).split("\n")
     source = "\n".join(_skip_front_matter(lines))
-    sink = BlockSink()
+    sink = sink_for(limits)
     heading_level: int | None = None
     row: list[str] | None = None
     env: dict[str, Any] = {}  # link reference definitions, shared by both passes
@@ -116,6 +119,12 @@ def _inline_text(source: str, env: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def precheck_markdown(data: bytes, limits: Limits) -> None:
+    # Linear, but hostile markup (runs of brackets, stars) costs ~20 us a byte against
+    # ~1.5 for prose: the source size is what bounds the parse.
+    check_text_size(data, limits, FORMAT)
+
+
 FORMAT = Format(
     content_type=MARKDOWN,
     name="Markdown file",
@@ -124,4 +133,5 @@ FORMAT = Format(
     parse=parse_markdown,
     no_text="No text could be extracted: the Markdown file contains no text.",
     aliases=("text/x-markdown",),
+    precheck=precheck_markdown,
 )

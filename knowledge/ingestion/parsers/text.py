@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import re
 
-from .common import Block, BlockSink, Format, decode_or_mismatch, strip_controls
+from .common import (
+    Block,
+    Format,
+    Limits,
+    check_text_size,
+    decode_or_mismatch,
+    sink_for,
+    strip_controls,
+)
 
 TEXT = "text/plain"
 
 _SETEXT_UNDERLINE = re.compile(r"^ {0,3}(?P<marks>=+|-+)[ \t]*$")
 
 
-def parse_text(data: bytes) -> list[Block]:
+def parse_text(data: bytes, limits: Limits) -> list[Block]:
+    precheck_text(data, limits)
     lines = strip_controls(decode_or_mismatch(data, FORMAT)).split("\n")
-    sink = BlockSink()
+    sink = sink_for(limits)
     paragraph: list[str] = []
     for line in lines:
         underline = _SETEXT_UNDERLINE.match(line)
@@ -29,6 +38,10 @@ def parse_text(data: bytes) -> list[Block]:
     return sink.blocks
 
 
+def precheck_text(data: bytes, limits: Limits) -> None:
+    check_text_size(data, limits, FORMAT)
+
+
 FORMAT = Format(
     content_type=TEXT,
     name="plain-text file",
@@ -36,4 +49,5 @@ FORMAT = Format(
     extensions=(".txt",),
     parse=parse_text,
     no_text="No text could be extracted: the file contains only whitespace.",
+    precheck=precheck_text,
 )

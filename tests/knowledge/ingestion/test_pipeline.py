@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from knowledge.selectors import chunk_search
 from knowledge.services import document_create, document_replace_file, document_reprocess
 from portal.models import AuditEvent
 from portal.permissions import Role
+from tests.knowledge.ingestion.parsers.samples import make_docx_bomb, make_minimal_docx
 
 POLICY_V1 = """# Dispute policy
 
@@ -97,6 +99,73 @@ def test_oversized_file_fails(collections: dict[str, Collection], settings: Any)
         file=ContentFile(b"x " * 200, name="big.txt"),
     )
     assert document.status == DocumentStatus.FAILED and "limit" in document.error
+
+
+@pytest.mark.django_db
+def test_docx_bomb_fails_at_upload_without_a_worker(collections: dict[str, Collection]) -> None:
+    started = time.monotonic()
+    document = document_create(
+        actor=None,
+        collection=collections["products-fees"],
+        title="Bomb",
+        file=ContentFile(make_docx_bomb(), name="bomb.docx"),
+    )
+    assert time.monotonic() - started < 2
+    assert document.status == DocumentStatus.FAILED
+    assert "packed unusually tightly" in document.error and "Save it again" in document.error
+    assert not document.file  # not kept, never queued
+
+
+@pytest.mark.django_db
+def test_docx_bomb_that_reached_a_worker_fails_fast(collections: dict[str, Collection]) -> None:
+    document = document_create(
+        actor=None,
+        collection=collections["products-fees"],
+        title="Bomb",
+        file=ContentFile(make_minimal_docx(b"<w:p/>"), name="bomb.docx"),
+        enqueue=False,
+    )
+    # Stored before the upload checks existed: the worker refuses it by itself.
+    with document.file.open("wb") as stored:
+        stored.write(make_docx_bomb())
+    started = time.process_time()
+    outcome = ingest([document.pk])
+    assert time.process_time() - started < 2  # was 47 s of CPU and 283 MB
+    document.refresh_from_db()
+    assert outcome.failed == {document.pk: document.error}
+    assert document.status == DocumentStatus.FAILED and "packed unusually tightly" in document.error
+
+
+@pytest.mark.django_db
+def test_worker_applies_the_configured_limits(
+    collections: dict[str, Collection], settings: Any
+) -> None:
+    settings.KNOWLEDGE_MAX_ELEMENTS = 50
+    paragraphs = b"".join(b"<w:p><w:r><w:t>Paragraph %d.</w:t></w:r></w:p>" % n for n in range(60))
+    document = document_create(
+        actor=None,
+        collection=collections["products-fees"],
+        title="Long",
+        file=ContentFile(make_minimal_docx(paragraphs), name="long.docx"),
+        enqueue=False,
+    )
+    assert document.status == DocumentStatus.PENDING  # the ZIP directory is within limits
+    ingest([document.pk])
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.FAILED
+    assert document.error == (
+        "The Word document has over 50 paragraphs and table cells, the limit. "
+        "Split it into smaller documents."
+    )
+    settings.KNOWLEDGE_MAX_TEXT_BYTES = 100
+    markdown = document_create(
+        actor=None,
+        collection=collections["products-fees"],
+        title="Notes",
+        file=ContentFile(b"# Notes\n\n" + b"Long line. " * 20, name="notes.md"),
+    )
+    assert markdown.status == DocumentStatus.FAILED  # refused at upload
+    assert markdown.error.startswith("The Markdown file is 229 bytes; the limit for Markdown")
 
 
 @pytest.mark.django_db

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 
 import docx
 import pytest
@@ -86,3 +87,44 @@ def body(blocks: list[Block]) -> list[tuple[str, tuple[str, ...]]]:
 
 def reason_of(excinfo: pytest.ExceptionInfo[ParseError]) -> str:
     return excinfo.value.reason
+
+
+_W_NAMESPACE = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_DOCX_CONTENT_TYPES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+    '<Default Extension="rels" '
+    'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+    '<Default Extension="xml" ContentType="application/xml"/>'
+    '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
+    'officedocument.wordprocessingml.document.main+xml"/></Types>'
+)
+_DOCX_RELS = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+    '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+    '<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/'
+    'relationships/officeDocument" Target="word/document.xml"/></Relationships>'
+)
+
+
+def make_minimal_docx(body: bytes) -> bytes:
+    """The smallest .docx Word and python-docx open: ``body`` is the XML inside <w:body>."""
+    document = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        f'<w:document xmlns:w="{_W_NAMESPACE}"><w:body>'.encode()
+        + body
+        + b"<w:sectPr/></w:body></w:document>"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        archive.writestr("[Content_Types].xml", _DOCX_CONTENT_TYPES)
+        archive.writestr("_rels/.rels", _DOCX_RELS)
+        archive.writestr("word/document.xml", document)
+    return buffer.getvalue()
+
+
+def make_docx_bomb(unpacked: int = 8 * 1024 * 1024) -> bytes:
+    """The pen test's decompression bomb: a ~12 KB .docx whose main part unpacks to ``unpacked``
+    bytes of one-letter paragraphs."""
+    paragraph = b"<w:p><w:r><w:t>a</w:t></w:r></w:p>"
+    return make_minimal_docx(paragraph * (unpacked // len(paragraph)))

@@ -8,8 +8,7 @@ import zipfile
 import docx
 import pytest
 
-from knowledge.ingestion.parsers import DOCX, ParseError, detect_content_type, parse
-from knowledge.ingestion.parsers import docx as docx_parser
+from knowledge.ingestion.parsers import DOCX, Limits, ParseError, detect_content_type, parse
 from tests.knowledge.ingestion.parsers.samples import body, make_docx, reason_of, texts
 
 
@@ -62,12 +61,11 @@ def test_docx_with_broken_main_part_is_corrupt() -> None:
     assert reason_of(excinfo) == "corrupt"
 
 
-def test_docx_that_unpacks_too_large_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(docx_parser, "_MAX_DOCX_UNPACKED_BYTES", 1024)
+def test_docx_that_unpacks_too_large_is_refused() -> None:
     with pytest.raises(ParseError) as excinfo:
-        parse(make_docx(), DOCX)
+        parse(make_docx(), DOCX, limits=Limits(max_unpacked_bytes=1024))
     assert reason_of(excinfo) == "too_large"
-    assert str(excinfo.value).endswith("the limit is 1 KB.")
+    assert "unpacks to" in str(excinfo.value) and "the limit is 1 KB." in str(excinfo.value)
 
 
 def test_docx_without_text_is_empty() -> None:

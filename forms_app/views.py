@@ -46,6 +46,7 @@ from knowledge.customers.selectors import (
 from portal.permissions import Action
 from portal.services import audit_event_record
 from portal.shortcuts import visible_or_404
+from portal.validation import parse_id
 from portal.views.decorators import portal_page
 
 RECENT_TRANSACTIONS = 50
@@ -65,8 +66,7 @@ def form_list(request: HttpRequest) -> HttpResponse:
 
 
 def _int_param(params: Any, name: str) -> int | None:
-    raw = str(params.get(name, "")).strip()
-    return int(raw) if raw.isdigit() else None
+    return parse_id(str(params.get(name, "")))
 
 
 def provenance_label(provenance: dict[str, Any] | None) -> str:
@@ -228,8 +228,7 @@ def _messages_of(error: ValidationError) -> list[str]:
 @require_http_methods(["GET", "POST"])
 @portal_page(Action.USE_PORTAL)
 def form_preview(request: HttpRequest, slug: str) -> HttpResponse:
-    raw_version = request.GET.get("version", "")
-    version = int(raw_version) if raw_version.isdigit() else None
+    version = parse_id(request.GET.get("version", ""))
     definition = visible_or_404(definition_get_for_preview, "form")(request.user, slug, version)
     form_class = build_form_class(definition)
     validated = False

@@ -27,6 +27,7 @@ from knowledge.permissions import (
 )
 from portal.services import audit_event_record
 from portal.types import AnyUser
+from portal.validation import parse_id
 
 MAX_QUERY_LENGTH = 1000
 _MARK_OPEN, _MARK_CLOSE = "\x02", "\x03"  # ts_headline markers, replaced after escaping
@@ -68,9 +69,10 @@ def _collection_filter(user: AnyUser, collections: list[Any] | None) -> list[int
     """Ids of the readable collections, narrowed to ``collections`` (ids or slugs) if given."""
     visible = collections_visible_to(user)
     if collections:
-        ids = [c for c in collections if isinstance(c, int) or str(c).isdigit()]
-        slugs = [c for c in collections if not (isinstance(c, int) or str(c).isdigit())]
-        visible = visible.filter(Q(pk__in=[int(i) for i in ids]) | Q(slug__in=slugs))
+        # An id is ASCII digits (parse_id); anything else can only be a slug.
+        ids = [parse_id(c) for c in collections]
+        slugs = [str(c) for c, i in zip(collections, ids, strict=True) if i is None]
+        visible = visible.filter(Q(pk__in=[i for i in ids if i is not None]) | Q(slug__in=slugs))
     return list(visible.values_list("id", flat=True))
 
 
@@ -313,8 +315,11 @@ def document_list(user: AnyUser, *, collection: Any = None, status: str = "") ->
     """Documents the user may read, newest first."""
     documents = documents_visible_to(user).select_related("collection", "uploaded_by")
     if collection:
-        key = "collection_id" if str(collection).isdigit() else "collection__slug"
-        documents = documents.filter(**{key: collection})
+        collection_id = parse_id(collection)
+        if collection_id is None:
+            documents = documents.filter(collection__slug=str(collection))
+        else:
+            documents = documents.filter(collection_id=collection_id)
     if status:
         documents = documents.filter(status=status)
     return documents.order_by("-updated_at", "-id")

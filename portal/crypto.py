@@ -7,6 +7,7 @@ decrypts, so a new key goes first and the old ones stay until ``rotate_field_key
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -14,6 +15,12 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+
+from portal.validation import scrub_data
+
+# A \uD800-\uDFFF escape in stored JSON text: a surrogate pair (json.dumps writes astral
+# characters so) or a lone surrogate from before input was checked.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class FieldDecryptionError(Exception):
@@ -95,7 +102,13 @@ class EncryptedJSONField(models.TextField):
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None or value == "":
             return value
-        return json.loads(decrypt(value))
+        text = decrypt(value)
+        data = json.loads(text)
+        if _SURROGATE_ESCAPE.search(text):
+            # Rows stored before input was checked may hold lone surrogates, which no page
+            # or JSON answer can encode: each reads back as U+FFFD.
+            data = scrub_data(data)
+        return data
 
     def to_python(self, value: Any) -> Any:
         return value

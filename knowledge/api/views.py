@@ -29,6 +29,7 @@ from portal.api.permissions import requires
 from portal.api.shortcuts import visible_or_not_found
 from portal.permissions import Action
 from portal.types import AnyUser
+from portal.validation import parse_id
 
 CanSearchKnowledge = requires(Action.SEARCH_KNOWLEDGE)
 TAGS = ["knowledge"]
@@ -50,7 +51,8 @@ _document_or_404 = visible_or_not_found(document_get, "document")
 
 def _managed_collection(user: AnyUser, key: str) -> Collection:
     key = key.strip()
-    lookup = Q(slug=key) | Q(pk=int(key)) if key.isdigit() else Q(slug=key)
+    collection_id = parse_id(key)
+    lookup = Q(slug=key) if collection_id is None else Q(slug=key) | Q(pk=collection_id)
     collection = collections_managed_by(user).filter(lookup).first()
     if collection is None:
         raise exceptions.ValidationError({"collection": [COLLECTION_NOT_AVAILABLE]})

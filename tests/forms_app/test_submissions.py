@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -543,3 +544,54 @@ def test_customer_page_lists_the_submissions_one_may_see(
     assert marker in client.get(customer_page).content.decode()
     client.force_login(world["agent2"])  # same region, neither owner nor reviewer
     assert marker not in client.get(customer_page).content.decode()
+
+
+# Invalid text (pen test: a lone surrogate poisoned a submission and its owner's list) ------
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        ({"merchant": "Shop \ud800"}, "invalid Unicode"),
+        ({"merchant": "Shop \x00"}, "NUL"),
+        ({"\udfff": "x"}, "invalid Unicode"),
+    ],
+)
+def test_api_refuses_invalid_text_and_stores_nothing(
+    world: dict[str, Any], data: dict[str, Any], what: str
+) -> None:
+    agent = _api(world["agent"])
+    body = {"form": "card-dispute", "customer_id": world["north_customer"].pk, "data": data}
+    # As a client sends it: json.dumps writes a lone surrogate as the escape "\ud800".
+    raw = json.dumps(body)
+    response = agent.post("/api/v1/submissions/", raw, content_type="application/json")
+    assert response.status_code == 400
+    assert set(response.json()) == {"message", "extra"}
+    assert what in response.json()["message"]
+    assert not FormSubmission.objects.exists()
+    assert agent.get("/api/v1/submissions/").status_code == 200
+
+
+def test_stored_lone_surrogate_still_lists_and_renders(world: dict[str, Any]) -> None:
+    """A row stored before input was checked: its values read back with U+FFFD."""
+    submission = _dispute(world)
+    FormSubmission.objects.filter(pk=submission.pk).update(
+        data={**submission.data, "merchant": "Shop \ud800", "\udfff": "odd key"}
+    )
+    stored = FormSubmission.objects.get(pk=submission.pk)
+    assert stored.data["merchant"] == "Shop \ufffd" and stored.data["\ufffd"] == "odd key"
+
+    agent = _api(world["agent"])
+    listed = agent.get("/api/v1/submissions/")
+    assert listed.status_code == 200
+    rows = listed.json()["results"] if "results" in listed.json() else listed.json()
+    assert [row["data"]["merchant"] for row in rows] == ["Shop \ufffd"]
+    detail = agent.get(f"/api/v1/submissions/{submission.pk}/")
+    assert detail.status_code == 200 and detail.json()["data"]["merchant"] == "Shop \ufffd"
+
+    page = Client()
+    page.force_login(world["agent"])
+    for url in ("/forms/submissions/", f"/forms/submissions/{submission.pk}/"):
+        response = page.get(url)
+        assert response.status_code == 200, url
+    assert "Shop \ufffd" in response.content.decode()

@@ -102,3 +102,16 @@ def test_help_text_is_plain_text_escaped_in_every_page(
     client.force_login(make_user("content", Role.CONTENT_MANAGER))
     preview = client.get("/forms/xss-help/preview/").content.decode()
     assert XSS not in preview and "&lt;img src=x onerror=alert(1)&gt;" in preview
+
+
+@pytest.mark.parametrize("value", ["²", "١٢", "9" * 5000])
+def test_ids_in_unicode_digits_are_ignored(
+    client: Client, make_user: Any, seeded: None, value: str
+) -> None:
+    """Pen test: ``"²".isdigit()`` is True and ``int("²")`` fails: it answered 500."""
+    client.force_login(make_user("agent", Role.AGENT))
+    for name in ("customer", "account", "transaction"):
+        assert client.get("/forms/card-dispute/", {name: value}).status_code == 200
+    client.force_login(make_user("content", Role.CONTENT_MANAGER))
+    # An unreadable version is no version: the current one is previewed.
+    assert client.get("/forms/card-dispute/preview/", {"version": value}).status_code == 200

@@ -400,3 +400,24 @@ def test_schema_documents_the_endpoints_without_warnings(tmp_path: Path) -> None
         "/api/v1/search/",
     ):
         assert f"{path}:" in schema, path
+
+
+@pytest.mark.parametrize("key", ["²", "١٢", "1" * 30, "9" * 5000])
+def test_collection_ids_in_unicode_digits_are_not_ids(
+    role_users: dict[str, Any], collections: dict[str, Collection], key: str
+) -> None:
+    """Pen test: ``"²".isdigit()`` is True and ``int("²")`` fails: it answered 500."""
+    agent = _client(role_users["agent"])
+    documents = agent.get("/api/v1/documents/", {"collection": key})
+    assert documents.status_code == 200 and documents.json()["count"] == 0
+    search = agent.get("/api/v1/search/", {"q": "fee", "collection": key, "mode": "keyword"})
+    if len(key) > 64:  # longer than a slug may be
+        _assert_validation_error(search, "collection")
+    else:
+        assert search.status_code == 200 and search.json()["results"] == []
+    upload = _client(role_users["content_manager"]).post(
+        "/api/v1/documents/", {"collection": key, "title": "T", "file": _md()}, format="multipart"
+    )
+    _assert_validation_error(upload, "collection")
+    if len(key) <= 64:
+        assert upload.json()["extra"]["fields"]["collection"] == [NOT_AVAILABLE]

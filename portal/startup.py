@@ -12,6 +12,8 @@ import logging
 import threading
 import time
 
+from django.conf import settings
+
 from portal import registry
 
 logger = logging.getLogger(__name__)
@@ -27,6 +29,15 @@ def warm_up() -> None:
             logger.exception("Warm-up %r failed", warmup.name)
         else:
             logger.info("Warm-up %r done in %.2f s", warmup.name, time.monotonic() - started)
+
+
+def warm_up_on_start() -> None:
+    """What a web process calls when it loads: ``warm_up`` before serving (production), or
+    in the background with ``WARM_UP_IN_BACKGROUND`` (the dev stack: it answers at once)."""
+    if settings.WARM_UP_IN_BACKGROUND:
+        warm_up_in_background()
+    else:
+        warm_up()
 
 
 def warm_up_in_background() -> threading.Thread:

@@ -149,6 +149,8 @@ def run() -> int:
         web_env = {
             **process_env,
             "EMBEDDING_TORCH_THREADS": os.environ.get("EMBEDDING_TORCH_THREADS", "1"),
+            # Serve at once; a search in the first seconds waits for the model.
+            "WARM_UP_IN_BACKGROUND": os.environ.get("WARM_UP_IN_BACKGROUND", "1"),
         }
         children.append(
             _spawn(

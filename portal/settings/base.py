@@ -289,6 +289,8 @@ EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=0)
 # Load the model when a web or worker process starts (portal/startup.py) rather than on the
 # first search; /readyz reports "not ready" until it is loaded. Off for tests and commands.
 EMBEDDING_WARM_ON_START = env.bool("EMBEDDING_WARM_ON_START", default=False)
+# A web process warms up in a thread and serves meanwhile (the dev stack's runserver).
+WARM_UP_IN_BACKGROUND = env.bool("WARM_UP_IN_BACKGROUND", default=False)
 EMBEDDING_TIMEOUT_SECONDS = env.float("EMBEDDING_TIMEOUT_SECONDS", default=30.0)
 EMBEDDING_MAX_RETRIES = env.int("EMBEDDING_MAX_RETRIES", default=3)
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -74,14 +74,17 @@ def test_celery_pool_processes_warm_up_in_the_background(backend: _Backend) -> N
     assert backend.warmed == 1
 
 
+@pytest.mark.parametrize(("background", "expected"), [(False, "now"), (True, "thread")])
 def test_web_processes_warm_up_when_the_wsgi_application_loads(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, settings: Any, background: bool, expected: str
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(startup, "warm_up", lambda: calls.append("warm"))
+    monkeypatch.setattr(startup, "warm_up", lambda: calls.append("now"))
+    monkeypatch.setattr(startup, "warm_up_in_background", lambda: calls.append("thread"))
+    settings.WARM_UP_IN_BACKGROUND = background
     monkeypatch.delitem(sys.modules, "portal.wsgi", raising=False)
     importlib.import_module("portal.wsgi")
-    assert calls == ["warm"]
+    assert calls == [expected]
 
 
 def test_the_local_model_reports_loaded_after_warm_up(settings: Any) -> None:

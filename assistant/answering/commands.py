@@ -21,6 +21,7 @@ from assistant.answering.sources import ChunkSource, CustomerSource
 from assistant.answering.types import CustomerCard
 from assistant.tools import ToolContext, tool_run
 from knowledge.customers.selectors import customers_visible_to
+from portal.validation import parse_id
 
 HELP = """\
 Commands (they run as you, with your permissions):
@@ -44,14 +45,10 @@ def is_command(text: str) -> bool:
     return stripped[1:].split(maxsplit=1)[0].lower() in COMMANDS
 
 
-def _is_id(value: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
-    return value.isascii() and value.isdigit()
-
-
 def _customer_id(context: ToolContext, value: str) -> int | None:
-    if _is_id(value):
-        return int(value)
+    pk = parse_id(value)
+    if pk is not None:
+        return pk
     row = (
         customers_visible_to(context.user)
         .filter(customer_number__iexact=value)
@@ -76,9 +73,10 @@ def _prefill_arguments(context: ToolContext, rest: str) -> dict[str, Any] | str:
     for word in words[2:]:
         key, _, value = word.partition("=")
         name = {"account": "account_id", "transaction": "transaction_id"}.get(key.lower())
-        if name is None or not _is_id(value):
+        pk = parse_id(value)
+        if name is None or pk is None:
             return f"Not understood: `{word}` (use account=ID or transaction=ID)."
-        arguments[name] = int(value)
+        arguments[name] = pk
     return arguments
 
 

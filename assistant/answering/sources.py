@@ -38,6 +38,14 @@ _CUSTOMER_NUMBER = re.compile(r"\b[A-Z]{2,5}-\d{4,10}\b", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 # Two to four capitalised words in a row: a candidate person's name ("Maria Garcia").
 _NAME = re.compile(r"\b[A-Z][a-z'\u2019\-]+(?:\s+[A-Z][a-z'\u2019\-]+){1,3}\b")
+# The fence's own tags inside a source ("</sources>", "< / source n=...>", any case): a
+# document could otherwise close the fence and write what reads as instructions after it.
+_FENCE_TAG = re.compile(r"<(\s*/?\s*sources?\b)", re.IGNORECASE)
+
+
+def neutralise_fence(text: str) -> str:
+    """``text`` with the fence's tags opened by U+2039 instead of ``<``: never a tag."""
+    return _FENCE_TAG.sub("\u2039\\1", text)
 
 
 @dataclass
@@ -160,7 +168,8 @@ class SourceSet:
         if not chosen:
             return "<sources>\n(no sources were found)\n</sources>"
         parts = [
-            f'<source n="{s.number}" kind="{s.kind}">\n{s.label()}\n{s.text}\n</source>'
+            f'<source n="{s.number}" kind="{s.kind}">\n'
+            f"{neutralise_fence(s.label())}\n{neutralise_fence(s.text)}\n</source>"
             for s in chosen
         ]
         return "<sources>\n" + "\n".join(parts) + "\n</sources>"

@@ -65,6 +65,7 @@ from portal.api.permissions import CanUseApi, requires
 from portal.api.shortcuts import visible_or_not_found
 from portal.permissions import Action
 from portal.types import AnyUser, User, account_of
+from portal.validation import parse_id
 
 logger = logging.getLogger(__name__)
 
@@ -375,8 +376,8 @@ def _assignee(value: str) -> User | None:
     value = value.strip()
     if not value:
         return None
-    is_id = value.isascii() and value.isdigit()  # not "²", which isdigit takes and int refuses
-    lookup = Q(username=value) | Q(pk=int(value)) if is_id else Q(username=value)
+    pk = parse_id(value)
+    lookup = Q(username=value) | Q(pk=pk) if pk is not None else Q(username=value)
     user = get_user_model().objects.filter(lookup, is_active=True).order_by("pk").first()
     if user is None:
         raise exceptions.ValidationError({"assignee": [BAD_ASSIGNEE]})

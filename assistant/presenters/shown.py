@@ -37,6 +37,7 @@ from knowledge.permissions import documents_visible_to, visible_collection_ids
 from knowledge.selectors import chunk_collection_ids
 from portal.permissions import field_visibility
 from portal.types import AnyUser
+from portal.validation import parse_id
 
 if TYPE_CHECKING:
     from forms_app.models import FormSubmission
@@ -56,13 +57,7 @@ def stored_cards(message: Message) -> list[Card]:
 
 def _as_id(value: Any) -> int:
     """A stored id (an int, or ASCII digits); anything else reads as 0, which nothing has."""
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    return 0
+    return parse_id(value) or 0
 
 
 def _record_customers(message: Message) -> list[dict[str, Any]]:

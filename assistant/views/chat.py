@@ -46,17 +46,13 @@ from knowledge.customers.selectors import customers_visible_to
 from portal import registry
 from portal.permissions import Action
 from portal.shortcuts import visible_or_404
+from portal.validation import parse_id
 from portal.views.decorators import portal_page, portal_page_any
 from portal.views.pagination import page_context
 
 logger = logging.getLogger(__name__)
 
 CONVERSATIONS_PER_PAGE = 20
-
-
-def _is_id(raw: str) -> bool:
-    """ASCII digits only: ``str.isdigit`` also takes "²", which ``int`` refuses."""
-    return raw.isascii() and raw.isdigit()
 
 
 # The conversation list -------------------------------------------------------------------
@@ -72,7 +68,8 @@ def chat_index(request: HttpRequest) -> HttpResponse:
     context["conversations"] = labelled_conversations(context["page_obj"].object_list)
     raw = request.GET.get("customer", "").strip()
     if raw:
-        row = customers_visible_to(user).filter(pk=int(raw)).first() if _is_id(raw) else None
+        pk = parse_id(raw)
+        row = customers_visible_to(user).filter(pk=pk).first() if pk is not None else None
         if row is None:  # forbidden answers like missing
             raise Http404("No such customer.")
         context["customer"] = row
@@ -83,7 +80,7 @@ def chat_index(request: HttpRequest) -> HttpResponse:
 @portal_page(Action.ASK_ASSISTANT)
 def conversation_create_view(request: HttpRequest) -> HttpResponse:
     raw = request.POST.get("customer", "").strip()
-    customer = int(raw) if _is_id(raw) else None
+    customer = parse_id(raw)
     if raw and customer is None:
         raise Http404("No such customer.")
     try:

@@ -16,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 from django.conf import settings
 
 from knowledge.ingestion.parsers import ParseError
+from portal.formatting import format_size
 
 MAX_REDIRECTS = 5
 
@@ -84,9 +85,8 @@ def fetch_url(url: str) -> Fetched:
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             raise FetchError(f"Could not reach {url}: {error}") from error
         if len(data) > limit:
-            raise ParseError(
-                "too_large", f"The document at the URL is larger than {limit / 1e6:.0f} MB."
-            )
+            size = format_size(limit)
+            raise ParseError("too_large", f"The document at the URL is over {size}, the limit.")
         name = PurePosixPath(urlsplit(url).path).name or "index.html"
         return Fetched(data=data, content_type=content_type, filename=name)
     raise ParseError("unavailable", "The source URL redirects too many times.")

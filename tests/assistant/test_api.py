@@ -653,7 +653,8 @@ def test_handoff_assign_resolve_and_list_filters(
     assert given.json()["assignee"] == "supervisor2"
     by_id = boss.post(assign, {"assignee": str(supervisor.pk)}, format="json")
     assert by_id.json()["assignee"] == "supervisor"
-    for nobody in ("agent", "no-such-user", "999999", "\u00b2"):  # "²": isdigit, not int
+    # "²": isdigit, not int; PostgreSQL's bigint refuses 19 digits (a username may hold 150)
+    for nobody in ("agent", "no-such-user", "999999", "\u00b2", "9" * 150, "9" * 19):
         body = _assert_validation_error(
             boss.post(assign, {"assignee": nobody}, format="json"), "assignee"
         )

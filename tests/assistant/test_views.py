@@ -196,11 +196,12 @@ def test_new_conversation_and_customer_from_a_link(
     assert not Conversation.objects.filter(customer=south).exists()
 
 
-@pytest.mark.parametrize("raw", ["\u00b2", "1\u00b2", "\u0661\u0662", "x1"])
+@pytest.mark.parametrize("raw", ["\u00b2", "1\u00b2", "\u0661\u0662", "x1", "9" * 5000, "9" * 19])
 def test_a_customer_id_that_is_not_ascii_digits_answers_404_never_500(
     client: Client, agent: Any, raw: str
 ) -> None:
-    # "²" passes str.isdigit() but int() refuses it; "١٢" are digits of another script.
+    # "²" passes str.isdigit() but int() refuses it; "١٢" are digits of another script;
+    # int() refuses more than 4,300 digits and PostgreSQL's bigint more than 18.
     _login(client, agent)
     assert client.get(reverse("assistant:chat"), {"customer": raw}).status_code == 404
     response = client.post(reverse("assistant:conversation_create"), {"customer": raw})

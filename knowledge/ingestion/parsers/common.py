@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from portal.formatting import format_size
+
 
 class ParseError(Exception):
     """An upload that cannot be ingested: ``reason`` is a short code, str(err) a sentence."""
@@ -109,13 +111,6 @@ def too_much_text(limit: int) -> ParseError:
 
 def format_count(count: int) -> str:
     return f"{count:,}"
-
-
-def format_size(size: int) -> str:
-    if size < 1024:
-        return f"{size} byte" if size == 1 else f"{size} bytes"
-    unit, scale = ("MB", 1024 * 1024) if size >= 1024 * 1024 else ("KB", 1024)
-    return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def size_over(size: int, limit: int) -> str:

@@ -95,4 +95,6 @@ def test_prefill_ids_that_are_not_ascii_digits_are_not_understood(
     number = bank["north"][0].customer_number
     message = ask(agent, f"/prefill card-dispute {number} account=\u00b2")
     assert message.content.startswith("Not understood: `account=\u00b2`")
+    message = ask(agent, f"/prefill card-dispute {number} account={'9' * 19}")
+    assert message.content.startswith("Not understood: `account=999") and not message.error
     assert not FormSubmission.objects.exists()

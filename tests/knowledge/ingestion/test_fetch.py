@@ -64,6 +64,17 @@ def test_redirect_to_another_host_is_refused(intranet: str) -> None:
         fetch_url(f"{intranet}/gone")
 
 
+def test_a_page_over_the_upload_limit_is_refused_in_the_docs_units(
+    intranet: str, settings: Any
+) -> None:
+    # The limit was shown as decimal MB ("26 MB" for 25 MiB) where the docs and the upload
+    # form say "25 MB".
+    settings.KNOWLEDGE_MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+    PAGES["/big"] = (200, "text/plain", b"x" * (25 * 1024 * 1024 + 1))
+    with pytest.raises(ParseError, match=r"^The document at the URL is over 25 MB, the limit\.$"):
+        fetch_url(f"{intranet}/big")
+
+
 @pytest.mark.django_db
 def test_url_document_is_fetched_and_refreshed(
     collections: dict[str, Collection], intranet: str, make_user: Any

@@ -1,4 +1,5 @@
-"""The assistant's admin pages: read-only, superusers only."""
+"""The assistant's admin pages: read-only, superusers only, answers as the superuser may read
+them."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import pytest
 from django.test import Client
 
 from assistant.answering import answer
-from assistant.services import conversation_create, handoff_create
+from assistant.presenters import REDACTED_NOTE
+from assistant.services import conversation_create, feedback_record, handoff_create
 from portal.permissions import Role
+from tests.assistant.conftest import COMPLIANCE_CANARY
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +46,31 @@ def test_content_manager_with_staff_access_sees_no_conversations(
     client.force_login(make_user("staff_cm", Role.CONTENT_MANAGER, is_staff=True))
     assert client.get("/admin/assistant/conversation/").status_code == 403
     assert b"/admin/assistant/" not in client.get("/admin/").content
+
+
+def test_admin_pages_hide_answers_drawn_from_collections_the_superuser_may_not_read(
+    client: Client, role_users: dict[str, Any], documents: dict[str, Any], without_llm: None
+) -> None:
+    # Leak-matrix finding: the conversation's message inline and the feedback pages showed
+    # stored answers as written, so a superuser read AML passages (its role does not read
+    # compliance-aml) quoted in a compliance officer's answer.
+    officer = role_users["compliance"]
+    conversation = conversation_create(owner=officer, title="Thresholds")
+    message = answer(
+        user=officer, conversation=conversation, text="What is the suspicious activity threshold?"
+    )
+    quoted = "Suspicious activity threshold is secret."
+    assert quoted in message.content  # the officer's answer quotes the AML text
+    feedback = feedback_record(user=officer, message=message, helpful=True, comment="ok")
+    client.force_login(role_users["admin"])
+    for url in (
+        f"/admin/assistant/conversation/{conversation.pk}/change/",
+        "/admin/assistant/feedback/",
+        f"/admin/assistant/feedback/{feedback.pk}/change/",
+    ):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert quoted not in page.text and COMPLIANCE_CANARY not in page.text, url
+    assert REDACTED_NOTE in client.get(f"/admin/assistant/feedback/{feedback.pk}/change/").text
+    change = client.get(f"/admin/assistant/conversation/{conversation.pk}/change/").text
+    assert REDACTED_NOTE in change and "What is the suspicious activity threshold?" in change

@@ -33,7 +33,13 @@ TRANSIENT = (
 MAX_RETRIES = 5
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+# ignore_result: the document row is the outcome, and nothing reads the task's result. A
+# result kept would also make every enqueue subscribe to the result backend first, which,
+# with the broker (the same Redis) down, held each upload request ~20 s before giving up.
+@shared_task(
+    bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES,
+    ignore_result=True,
+)  # fmt: skip
 def document_ingest_task(self: Task, document_id: int) -> dict[str, Any]:
     """Parse, chunk, embed and swap in the newest version of a document; idempotent.
 

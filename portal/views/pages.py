@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.template import loader
 from django.views import defaults
 
 from portal import registry
@@ -81,9 +84,32 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
     return render(request, "404.html", status=404)
 
 
+# The database could not be reached, or dropped the connection or the transaction (a restart,
+# a fail-over, a network cut; also a deadlock or a statement timeout): nothing was half-written
+# (every write is one transaction) and the same request may succeed in a moment.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+RETRY_AFTER_SECONDS = 30
+UNAVAILABLE_MESSAGE = "The service is temporarily unavailable; please try again in a minute."
+
+
+def service_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with ``Retry-After``: the API's JSON shape under /api/, a plain page otherwise
+    (rendered without the request: no context processor may touch the database)."""
+    response: HttpResponse
+    if is_api_request(request):
+        response = error_response(UNAVAILABLE_MESSAGE, 503, {"retry_after": RETRY_AFTER_SECONDS})
+    else:
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls the 500 handler inside its ``except`` block: the exception is at hand.
+    # Every uncaught exception comes here, whether a view, a middleware (the session, the
+    # API token) or DRF (which re-raises what it does not handle) raised it.
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return service_unavailable(request)
     if is_api_request(request):
         return error_response("Server error.", 500)
-    from django.template import loader
-
     return HttpResponse(loader.get_template("500.html").render(), status=500)

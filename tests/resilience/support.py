@@ -249,6 +249,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self.accepted = 0
+        self.cut_before: bytes | None = None  # cut when a client sends this (e.g. some SQL)
+        self.cut_at: float | None = None
 
     def start(self) -> TcpProxy:
         self.restore()
@@ -264,6 +266,7 @@ class TcpProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def cut(self) -> None:
+        self.cut_at = time.monotonic()
         self._stopped.set()
         if self._listener is not None:
             self._listener.close()
@@ -297,8 +300,15 @@ class TcpProxy:
                 self.accepted += 1
             threading.Thread(target=self._pipe, args=(client, upstream), daemon=True).start()
 
-    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
-        peers = {a: b, b: a}
+    def _cut_here(self, data: bytes) -> bool:
+        with self._lock:
+            if self.cut_before is None or self.cut_before not in data:
+                return False
+            self.cut_before = None
+            return True
+
+    def _pipe(self, client: socket.socket, upstream: socket.socket) -> None:
+        peers = {client: upstream, upstream: client}
         try:
             while True:
                 readable, _, _ = select.select(list(peers), [], [], 1.0)
@@ -306,12 +316,16 @@ class TcpProxy:
                     data = sock.recv(65536)
                     if not data:
                         return
+                    if sock is client and self._cut_here(data):
+                        # The server never sees this message: every connection drops first.
+                        self.cut()
+                        return
                     peers[sock].sendall(data)
         except (OSError, ValueError):
             return
         finally:
             with self._lock:
-                self._sockets.discard(a)
-                self._sockets.discard(b)
-            for sock in (a, b):
+                self._sockets.discard(client)
+                self._sockets.discard(upstream)
+            for sock in (client, upstream):
                 sock.close()

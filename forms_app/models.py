@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import PurePath
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-from portal.crypto import EncryptedJSONField
+from portal.crypto import EncryptedJSONField, EncryptedTextField
+from portal.storage import encrypted_storage
 
 
 class DefinitionStatus(models.TextChoices):
@@ -153,7 +153,8 @@ class FormSubmission(models.Model):
         blank=True,
         related_name="form_reviews",
     )
-    decision_comment = models.TextField(blank=True)
+    # A reviewer's words about the customer's case: encrypted like the data.
+    decision_comment = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -177,7 +178,7 @@ class SubmissionEvent(models.Model):
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     from_status = models.CharField(max_length=16, blank=True)
     to_status = models.CharField(max_length=16, choices=SubmissionStatus.choices)
-    comment = models.TextField(blank=True)
+    comment = EncryptedTextField(blank=True)
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -188,19 +189,26 @@ class SubmissionEvent(models.Model):
 
 
 def _attachment_path(instance: models.Model, filename: str) -> str:
-    # A random folder per file: names never collide and never come from the user alone.
-    return f"submissions/{uuid.uuid4().hex}/{PurePath(filename).name[-120:]}"
+    # A random name: nothing of the uploader's file name (which may name the customer) on
+    # disk; the original name is kept, encrypted, in the row.
+    token = uuid.uuid4().hex
+    return f"submissions/{token[:2]}/{token}"
 
 
 class SubmissionAttachment(models.Model):
-    """A file given for a file field of a submission (checked like document uploads)."""
+    """A file given for a file field of a submission (checked like document uploads).
+
+    The file is encrypted at rest (``portal.storage``) and decrypted only when served by
+    ``forms_app.views.submission_attachment``; ``sha256`` and ``size_bytes`` are those of
+    the plaintext.
+    """
 
     submission = models.ForeignKey(
         FormSubmission, on_delete=models.PROTECT, related_name="attachments"
     )
     field_key = models.CharField(max_length=64)
-    file = models.FileField(upload_to=_attachment_path, max_length=300)
-    original_filename = models.CharField(max_length=255)
+    file = models.FileField(upload_to=_attachment_path, max_length=300, storage=encrypted_storage)
+    original_filename = EncryptedTextField()
     content_type = models.CharField(max_length=120)
     sha256 = models.CharField(max_length=64)
     size_bytes = models.PositiveBigIntegerField()

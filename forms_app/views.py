@@ -264,21 +264,29 @@ def _attach_uploads(request: HttpRequest, submission: FormSubmission) -> None:
 @require_GET
 @portal_page(Action.USE_PORTAL)
 def submission_attachment(request: HttpRequest, pk: int, attachment_id: int) -> FileResponse:
-    """Download a submission's file: whoever may see the submission may see its files."""
+    """Download a submission's file: whoever may see the submission may see its files.
+
+    The file is encrypted at rest and decrypted here as it streams (``portal.storage``); a
+    wrong key or a damaged file fails before the response starts.
+    """
     submission = visible_or_404(submission_get, "submission")(request.user, pk)
     attachment = get_object_or_404(submission.attachments, pk=attachment_id)
+    plaintext = attachment.file.storage.open(attachment.file.name, "rb")
     audit_event_record(
         action="form_submission.file_downloaded",
         actor=request.user,
         target=submission,
         details={"attachment_id": attachment.pk, "filename": attachment.original_filename},
     )
-    return FileResponse(
-        attachment.file.open("rb"),
+    response = FileResponse(
+        plaintext,
         as_attachment=True,
         filename=attachment.original_filename,
         content_type=attachment.content_type,
     )
+    # The plaintext's size (the stored file is larger): FileResponse cannot measure a stream.
+    response["Content-Length"] = str(attachment.size_bytes)
+    return response
 
 
 def _download_url(submission: FormSubmission, value: Any) -> str:

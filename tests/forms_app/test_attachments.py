@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import os
 from typing import Any
 
 import pytest
@@ -202,3 +204,123 @@ def test_key_rotation_covers_submission_data(
     settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old keys are gone
     draft.refresh_from_db()
     assert draft.data["note"] == "see file"
+
+
+# Encryption at rest -------------------------------------------------------------------------
+
+SECRET_PDF = b"%PDF-1.4\n% Jane Q. Customer, tax id 123-45-6789\n" + b"0" * 200_000 + b"\n%%EOF\n"
+
+
+def _attach(world: dict[str, Any], data: bytes = SECRET_PDF) -> Any:  # noqa: F811
+    draft = _draft(world)
+    upload = SimpleUploadedFile("Jane Customer passport.pdf", data, "application/pdf")
+    return submission_attach_file(
+        actor=world["agent"], submission=draft, key="evidence", upload=upload
+    )
+
+
+def _on_disk(attachment: Any) -> bytes:
+    attachment.refresh_from_db()
+    with open(attachment.file.path, "rb") as handle:
+        return handle.read()
+
+
+def _download(client: Client, attachment: Any) -> Any:
+    return client.get(f"/forms/submissions/{attachment.submission_id}/files/{attachment.pk}/")
+
+
+def test_attachment_is_encrypted_on_disk_and_downloads_exactly(
+    client: Client,
+    world: dict[str, Any],  # noqa: F811
+    evidence_form: Any,
+) -> None:
+    import hashlib
+
+    from django.db import connection
+
+    attachment = _attach(world)
+    stored = _on_disk(attachment)
+    assert b"123-45-6789" not in stored and b"Jane" not in stored
+    assert stored.startswith(b"\x89PORTAL-ENC")
+    # Nothing of the uploader's file name on disk or in the row in clear.
+    assert "Jane" not in attachment.file.name and "passport" not in attachment.file.name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT original_filename FROM forms_app_submissionattachment WHERE id = %s",
+            [attachment.pk],
+        )
+        assert "Jane" not in cursor.fetchone()[0]
+    assert attachment.original_filename == "Jane Customer passport.pdf"
+    assert attachment.sha256 == hashlib.sha256(SECRET_PDF).hexdigest()
+    assert attachment.size_bytes == len(SECRET_PDF)
+
+    client.force_login(world["agent"])
+    response = _download(client, attachment)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == SECRET_PDF
+    assert response["Content-Length"] == str(len(SECRET_PDF))
+    assert response["Content-Type"] == "application/pdf"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert "passport.pdf" in response["Content-Disposition"]
+
+    client.force_login(world["south_agent"])  # may not see the submission
+    assert _download(client, attachment).status_code == 404
+
+
+def test_key_rotation_reencrypts_attachment_files(
+    client: Client,
+    world: dict[str, Any],  # noqa: F811
+    evidence_form: Any,
+    settings: Any,
+) -> None:
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    attachment = _attach(world)
+    before = _on_disk(attachment)
+    new_key = Fernet.generate_key().decode()
+    settings.FIELD_ENCRYPTION_KEYS = [new_key, *settings.FIELD_ENCRYPTION_KEYS]
+    out = io.StringIO()
+    call_command("rotate_field_keys", stdout=out)
+    assert "forms_app.SubmissionAttachment.file (files): 1 re-encrypted" in out.getvalue()
+    after = _on_disk(attachment)
+    assert after != before and b"123-45-6789" not in after
+    settings.FIELD_ENCRYPTION_KEYS = [new_key]  # the old keys are gone
+    client.force_login(world["agent"])
+    assert b"".join(_download(client, attachment).streaming_content) == SECRET_PDF
+    event = AuditEvent.objects.filter(action="field_keys.rotated").latest("pk")
+    assert event.details["files"] >= 1
+
+
+def test_plaintext_attachment_from_before_still_downloads_then_is_encrypted(
+    client: Client,
+    world: dict[str, Any],  # noqa: F811
+    evidence_form: Any,
+) -> None:
+    """A file stored before encryption at rest: served as it is, then encrypted (under a
+    new name) by encrypt_stored_files, which is idempotent."""
+    from django.core.management import call_command
+
+    attachment = _attach(world)
+    storage = attachment.file.storage
+    legacy_name = f"submissions/legacy{attachment.pk}/Jane Customer passport.pdf"
+    os.makedirs(os.path.dirname(storage.path(legacy_name)), exist_ok=True)
+    with open(storage.path(legacy_name), "wb") as handle:
+        handle.write(SECRET_PDF)
+    type(attachment).objects.filter(pk=attachment.pk).update(file=legacy_name)
+    client.force_login(world["agent"])
+    assert b"".join(_download(client, attachment).streaming_content) == SECRET_PDF
+
+    out = io.StringIO()
+    call_command("encrypt_stored_files", stdout=out)
+    assert "1 encrypted" in out.getvalue()
+    attachment.refresh_from_db()
+    assert attachment.file.name != legacy_name and "Jane" not in attachment.file.name
+    assert not os.path.exists(storage.path(legacy_name))
+    assert b"123-45-6789" not in _on_disk(attachment)
+    assert b"".join(_download(client, attachment).streaming_content) == SECRET_PDF
+
+    out = io.StringIO()
+    call_command("encrypt_stored_files", stdout=out)  # again: nothing left to do
+    assert "0 encrypted, 1 already encrypted" in out.getvalue()

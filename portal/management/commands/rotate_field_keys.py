@@ -1,4 +1,5 @@
-"""Re-encrypt every encrypted column with the first key of FIELD_ENCRYPTION_KEYS."""
+"""Re-encrypt every encrypted column and encrypted file with the first key of
+FIELD_ENCRYPTION_KEYS."""
 
 from __future__ import annotations
 
@@ -10,14 +11,16 @@ from django.db import connection, transaction
 
 from portal.crypto import EncryptedJSONField, EncryptedTextField, rotate
 from portal.services import audit_event_record
+from portal.storage import encrypt_stored_files, encrypted_file_fields
 
 BATCH = 1000
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every encrypted column (customer fields, submission data) with the "
-        "first FIELD_ENCRYPTION_KEYS key. "
+        "Re-encrypt every encrypted column (customer fields, submission data, assistant "
+        "messages) and every encrypted file (submission attachments; plaintext ones are "
+        "encrypted) with the first FIELD_ENCRYPTION_KEYS key. "
         "Put the new key first, keep the old ones, run this, then remove the old keys."
     )
 
@@ -38,10 +41,26 @@ class Command(BaseCommand):
                 count = self._rotate_column(table, pk, quote(column))
                 total += count
                 self.stdout.write(f"  {model._meta.label}.{column}: {count} value(s)")
+        files = 0
+        for model, file_field in encrypted_file_fields():
+            counts = encrypt_stored_files(model, file_field, rotate=True)
+            files += counts.rotated + counts.encrypted
+            self.stdout.write(
+                f"  {model._meta.label}.{file_field.name} (files): {counts.rotated} "
+                f"re-encrypted, {counts.encrypted} plaintext file(s) encrypted"
+            )
+            for name in counts.missing:
+                self.stderr.write(f"  missing file: {name}")
         audit_event_record(
-            action="field_keys.rotated", actor_username="system", details={"values": total}
+            action="field_keys.rotated",
+            actor_username="system",
+            details={"values": total, "files": files},
         )
-        self.stdout.write(self.style.SUCCESS(f"{total} value(s) re-encrypted with the first key."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"{total} value(s) and {files} file(s) re-encrypted with the first key."
+            )
+        )
 
     def _rotate_column(self, table: str, pk: str, column: str) -> int:
         count = 0

@@ -1,0 +1,174 @@
+"""Files encrypted at rest: a file system storage whose files are encrypted on disk.
+
+``EncryptedFileSystemStorage`` writes every file through ``portal.crypto.encrypt_chunks``
+(the ``FIELD_ENCRYPTION_KEYS`` of the encrypted columns, in 64 KiB segments, so that memory
+stays flat whatever the size) and ``open()`` returns the plaintext, read as it is served.
+Use it for any ``FileField`` holding personal data::
+
+    file = models.FileField(upload_to=..., storage=encrypted_storage)
+
+and keep what a page needs on the row (the original name encrypted, the plaintext size and
+SHA-256): ``size()`` and ``path()`` are those of the encrypted file, and ``url()`` is
+refused (nothing serves ``MEDIA_ROOT``; a view checks who may read the file and streams
+``open()``). A file stored before its field used this storage is plaintext: ``open()``
+still reads it, and ``encrypt_stored_files`` (``manage.py encrypt_stored_files``, also run
+by ``rotate_field_keys``) encrypts it under a new name. Each such field is found by itself
+(``encrypted_file_fields``), like the encrypted columns.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePath
+from typing import cast
+
+from django.apps import apps
+from django.core.files.base import File
+from django.core.files.storage import FileSystemStorage
+from django.db import models, transaction
+from django.utils.deconstruct import deconstructible
+
+from portal.crypto import (
+    FILE_MAGIC,
+    SEGMENT_BYTES,
+    DecryptingReader,
+    encrypt_chunks,
+    is_encrypted_file,
+)
+
+
+class _EncryptedContent(File):
+    """The encrypted chunks of ``content`` for ``FileSystemStorage._save``: it has no
+    ``temporary_file_path``, so a large upload's temporary file is read, never moved."""
+
+    def __init__(self, chunks: Iterator[bytes], name: str | None) -> None:
+        super().__init__(None, name)
+        self._encrypted = chunks
+
+    def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        return self._encrypted
+
+
+@deconstructible(path="portal.storage.EncryptedFileSystemStorage")
+class EncryptedFileSystemStorage(FileSystemStorage):
+    """``FileSystemStorage`` (``MEDIA_ROOT``) whose files are encrypted on disk."""
+
+    def _save(self, name: str, content: File) -> str:
+        chunks = encrypt_chunks(content.chunks())  # the keys are checked before the file is made
+        return cast(str, super()._save(name, _EncryptedContent(chunks, name)))  # type: ignore[misc]
+
+    def _open(self, name: str, mode: str = "rb") -> File:
+        if mode not in ("r", "rb"):
+            raise ValueError("Encrypted files are opened to read only; save a new file instead.")
+        handle = open(self.path(name), "rb")  # noqa: SIM115 - closed by the File it returns
+        try:
+            encrypted = is_encrypted_file(handle.read(len(FILE_MAGIC)))
+            handle.seek(0)
+            if not encrypted:  # stored before encryption: read as it is until encrypted
+                return File(handle, name)
+            reader = DecryptingReader(handle)
+        except BaseException:
+            handle.close()
+            raise
+        # No name: FileResponse must not take the encrypted file's size for the plaintext's.
+        return File(io.BufferedReader(reader, buffer_size=SEGMENT_BYTES))
+
+    def url(self, name: str | None) -> str:
+        raise NotImplementedError(
+            "Encrypted files have no URL: serve them from a view that checks who may read them."
+        )
+
+    def is_encrypted(self, name: str) -> bool:
+        with open(self.path(name), "rb") as handle:
+            return is_encrypted_file(handle.read(len(FILE_MAGIC)))
+
+    def reencrypt(self, name: str) -> None:
+        """Encrypt the stored file ``name`` again with the first key (in place, atomically)."""
+        with self.open(name) as plain:
+            self._replace(name, encrypt_chunks(plain.chunks()))
+
+    def _replace(self, name: str, chunks: Iterator[bytes]) -> None:
+        target = self.path(name)
+        handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".rekey-")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+            if self.file_permissions_mode is not None:
+                os.chmod(temporary, self.file_permissions_mode)
+            else:
+                os.chmod(temporary, os.stat(target).st_mode & 0o777)
+            os.replace(temporary, target)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+
+
+encrypted_storage = EncryptedFileSystemStorage()
+
+
+def encrypted_file_fields() -> list[tuple[type[models.Model], models.FileField]]:
+    """Every concrete ``FileField`` of an installed model whose storage encrypts."""
+    return [
+        (model, column)
+        for model in apps.get_models()
+        for column in model._meta.concrete_fields
+        if isinstance(column, models.FileField)
+        and isinstance(column.storage, EncryptedFileSystemStorage)
+    ]
+
+
+@dataclass
+class FileCounts:
+    encrypted: int = 0  # plaintext files encrypted now (under a new name)
+    rotated: int = 0  # encrypted files re-encrypted with the first key
+    already: int = 0  # encrypted files left as they were
+    missing: list[str] = field(default_factory=list)  # names whose file is not there
+
+
+def encrypt_stored_files(
+    model: type[models.Model], file_field: models.FileField, *, rotate: bool
+) -> FileCounts:
+    """Encrypt the plaintext files of ``model.file_field``; with ``rotate``, re-encrypt the
+    encrypted ones with the first key too. Idempotent; safe to run while the portal serves.
+
+    A plaintext file is written encrypted under a new name from the field's ``upload_to``
+    (old names may hold the uploader's file name), the row then points at it, and the
+    plaintext file is deleted.
+    """
+    storage = cast(EncryptedFileSystemStorage, file_field.storage)
+    counts = FileCounts()
+    rows = model._base_manager.exclude(**{file_field.attname: ""}).order_by("pk")
+    for instance in rows.iterator(chunk_size=500):
+        name = str(getattr(instance, file_field.attname))
+        if not storage.exists(name):
+            counts.missing.append(name)
+            continue
+        if storage.is_encrypted(name):
+            if rotate:
+                storage.reencrypt(name)
+                counts.rotated += 1
+            else:
+                counts.already += 1
+            continue
+        with storage.open(name) as plain:
+            new_name = storage.save(
+                file_field.generate_filename(instance, PurePath(name).name), plain
+            )
+        with transaction.atomic():
+            updated = model._base_manager.filter(
+                pk=instance.pk, **{file_field.attname: name}
+            ).update(**{file_field.attname: new_name})
+        if updated:
+            storage.delete(name)
+            counts.encrypted += 1
+        else:  # the row changed meanwhile: keep its file, drop the copy
+            storage.delete(new_name)
+    return counts

@@ -1,18 +1,21 @@
 """Admin for collections, documents (through the services) and chunks (read-only).
 
 One more adapter over knowledge.permissions: a user sees the collections they manage and the
-documents and chunks they may read; a row outside that answers like a missing one.
+documents and chunks they may read (archived documents: those they manage); a row outside
+that answers like a missing one. Archiving, restoring and deleting documents go through the
+services (files and chunks removed, audited), the admin's own bulk delete included.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import ForeignKey, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from knowledge.models import Chunk, Collection, Document, DocumentVersion
 from knowledge.permissions import (
@@ -21,20 +24,27 @@ from knowledge.permissions import (
     can_manage_collection,
     collections_managed_by,
     collections_visible_to,
+    documents_managed_by,
     documents_visible_to,
 )
 from knowledge.services import (
     ACCESS_FIELDS,
+    ARCHIVED_NO_NEW_VERSION,
     collection_access_check,
     collection_create,
+    collection_creator_check,
     collection_delete,
     collection_slug_check,
     collection_update,
+    document_archive,
     document_create,
+    document_delete,
     document_replace_file,
     document_reprocess,
+    document_restore,
 )
 from portal.permissions import Role
+from portal.validation import parse_id
 
 ROLE_CHOICES = [(role.value, role.value.replace("_", " ").capitalize()) for role in Role]
 
@@ -83,17 +93,23 @@ class CollectionAdminForm(forms.ModelForm[Collection]):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if self.instance.pk is not None:
-            # The service's own rule, checked here too so that a refusal shows on the form.
-            try:
+        # The service's own rules, checked here too so that a refusal shows on the form.
+        try:
+            if self.instance.pk is not None:
                 collection_access_check(
                     actor=self.actor,
                     collection=self.instance,
                     **{field: cleaned[field] for field in ACCESS_FIELDS if field in cleaned},
                 )
-            except ValidationError as error:
-                for field, messages_ in error.message_dict.items():
-                    self.add_error(field if field in self.fields else None, messages_)
+            else:
+                collection_creator_check(
+                    actor=self.actor,
+                    manage_roles=cleaned.get("manage_roles") or [],
+                    read_regions=cleaned.get("read_regions") or [],
+                )
+        except ValidationError as error:
+            for field, messages_ in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages_)
         return cleaned
 
 
@@ -219,6 +235,29 @@ class DocumentAdminForm(forms.ModelForm[Document]):
         if self.instance.pk is None:
             self.fields["file"].required = True
 
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data.get("file")
+        # The service's rule (document_replace_file), shown on the form.
+        if upload and self.instance.pk is not None and self.instance.archived_at is not None:
+            raise ValidationError(ARCHIVED_NO_NEW_VERSION)
+        return upload
+
+
+class ArchivedFilter(admin.SimpleListFilter):
+    title = "archived"
+    parameter_name = "archived"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("no", "Current"), ("yes", "Archived")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(archived_at__isnull=self.value() == "no")
+        return queryset
+
+
+LifecycleService = Callable[..., Any]
+
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin[Document]):
@@ -230,10 +269,11 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         "version",
         "live_version",
         "chunk_count",
+        "archived_at",
         "updated_at",
     ]
     # Only the collections of the listed documents: the plain filter names every collection.
-    list_filter = ["status", ("collection", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", ArchivedFilter, ("collection", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["collection"]
     search_fields = ["title"]
     readonly_fields = [
@@ -247,11 +287,14 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         "content_type",
         "chunk_count",
         "uploaded_by",
+        "archived_at",
+        "archived_by",
+        "archive_reason",
         "created_at",
         "updated_at",
     ]
     inlines = [DocumentVersionInline]
-    actions = ["reprocess"]
+    actions = ["reprocess", "archive", "restore"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         # The admin is one more adapter over the policy: unreadable documents are not listed.
@@ -318,6 +361,87 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         obj._state.db = document._state.db
         if document.status == "failed":
             messages.warning(request, f"“{document.title}” was not accepted: {document.error}")
+
+    # Deleting: through document_delete (every version's file, the chunks, audited) ----------
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # A document the user does not manage answers like a missing one (not 403).
+        pk = parse_id(object_id)
+        if pk is None or not documents_managed_by(request.user).filter(pk=pk).exists():
+            # Django's own "doesn't exist" answer (a message and the index), as for any row
+            # outside get_queryset.
+            return self._get_obj_does_not_exist_redirect(  # type: ignore[attr-defined]
+                request, self.opts, object_id
+            )
+        return super().delete_view(request, object_id, extra_context)
+
+    def get_deleted_objects(
+        self, objs: Iterable[Document], request: HttpRequest
+    ) -> tuple[list[Any], dict[Any, int], set[Any], list[Any]]:
+        """The confirmation page lists each document with what goes with it: the service
+        deletes its versions, files and chunks (which no one deletes on their own)."""
+        documents = list(objs)
+        managed = set(
+            documents_managed_by(request.user)
+            .filter(pk__in=[document.pk for document in documents])
+            .values_list("pk", flat=True)
+        )
+        to_delete = [
+            f"{document.collection}: {document.title} (every version and its file, "
+            f"{document.chunk_count} indexed passage(s))"
+            for document in documents
+        ]
+        unmanaged = any(document.pk not in managed for document in documents)
+        perms_needed = {self.opts.verbose_name} if unmanaged else set()
+        return to_delete, {self.opts.verbose_name_plural: len(documents)}, perms_needed, []
+
+    def delete_model(self, request: HttpRequest, obj: Document) -> None:
+        document_delete(actor=request.user, document=obj, reason="")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        for document in queryset:
+            document_delete(actor=request.user, document=document, reason="")
+
+    # Actions -------------------------------------------------------------------------------
+
+    def _each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Document],
+        service: LifecycleService,
+        done: str,
+    ) -> None:
+        """Run a lifecycle service on each selected document the user manages."""
+        managed = documents_managed_by(request.user)
+        count, refused = 0, []
+        for document in queryset:
+            if not managed.filter(pk=document.pk).exists():
+                refused.append(f"{document.title}: you do not manage its collection.")
+                continue
+            try:
+                service(actor=request.user, document=document)
+            except (ValidationError, PermissionDenied) as error:
+                reason = "; ".join(error.messages) if isinstance(error, ValidationError) else error
+                refused.append(f"{document.title}: {reason}")
+            else:
+                count += 1
+        if count:
+            messages.success(request, f"{done} {count} document(s).")
+        for line in refused:
+            messages.error(request, line)
+
+    @admin.action(
+        description="Archive selected documents (out of search and answers, kept)",
+        permissions=["change"],
+    )
+    def archive(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        self._each(request, queryset, document_archive, "Archived")
+
+    @admin.action(description="Restore selected archived documents", permissions=["change"])
+    def restore(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:
+        self._each(request, queryset, document_restore, "Restored")
 
     @admin.action(description="Reprocess selected documents")
     def reprocess(self, request: HttpRequest, queryset: QuerySet[Document]) -> None:

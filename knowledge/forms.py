@@ -10,6 +10,7 @@ from django.conf import settings
 from knowledge.models import Collection, DocumentStatus
 from knowledge.permissions import collections_managed_by, collections_visible_to
 from knowledge.selectors import MAX_QUERY_LENGTH, SearchMode
+from knowledge.services import MAX_REASON_LENGTH
 from portal.types import AnyUser
 
 _DATE_WIDGET = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -92,10 +93,29 @@ class DocumentReplaceForm(forms.Form):
         self.user = user
 
 
+class DocumentReasonForm(forms.Form):
+    """Archive or delete a document: why, for the audit trail (and the archived page)."""
+
+    reason = forms.CharField(
+        label="Reason",
+        required=False,
+        max_length=MAX_REASON_LENGTH,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Optional; recorded in the audit trail.",
+    )
+
+
 class DocumentFilterForm(forms.Form):
     collection = forms.ChoiceField(required=False)
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *DocumentStatus.choices]
+    )
+    # Offered to those who manage a collection: only they see archived documents.
+    archived = forms.ChoiceField(
+        label="Show",
+        required=False,
+        choices=[("", "Current documents"), ("true", "Archived documents")],
     )
 
     def __init__(self, *args: Any, user: AnyUser, **kwargs: Any) -> None:
@@ -103,3 +123,5 @@ class DocumentFilterForm(forms.Form):
         visible = collections_visible_to(user).order_by("name").values_list("slug", "name")
         choices = [("", "All collections"), *visible]
         self.fields["collection"].choices = choices  # type: ignore[attr-defined]
+        if not collections_managed_by(user).exists():
+            del self.fields["archived"]

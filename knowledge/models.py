@@ -56,7 +56,12 @@ def _upload_to(instance: models.Model, filename: str) -> str:
 
 
 class Document(models.Model):
-    """A document: ``version`` is its newest upload, ``live_version`` the one search uses."""
+    """A document: ``version`` is its newest upload, ``live_version`` the one search uses.
+
+    An archived document (``archived_at`` set) is out of search and answers, kept for the
+    records (those who manage its collection still open it) and restorable; its chunks stay
+    but belong to no collection meanwhile (``Chunk.collection``).
+    """
 
     collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="documents")
     title = models.CharField(max_length=300)
@@ -81,6 +86,12 @@ class Document(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Set and cleared by knowledge.services.document_archive / document_restore only.
+    archived_at = models.DateTimeField(null=True, blank=True)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    archive_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -126,8 +137,13 @@ class Chunk(models.Model):
     """A searchable piece of the live version of a document."""
 
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
-    # Copied from the document so that the permission filter needs no join.
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
+    # The collection the chunk is searchable in, copied from the document so that the
+    # permission filter (``collection_id = ANY(readable)``) needs no join. None while the
+    # document is archived: every search path filters on it, so none can return the chunk
+    # (and it has no postings); restoring copies the collection back.
+    collection = models.ForeignKey(
+        Collection, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     version = models.PositiveIntegerField()
     ordinal = models.PositiveIntegerField()
     text = models.TextField()

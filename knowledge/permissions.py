@@ -47,6 +47,20 @@ def can_manage_collection(user: AnyUser, collection: Collection) -> bool:
     return collections_managed_by(user).filter(pk=collection.pk).exists()
 
 
+def would_manage_collection(
+    user: AnyUser, *, manage_roles: list[str], read_region_ids: list[int]
+) -> bool:
+    """Whether ``user`` would manage a collection with these manage roles and read regions:
+    the rule of ``collections_managed_by`` (and ``collections_visible_to``) for a collection
+    that is not stored yet."""
+    roles = _role_names(user)
+    if not can(user, Action.SEARCH_KNOWLEDGE) or not set(roles) & set(manage_roles):
+        return False
+    if not read_region_ids or can(user, Action.SEE_ALL_REGIONS):
+        return True
+    return bool(set(read_region_ids) & set(region_ids_of(user)))
+
+
 def can_change_collection_access(user: AnyUser) -> bool:
     """Whether ``user`` may change who reads or manages an existing collection (its roles and
     regions). That is an access decision, like giving someone a role: only those who manage
@@ -56,10 +70,22 @@ def can_change_collection_access(user: AnyUser) -> bool:
 
 
 def documents_visible_to(user: AnyUser) -> QuerySet[Document]:
-    """Documents of the collections ``user`` may read."""
-    return Document.objects.filter(collection__in=collections_visible_to(user))
+    """Documents ``user`` may open: those of the collections they may read, except archived
+    ones, which only those who manage the collection open (kept for the records)."""
+    current = Q(collection__in=collections_visible_to(user), archived_at__isnull=True)
+    return Document.objects.filter(current | Q(collection__in=collections_managed_by(user)))
+
+
+def documents_managed_by(user: AnyUser) -> QuerySet[Document]:
+    """Documents ``user`` may replace, reprocess, archive, restore and delete."""
+    return Document.objects.filter(collection__in=collections_managed_by(user))
 
 
 def visible_collection_ids(user: AnyUser) -> list[int]:
-    """Ids of the readable collections, resolved by one SQL query for use in search SQL."""
+    """Ids of the readable collections, resolved by one SQL query for use in search SQL.
+
+    Search filters chunks on ``collection_id = ANY(these ids)``: the one rule of what it may
+    return. A chunk of an archived document has no collection (``Chunk.collection``), so
+    this filter leaves it out wherever it is applied, with nothing else to remember.
+    """
     return list(collections_visible_to(user).values_list("id", flat=True))

@@ -3,6 +3,10 @@
 ``chunk_search`` is the one search used by the portal, the API and the assistant: a dense
 side (pgvector HNSW, cosine) and a keyword side (BM25 over the posting table), both with
 the permission filter inside their SQL, fused by reciprocal rank.
+
+Every read of chunks filters on ``collection_id`` being a readable collection; a chunk of
+an archived document has no collection (``Chunk.collection``) and no postings, so that one
+filter also keeps archived documents out of every search path and every answer.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from knowledge.models import Chunk, Collection, Document
 from knowledge.permissions import (
     collections_managed_by,
     collections_visible_to,
+    documents_managed_by,
     documents_visible_to,
 )
 from portal.services import audit_event_record
@@ -304,16 +309,24 @@ def chunk_search(
 
 
 def collection_list(user: AnyUser) -> QuerySet[Collection]:
-    """Readable collections with their number of documents and whether the user manages them."""
+    """Readable collections with their number of (current, not archived) documents and
+    whether the user manages them."""
+    current = Q(documents__archived_at__isnull=True)
     return collections_visible_to(user).annotate(
-        document_count=Count("documents", distinct=True),
+        document_count=Count("documents", filter=current, distinct=True),
         manageable=Exists(collections_managed_by(user).filter(pk=OuterRef("pk"))),
     )
 
 
-def document_list(user: AnyUser, *, collection: Any = None, status: str = "") -> QuerySet[Document]:
-    """Documents the user may read, newest first."""
-    documents = documents_visible_to(user).select_related("collection", "uploaded_by")
+def document_list(
+    user: AnyUser, *, collection: Any = None, status: str = "", archived: bool = False
+) -> QuerySet[Document]:
+    """Documents the user may read, newest first: the current ones, or with ``archived`` the
+    archived ones (only those who manage a collection see its archived documents)."""
+    documents = documents_visible_to(user).select_related(
+        "collection", "uploaded_by", "archived_by"
+    )
+    documents = documents.filter(archived_at__isnull=not archived)
     if collection:
         collection_id = parse_id(collection)
         if collection_id is None:
@@ -327,11 +340,44 @@ def document_list(user: AnyUser, *, collection: Any = None, status: str = "") ->
 
 def document_get(user: AnyUser, document_id: int) -> Document:
     """One readable document; a forbidden one answers like a missing one."""
-    return documents_visible_to(user).select_related("collection").get(pk=document_id)
+    return (
+        documents_visible_to(user).select_related("collection", "archived_by").get(pk=document_id)
+    )
+
+
+def managed_document_get(user: AnyUser, document_id: int) -> Document:
+    """One document of a collection ``user`` manages (to archive, restore or delete it);
+    DoesNotExist otherwise, whether it is missing, unreadable or only readable."""
+    return documents_managed_by(user).select_related("collection").get(pk=document_id)
+
+
+def documents_withdrawn(user: AnyUser, document_ids: list[int]) -> dict[int, str]:
+    """Of documents referred to earlier (an answer's citations), those withdrawn since:
+    ``"deleted"`` when no such document exists any more, ``"archived"`` when it is archived
+    in a collection ``user`` reads but does not manage (managers still open it). Documents
+    ``user`` may open, and archived ones of collections they may not read, are left out."""
+    wanted = set(document_ids)
+    if not wanted:
+        return {}
+    existing = set(Document.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    archived = (
+        Document.objects.filter(
+            pk__in=existing,
+            archived_at__isnull=False,
+            collection__in=collections_visible_to(user),
+        )
+        .exclude(pk__in=documents_visible_to(user).filter(pk__in=existing).values("pk"))
+        .values_list("pk", flat=True)
+    )
+    return {
+        **dict.fromkeys(wanted - existing, "deleted"),
+        **dict.fromkeys(archived, "archived"),
+    }
 
 
 def chunk_get(user: AnyUser, chunk_id: int) -> Chunk:
-    """One chunk of a readable collection (with its document); DoesNotExist otherwise."""
+    """One chunk of a readable collection (with its document); DoesNotExist otherwise, also
+    for a chunk of an archived document (it belongs to no collection meanwhile)."""
     return (
         Chunk.objects.filter(collection_id__in=collections_visible_to(user).values("id"))
         .select_related("document", "collection")

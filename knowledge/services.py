@@ -13,15 +13,19 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import File
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from knowledge.ingestion.fetch import host_allowed, not_allowed_message
 from knowledge.ingestion.limits import parse_limits
 from knowledge.ingestion.parsers import ParseError, detect_content_type, precheck
+from knowledge.ingestion.pipeline import chunks_return, chunks_withdraw
 from knowledge.models import Collection, Document, DocumentStatus, DocumentVersion
 from knowledge.permissions import (
     can_change_collection_access,
     can_create_collection,
     can_manage_collection,
+    would_manage_collection,
 )
 from portal.formatting import format_size
 from portal.permissions import Role
@@ -58,6 +62,34 @@ def collection_slug_check(slug: str, *, collection: Collection | None = None) ->
         raise ValidationError({"slug": SLUG_NOT_AVAILABLE})
 
 
+CREATOR_LOCKED_OUT = {
+    "manage_roles": "Include one of your roles: only an administrator may create a collection "
+    "that you would not manage (you could neither see nor change it afterwards).",
+    "read_regions": "Include one of your regions, or none: only an administrator may create a "
+    "collection that you would not manage (you could neither see nor change it afterwards).",
+}
+
+
+def collection_creator_check(
+    *, actor: AnyUser | None, manage_roles: Iterable[str], read_regions: Iterable[Region] = ()
+) -> None:
+    """Raise ValidationError (by field) when ``actor`` would create a collection they do not
+    manage without being allowed to decide access (``can_change_collection_access``).
+
+    Handing a new collection to other roles or regions only is an access decision, like
+    changing an existing one's; someone who may not make it would lock themselves out of
+    what they made. The one check: ``collection_create`` and the admin's form call it.
+    """
+    if actor is None or can_change_collection_access(actor):
+        return
+    regions = _region_ids(read_regions)
+    if would_manage_collection(actor, manage_roles=list(manage_roles), read_region_ids=regions):
+        return
+    roles_ok = would_manage_collection(actor, manage_roles=list(manage_roles), read_region_ids=[])
+    field = "read_regions" if roles_ok else "manage_roles"
+    raise ValidationError({field: CREATOR_LOCKED_OUT[field]})
+
+
 @transaction.atomic
 def collection_create(
     *,
@@ -70,9 +102,11 @@ def collection_create(
     manage_roles: Iterable[str] = (),
     read_regions: Iterable[Region] = (),
 ) -> Collection:
-    """Create a collection; only content managers and admins may."""
+    """Create a collection; only content managers and admins may, and a content manager only
+    one they manage (``collection_creator_check``)."""
     if actor is not None and not can_create_collection(actor):
         raise PermissionDenied("You may not create collections.")
+    read_regions = list(read_regions)
     collection = Collection(
         slug=slug,
         name=name,
@@ -83,8 +117,11 @@ def collection_create(
     )
     collection_slug_check(slug)
     collection.full_clean()
+    collection_creator_check(
+        actor=actor, manage_roles=collection.manage_roles, read_regions=read_regions
+    )
     collection.save()
-    collection.read_regions.set(list(read_regions))
+    collection.read_regions.set(read_regions)
     audit_event_record(
         action="collection.created",
         actor=actor,
@@ -209,12 +246,7 @@ def collection_delete(*, actor: AnyUser | None, collection: Collection) -> None:
     if actor is not None and not can_manage_collection(actor, collection):
         raise PermissionDenied("You may not delete this collection.")
     documents = Document.objects.filter(collection=collection)
-    names = set(documents.exclude(file="").values_list("file", flat=True))
-    names |= set(
-        DocumentVersion.objects.filter(document__collection=collection)
-        .exclude(file="")
-        .values_list("file", flat=True)
-    )
+    names = _stored_files(documents)
     count = documents.count()
     documents.delete()
     audit_event_record(
@@ -225,11 +257,31 @@ def collection_delete(*, actor: AnyUser | None, collection: Collection) -> None:
         details={"slug": collection.slug, "documents": count},
     )
     collection.delete()
+    _delete_files_on_commit(names)
+
+
+def _stored_files(documents: QuerySet[Document]) -> set[str]:
+    """The names in storage of every upload of ``documents`` (all their versions)."""
+    names = set(documents.exclude(file="").values_list("file", flat=True))
+    names |= set(
+        DocumentVersion.objects.filter(document__in=documents)
+        .exclude(file="")
+        .values_list("file", flat=True)
+    )
+    return names
+
+
+def _delete_files_on_commit(names: set[str]) -> None:
+    """Delete these files once the rows that named them are gone for good (after commit: a
+    rolled-back delete keeps its files)."""
     storage = Document._meta.get_field("file").storage
 
     def delete_files() -> None:
-        for name in names:
-            storage.delete(name)
+        for name in sorted(names):
+            try:
+                storage.delete(name)
+            except OSError:  # the rows are gone; a file left over is logged, not fatal
+                logger.exception("Could not delete the stored file %s.", name)
 
     transaction.on_commit(delete_files)
 
@@ -369,6 +421,15 @@ def document_create(
     return document
 
 
+# An archived document is frozen: a new version or a reprocess would make an archived
+# policy look current to the people who manage it; restoring is the explicit decision.
+ARCHIVED_NO_NEW_VERSION = (
+    "This document is archived. Restore it before uploading a new version, "
+    "or upload the file as a new document."
+)
+ARCHIVED_NO_REPROCESS = "This document is archived. Restore it before reprocessing it."
+
+
 @transaction.atomic
 def document_replace_file(
     *,
@@ -383,6 +444,8 @@ def document_replace_file(
     document = Document.objects.select_for_update().get(pk=document.pk)
     if actor is not None and not can_manage_collection(actor, document.collection):
         raise PermissionDenied("You may not change documents of this collection.")
+    if document.archived_at is not None:
+        raise ValidationError({"file": ARCHIVED_NO_NEW_VERSION})
     document.version += 1
     _store_version(document=document, upload=file, actor=actor, effective_date=effective_date,
                    claimed_type=content_type)  # fmt: skip
@@ -403,6 +466,8 @@ def document_reprocess(*, actor: AnyUser | None, document: Document) -> Document
     document = Document.objects.select_for_update().get(pk=document.pk)
     if actor is not None and not can_manage_collection(actor, document.collection):
         raise PermissionDenied("You may not reprocess documents of this collection.")
+    if document.archived_at is not None:
+        raise ValidationError(ARCHIVED_NO_REPROCESS)
     if not document.file and not document.source_url:
         raise ValidationError("This version has no stored file; upload a new one instead.")
     document.status = DocumentStatus.PENDING
@@ -412,3 +477,123 @@ def document_reprocess(*, actor: AnyUser | None, document: Document) -> Document
     audit_event_record(action="document.reprocess", actor=actor, target=document)
     _enqueue(document)
     return document
+
+
+MAX_REASON_LENGTH = 1000
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) > MAX_REASON_LENGTH:
+        raise ValidationError(
+            {"reason": f"The reason is longer than {MAX_REASON_LENGTH} characters."}
+        )
+    return reason
+
+
+def _managed_for_update(actor: AnyUser | None, document: Document, what: str) -> Document:
+    """The document's row, locked (ingestion's swap locks it too), once ``actor`` is known
+    to manage its collection."""
+    rows = Document.objects.select_for_update(of=("self",)).select_related("collection")
+    document = rows.get(pk=document.pk)
+    if actor is not None and not can_manage_collection(actor, document.collection):
+        raise PermissionDenied(f"You may not {what} documents of this collection.")
+    return document
+
+
+@transaction.atomic
+def document_archive(*, actor: AnyUser | None, document: Document, reason: str = "") -> Document:
+    """Take a document out of search and answers at once, keeping it (versions, files and
+    chunks) for the records; ``document_restore`` brings it back without re-ingestion.
+
+    Its chunks lose their collection and postings in this transaction, so no search path
+    returns them once it commits; an ingestion finishing later keeps them out too.
+    """
+    reason = _reason(reason)
+    document = _managed_for_update(actor, document, "archive")
+    if document.archived_at is not None:
+        raise ValidationError("This document is already archived.")
+    document.archived_at = timezone.now()
+    document.archived_by = account_of(actor)
+    document.archive_reason = reason
+    document.save(update_fields=["archived_at", "archived_by", "archive_reason", "updated_at"])
+    chunks_withdraw(document.pk)
+    audit_event_record(
+        action="document.archived",
+        actor=actor,
+        actor_username="" if actor else "system",
+        target=document,
+        details={
+            "title": document.title,
+            "collection": document.collection.slug,
+            "version": document.version,
+            "live_version": document.live_version,
+            "reason": reason,
+        },
+    )
+    return document
+
+
+@transaction.atomic
+def document_restore(*, actor: AnyUser | None, document: Document) -> Document:
+    """Make an archived document searchable again at once (its stored chunks return to search;
+    nothing is re-ingested)."""
+    document = _managed_for_update(actor, document, "restore")
+    if document.archived_at is None:
+        raise ValidationError("This document is not archived.")
+    archived_at, archived_by = document.archived_at, document.archived_by
+    document.archived_at = None
+    document.archived_by = None
+    document.archive_reason = ""
+    document.save(update_fields=["archived_at", "archived_by", "archive_reason", "updated_at"])
+    chunks_return(document.pk, document.collection_id)
+    audit_event_record(
+        action="document.restored",
+        actor=actor,
+        actor_username="" if actor else "system",
+        target=document,
+        details={
+            "title": document.title,
+            "collection": document.collection.slug,
+            "archived_at": archived_at.isoformat(),
+            "archived_by": archived_by.get_username() if archived_by else "",
+        },
+    )
+    return document
+
+
+@transaction.atomic
+def document_delete(*, actor: AnyUser | None, document: Document, reason: str = "") -> None:
+    """Delete a document for good: its versions, their stored files (after commit) and its
+    chunks and postings; audited with what it was (title, collection, SHA-256 of each version).
+
+    The row is locked first, so an ingestion run either swapped its chunks in before (they
+    go with the document) or finds the document gone and writes nothing.
+    """
+    reason = _reason(reason)
+    document = _managed_for_update(actor, document, "delete")
+    documents = Document.objects.filter(pk=document.pk)
+    names = _stored_files(documents)
+    versions = list(
+        DocumentVersion.objects.filter(document=document)
+        .order_by("number")
+        .values("number", "sha256")
+    )
+    audit_event_record(
+        action="document.deleted",
+        actor=actor,
+        actor_username="" if actor else "system",
+        target=document,
+        details={
+            "title": document.title,
+            "collection": document.collection.slug,
+            "sha256": document.sha256,
+            "versions": versions,
+            "chunks": document.chunk_count,
+            "files": len(names),
+            "archived": document.archived_at is not None,
+            "reason": reason,
+        },
+    )
+    documents.delete()  # versions, chunks (and postings, in the database) with it
+    _delete_files_on_commit(names)

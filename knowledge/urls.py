@@ -11,4 +11,7 @@ urlpatterns = [
     path("documents/<int:pk>/", views.document_detail, name="document_detail"),
     path("documents/<int:pk>/replace/", views.document_replace, name="document_replace"),
     path("documents/<int:pk>/reprocess/", views.document_reprocess_view, name="document_reprocess"),
+    path("documents/<int:pk>/archive/", views.document_archive_view, name="document_archive"),
+    path("documents/<int:pk>/restore/", views.document_restore_view, name="document_restore"),
+    path("documents/<int:pk>/delete/", views.document_delete_view, name="document_delete"),
 ]

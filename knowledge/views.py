@@ -1,4 +1,5 @@
-"""Knowledge pages: search, the document list, upload, detail, replace and reprocess."""
+"""Knowledge pages: search, the document list, upload, detail, replace, reprocess, and the
+lifecycle: archive, restore and delete (a confirmation page)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from knowledge.forms import DocumentFilterForm, DocumentReplaceForm, DocumentUploadForm, SearchForm
+from knowledge.forms import (
+    DocumentFilterForm,
+    DocumentReasonForm,
+    DocumentReplaceForm,
+    DocumentUploadForm,
+    SearchForm,
+)
 from knowledge.models import Document, DocumentStatus, DocumentVersion
 from knowledge.permissions import can_manage_collection, collections_managed_by
 from knowledge.selectors import (
@@ -21,8 +29,16 @@ from knowledge.selectors import (
     document_chunks,
     document_get,
     document_list,
+    managed_document_get,
 )
-from knowledge.services import document_create, document_replace_file, document_reprocess
+from knowledge.services import (
+    document_archive,
+    document_create,
+    document_delete,
+    document_replace_file,
+    document_reprocess,
+    document_restore,
+)
 from portal.permissions import Action
 from portal.shortcuts import visible_or_404
 from portal.views.decorators import portal_page
@@ -45,6 +61,8 @@ def add_form_error(form: forms.Form, error: ValidationError | PermissionDenied) 
 
 # Forbidden answers like missing.
 _document_or_404 = visible_or_404(document_get, "document")
+# Archive, restore and delete: a document the user does not manage is missing to them.
+_managed_document_or_404 = visible_or_404(managed_document_get, "document")
 
 
 def _uploaded_message(request: HttpRequest, document: Document, what: str) -> None:
@@ -93,12 +111,14 @@ def document_list_view(request: HttpRequest) -> HttpResponse:
         request.user,
         collection=filters.get("collection") or None,
         status=filters.get("status") or "",
+        archived=filters.get("archived") == "true",
     )
     context = page_context(request, documents, DOCUMENTS_PER_PAGE)
     context.update(
         filter_form=form,
         documents=context["page_obj"].object_list,
         can_upload=collections_managed_by(request.user).exists(),
+        archived=filters.get("archived") == "true",
     )
     return render(request, "knowledge/document_list.html", context)
 
@@ -148,6 +168,7 @@ def document_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "chunks": document_chunks(document),
         "can_manage": can_manage,
         "replace_form": DocumentReplaceForm(user=request.user) if can_manage else None,
+        "archive_form": DocumentReasonForm(prefix="archive") if can_manage else None,
         # Only web links become links: never javascript: or data: URLs.
         "source_link": source_url if source_url.lower().startswith(("http://", "https://")) else "",
     }
@@ -190,3 +211,63 @@ def document_reprocess_view(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"“{document.title}” was queued for processing again.")
     return redirect("knowledge:document_detail", pk=document.pk)
+
+
+@require_POST
+@portal_page(Action.SEARCH_KNOWLEDGE)
+def document_archive_view(request: HttpRequest, pk: int) -> HttpResponse:
+    document = _managed_document_or_404(request.user, pk)
+    form = DocumentReasonForm(request.POST, prefix="archive")
+    if not form.is_valid():
+        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
+        messages.error(request, f"The document was not archived: {errors}")
+        return redirect("knowledge:document_detail", pk=document.pk)
+    try:
+        document_archive(actor=request.user, document=document, reason=form.cleaned_data["reason"])
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    else:
+        messages.success(
+            request,
+            f"“{document.title}” was archived: it no longer appears in search or answers. "
+            "Restore it to make it searchable again.",
+        )
+    return redirect("knowledge:document_detail", pk=document.pk)
+
+
+@require_POST
+@portal_page(Action.SEARCH_KNOWLEDGE)
+def document_restore_view(request: HttpRequest, pk: int) -> HttpResponse:
+    document = _managed_document_or_404(request.user, pk)
+    try:
+        document_restore(actor=request.user, document=document)
+    except ValidationError as error:
+        messages.error(request, "; ".join(error.messages))
+    else:
+        messages.success(request, f"“{document.title}” was restored and is searchable again.")
+    return redirect("knowledge:document_detail", pk=document.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@portal_page(Action.SEARCH_KNOWLEDGE)
+def document_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A confirmation page (GET), then the deletion (POST)."""
+    document = _managed_document_or_404(request.user, pk)
+    versions = DocumentVersion.objects.filter(document=document).count()
+    form = DocumentReasonForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            document_delete(
+                actor=request.user, document=document, reason=form.cleaned_data["reason"]
+            )
+        except ValidationError as error:
+            add_form_error(form, error)
+        else:
+            messages.success(
+                request,
+                f"“{document.title}” was deleted with its {versions} "
+                f"version{pluralize(versions)} and its indexed text.",
+            )
+            return redirect("knowledge:document_list")
+    context = {"document": document, "form": form, "version_count": versions}
+    return render(request, "knowledge/document_delete.html", context)

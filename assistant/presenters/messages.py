@@ -22,6 +22,7 @@ from assistant.models import Conversation, Feedback, Handoff, Message, MessageRo
 from assistant.permissions import can_give_feedback, can_post_to_conversation
 from assistant.presenters.shown import ShownMessage, Viewer, messages_shown
 from forms_app.selectors import definition_get
+from knowledge.selectors import documents_withdrawn
 from portal.types import AnyUser
 
 MODEL_LABELS = {
@@ -72,7 +73,7 @@ def _customer_citation_row(
 
 
 def _chunk_citation_row(
-    viewer: Viewer, citation: ChunkCitation, preview_url: str
+    viewer: Viewer, citation: ChunkCitation, preview_url: str, withdrawn: dict[int, str]
 ) -> dict[str, Any]:
     document_id = int(citation.get("document_id") or 0)
     readable = viewer.may_open(citation)
@@ -83,15 +84,29 @@ def _chunk_citation_row(
         "version": citation.get("version"),
         "page": citation.get("page"),
         "readable": readable,
+        # Why it no longer opens: "deleted", "archived", or "" (not available to the viewer).
+        "withdrawn": "" if readable else withdrawn.get(document_id, ""),
         "url": reverse("knowledge:document_detail", args=[document_id]) if readable else "",
         "preview_url": preview_url,
     }
+
+
+def _withdrawn(viewer: Viewer, citations: list[Citation]) -> dict[int, str]:
+    """Documents of the citations the viewer cannot open that were deleted or archived since
+    (one query, only when there are such citations)."""
+    closed = [
+        int(cast(ChunkCitation, citation).get("document_id") or 0)
+        for citation in citations
+        if citation.get("type") != "customer" and not viewer.may_open(citation)
+    ]
+    return documents_withdrawn(viewer.user, closed) if closed else {}
 
 
 def _citation_rows(
     viewer: Viewer, message: Message, citations: list[Citation]
 ) -> list[dict[str, Any]]:
     rows = []
+    withdrawn = _withdrawn(viewer, citations)
     for citation in citations:
         number = citation.get("n")
         if not isinstance(number, int):
@@ -101,7 +116,8 @@ def _citation_rows(
             customer = cast(CustomerCitation, citation)
             rows.append(_customer_citation_row(viewer, customer, preview_url))
         else:
-            rows.append(_chunk_citation_row(viewer, cast(ChunkCitation, citation), preview_url))
+            chunk = cast(ChunkCitation, citation)
+            rows.append(_chunk_citation_row(viewer, chunk, preview_url, withdrawn))
     return rows
 
 

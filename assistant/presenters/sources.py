@@ -1,5 +1,6 @@
 """The source behind a citation, as the viewer may read it now: the passage (flagged when
-the document changed since), a note that it was replaced, or the customer record."""
+the document changed since), a note that it was replaced or archived, or the customer
+record."""
 
 from __future__ import annotations
 
@@ -28,14 +29,15 @@ def _chunk_preview(user: AnyUser, citation: ChunkCitation) -> dict[str, Any] | N
             "changed": chunk.version != citation.get("version"),
             "url": f"{url}#chunk-{chunk.ordinal}",
         }
-    # The passage is gone (the document was re-ingested): say so, if the document is
-    # still readable; otherwise it answers like a missing one.
+    # The passage is gone (the document was re-ingested) or out of search (archived; only
+    # those who manage the collection still open the document): say so, if the document is
+    # still readable; otherwise (deleted, or not readable) it answers like a missing one.
     try:
         document = document_get(user, int(citation.get("document_id") or 0))
     except ObjectDoesNotExist:
         return None
     return {
-        "kind": "replaced",
+        "kind": "archived" if document.archived_at else "replaced",
         "document": document,
         "url": reverse("knowledge:document_detail", args=[document.pk]),
     }

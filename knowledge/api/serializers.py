@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from knowledge.models import Document, DocumentStatus, DocumentVersion, Sensitivity
 from knowledge.selectors import MAX_QUERY_LENGTH, SearchMode
+from knowledge.services import MAX_REASON_LENGTH
 from portal.permissions import Role
 
 ROLE_CHOICES = [role.value for role in Role]
@@ -25,7 +26,9 @@ class CollectionSerializer(serializers.Serializer[Any]):
     sensitivity = serializers.ChoiceField(choices=Sensitivity.choices)
     read_roles = serializers.ListField(child=serializers.CharField())
     manage_roles = serializers.ListField(child=serializers.CharField())
-    document_count = serializers.IntegerField(help_text="Documents in the collection.")
+    document_count = serializers.IntegerField(
+        help_text="Documents in the collection (archived ones not counted)."
+    )
     manageable = serializers.BooleanField(help_text="Whether you may add and change documents.")
 
 
@@ -59,6 +62,18 @@ class DocumentVersionSerializer(serializers.ModelSerializer[DocumentVersion]):
 
 class DocumentSerializer(serializers.ModelSerializer[Document]):
     collection = serializers.SlugField(source="collection.slug", read_only=True)
+    archived_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When it was archived (out of search and answers); null for a current "
+        "document. Only those who manage the collection see archived documents.",
+    )
+    archived_by = serializers.CharField(
+        source="archived_by.username",
+        read_only=True,
+        allow_null=True,
+        help_text="Who archived it (username); null when current or archived by the system.",
+    )
 
     class Meta:
         model = Document
@@ -76,6 +91,9 @@ class DocumentSerializer(serializers.ModelSerializer[Document]):
             "size_bytes",
             "effective_date",
             "source_url",
+            "archived_at",
+            "archived_by",
+            "archive_reason",
             "created_at",
             "updated_at",
         ]
@@ -120,6 +138,32 @@ class DocumentUploadSerializer(serializers.Serializer[Any]):
 class DocumentListQuerySerializer(serializers.Serializer[Any]):
     collection = serializers.CharField(required=False, help_text="Slug or id of a collection.")
     status = serializers.ChoiceField(choices=DocumentStatus.choices, required=False)
+    archived = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: the archived documents of the collections you manage instead of the "
+        "current ones.",
+    )
+
+
+class DocumentArchiveSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=MAX_REASON_LENGTH,
+        help_text="Why (recorded in the audit trail and shown on the archived document).",
+    )
+
+
+class DocumentDeleteQuerySerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=MAX_REASON_LENGTH,
+        help_text="Why (recorded in the audit trail).",
+    )
 
 
 class DocumentReprocessSerializer(serializers.Serializer[Any]):

@@ -2,9 +2,11 @@ from django.urls import path
 
 from knowledge.api.views import (
     CollectionListCreateApi,
+    DocumentArchiveApi,
     DocumentDetailApi,
     DocumentListCreateApi,
     DocumentReprocessApi,
+    DocumentRestoreApi,
     SearchApi,
 )
 
@@ -17,5 +19,7 @@ urlpatterns = [
         DocumentReprocessApi.as_view(),
         name="document_reprocess",
     ),
+    path("documents/<int:pk>/archive/", DocumentArchiveApi.as_view(), name="document_archive"),
+    path("documents/<int:pk>/restore/", DocumentRestoreApi.as_view(), name="document_restore"),
     path("search/", SearchApi.as_view(), name="search"),
 ]

@@ -1,4 +1,5 @@
-"""The knowledge API: collections, documents (upload, detail, reprocess) and search."""
+"""The knowledge API: collections, documents (upload, detail, reprocess, archive, restore,
+delete) and search."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from rest_framework.views import APIView
 from knowledge.api.serializers import (
     CollectionCreateSerializer,
     CollectionSerializer,
+    DocumentArchiveSerializer,
+    DocumentDeleteQuerySerializer,
     DocumentDetailSerializer,
     DocumentListQuerySerializer,
     DocumentReprocessSerializer,
@@ -22,9 +25,26 @@ from knowledge.api.serializers import (
     SearchResponseSerializer,
 )
 from knowledge.models import Collection, Document
-from knowledge.permissions import can_create_collection, collections_managed_by
-from knowledge.selectors import chunk_search, collection_list, document_get, document_list
-from knowledge.services import collection_create, document_create, document_reprocess
+from knowledge.permissions import (
+    can_create_collection,
+    can_manage_collection,
+    collections_managed_by,
+)
+from knowledge.selectors import (
+    chunk_search,
+    collection_list,
+    document_get,
+    document_list,
+    managed_document_get,
+)
+from knowledge.services import (
+    collection_create,
+    document_archive,
+    document_create,
+    document_delete,
+    document_reprocess,
+    document_restore,
+)
 from portal.api.permissions import requires
 from portal.api.shortcuts import visible_or_not_found
 from portal.permissions import Action
@@ -44,9 +64,19 @@ _ERRORS = {
     403: OpenApiResponse(description="Not allowed"),
 }
 _NOT_FOUND = {404: OpenApiResponse(description="No such document, or not readable by you")}
+_NOT_MANAGED = {
+    404: OpenApiResponse(description="No such document, or not in a collection you manage")
+}
 
 
 _document_or_404 = visible_or_not_found(document_get, "document")
+# Archive, restore and delete: a document the user does not manage is missing to them.
+_managed_document_or_404 = visible_or_not_found(managed_document_get, "document")
+
+
+def _document_detail(document: Document) -> Response:
+    document = Document.objects.select_related("collection", "archived_by").get(pk=document.pk)
+    return Response(DocumentDetailSerializer(document).data)
 
 
 def _managed_collection(user: AnyUser, key: str) -> Collection:
@@ -85,8 +115,12 @@ class CollectionListCreateApi(APIView):
         serializer = CollectionCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         collection = collection_create(actor=request.user, **serializer.validated_data)
-        created = collection_list(request.user).get(pk=collection.pk)
-        return Response(CollectionSerializer(created).data, status=status.HTTP_201_CREATED)
+        # What was created, as it was sent: an administrator may create a collection for
+        # other roles that they do not read themselves (a content manager may not:
+        # collection_creator_check), so it is not read back through collection_list.
+        collection.document_count = 0  # type: ignore[attr-defined]
+        collection.manageable = can_manage_collection(request.user, collection)  # type: ignore[attr-defined]
+        return Response(CollectionSerializer(collection).data, status=status.HTTP_201_CREATED)
 
 
 class DocumentListCreateApi(generics.GenericAPIView[Document]):
@@ -103,6 +137,7 @@ class DocumentListCreateApi(generics.GenericAPIView[Document]):
             self.request.user,
             collection=query.validated_data.get("collection") or None,
             status=query.validated_data.get("status") or "",
+            archived=query.validated_data.get("archived", False),
         )
 
     @extend_schema(
@@ -143,7 +178,7 @@ class DocumentListCreateApi(generics.GenericAPIView[Document]):
 
 
 class DocumentDetailApi(APIView):
-    """One document you may read, with its versions."""
+    """One document you may read, with its versions; deleted by those who manage it."""
 
     permission_classes = [CanSearchKnowledge]
 
@@ -155,6 +190,69 @@ class DocumentDetailApi(APIView):
     def get(self, request: Request, pk: int) -> Response:
         document = _document_or_404(request.user, pk)
         return Response(DocumentDetailSerializer(document).data)
+
+    @extend_schema(
+        summary="Delete a document",
+        tags=TAGS,
+        parameters=[DocumentDeleteQuerySerializer],
+        responses={
+            204: OpenApiResponse(description="Deleted"),
+            **_ERRORS,
+            **_NOT_MANAGED,
+        },
+        description="Delete a document of a collection you manage for good: every version and "
+        "its stored file, and its chunks. Audited (`document.deleted`: title, collection, "
+        "SHA-256 of each version, `reason`). Archive it instead to keep it for the records.",
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        document = _managed_document_or_404(request.user, pk)
+        query = DocumentDeleteQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        reason = query.validated_data["reason"]
+        document_delete(actor=request.user, document=document, reason=reason)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class DocumentArchiveApi(APIView):
+    """Take a document of a collection you manage out of search and answers at once."""
+
+    permission_classes = [CanSearchKnowledge]
+
+    @extend_schema(
+        summary="Archive a document",
+        tags=TAGS,
+        request=DocumentArchiveSerializer,
+        responses={200: DocumentDetailSerializer, **_ERRORS, **_NOT_MANAGED},
+        description="Out of search and the assistant's answers at once; kept (versions, files, "
+        "chunks) for the records and restorable. 400 when it is already archived.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        document = _managed_document_or_404(request.user, pk)
+        serializer = DocumentArchiveSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        document = document_archive(
+            actor=request.user, document=document, reason=serializer.validated_data["reason"]
+        )
+        return _document_detail(document)
+
+
+class DocumentRestoreApi(APIView):
+    """Make an archived document of a collection you manage searchable again at once."""
+
+    permission_classes = [CanSearchKnowledge]
+
+    @extend_schema(
+        summary="Restore an archived document",
+        tags=TAGS,
+        request=None,
+        responses={200: DocumentDetailSerializer, **_ERRORS, **_NOT_MANAGED},
+        description="Searchable again at once, as it was archived (nothing is re-ingested). "
+        "400 when it is not archived.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        document = _managed_document_or_404(request.user, pk)
+        document = document_restore(actor=request.user, document=document)
+        return _document_detail(document)
 
 
 class DocumentReprocessApi(APIView):

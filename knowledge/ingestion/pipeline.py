@@ -136,12 +136,16 @@ WHERE c.document_id = ANY(%(documents)s);
 INSERT INTO knowledge_posting (chunk_id, term, collection_id, tf, dl)
 SELECT c.id, t.lexeme, c.collection_id, coalesce(array_length(t.positions, 1), 1), c.term_count
 FROM knowledge_chunk c CROSS JOIN LATERAL unnest(c.search_vector) AS t
-WHERE c.document_id = ANY(%(documents)s);
+WHERE c.document_id = ANY(%(documents)s) AND c.collection_id IS NOT NULL;
 """
 
 
 def index_keywords(document_ids: Sequence[int]) -> None:
-    """Fill the full-text vectors, BM25 lengths and postings of these documents' chunks."""
+    """Fill the full-text vectors, BM25 lengths and postings of these documents' chunks.
+
+    Chunks of an archived document (no collection) get no postings: restoring the document
+    calls this again once their collection is back. The documents must have no postings yet.
+    """
     with connection.cursor() as cursor:
         cursor.execute(
             _INDEX_SQL,
@@ -149,20 +153,42 @@ def index_keywords(document_ids: Sequence[int]) -> None:
         )
 
 
+def chunks_withdraw(document_id: int) -> None:
+    """Take a document's chunks out of search (it is archived): they keep their text and
+    vectors for the records, lose their collection and their postings."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM knowledge_posting WHERE chunk_id IN "
+            "(SELECT id FROM knowledge_chunk WHERE document_id = %s)",
+            [document_id],
+        )
+    Chunk.objects.filter(document_id=document_id).update(collection_id=None)
+
+
+def chunks_return(document_id: int, collection_id: int) -> None:
+    """Put a withdrawn document's chunks back into search (it is restored): no re-embedding,
+    only their collection and postings again."""
+    Chunk.objects.filter(document_id=document_id).update(collection_id=collection_id)
+    index_keywords([document_id])
+
+
 def swap(item: Prepared, vectors: dict[str, np.ndarray], backend: EmbeddingBackend) -> bool:
     """Replace the document's chunks with the prepared ones in one transaction.
 
-    Returns False (and changes nothing) when a newer version was uploaded meanwhile.
+    Returns False (and changes nothing) when a newer version was uploaded meanwhile, or the
+    document was deleted. The chunks of an archived document are made without a collection,
+    so that they stay out of search until it is restored.
     """
     with transaction.atomic():
-        document = Document.objects.select_for_update().get(pk=item.document.pk)
-        if document.version != item.version:
+        document = Document.objects.select_for_update().filter(pk=item.document.pk).first()
+        if document is None or document.version != item.version:
             return False
+        searchable_in = None if document.archived_at else document.collection_id
         Chunk.objects.filter(document=document).delete()  # postings cascade in the database
         Chunk.objects.bulk_create(
             Chunk(
                 document=document,
-                collection_id=document.collection_id,
+                collection_id=searchable_in,
                 version=item.version,
                 ordinal=draft.ordinal,
                 text=draft.text,
@@ -292,9 +318,10 @@ def ingest(
     backend = get_backend()
     outcome = Outcome()
     for start in range(0, len(document_ids), batch_size):
-        batch = list(
-            Document.objects.filter(pk__in=document_ids[start : start + batch_size]).order_by("pk")
-        )
+        wanted = document_ids[start : start + batch_size]
+        batch = list(Document.objects.filter(pk__in=wanted).order_by("pk"))
+        # Deleted since they were queued: nothing to do.
+        outcome.skipped.extend(sorted(set(wanted) - {document.pk for document in batch}))
         prepared: list[Prepared] = []
         for document in batch:
             done = document.status == DocumentStatus.READY and (
@@ -320,6 +347,11 @@ def ingest(
                     raise
                 mark_failed(document.pk, document.version, str(error))
                 outcome.failed[document.pk] = str(error)
+            except FileNotFoundError:
+                if Document.objects.filter(pk=document.pk).exists():
+                    raise
+                # Deleted while it was being read (its files go when the delete commits).
+                outcome.skipped.append(document.pk)
         vectors = embed(prepared, backend)
         for item in prepared:
             if swap(item, vectors, backend):
@@ -327,5 +359,5 @@ def ingest(
             else:
                 outcome.skipped.append(item.document.pk)
         if progress:
-            progress(len(batch))
+            progress(len(wanted))
     return outcome

@@ -473,3 +473,154 @@ def test_admin_add_with_a_hidden_collections_slug_reveals_nothing(
         assert response.status_code == 200
         errors.append(response.context["adminform"].form.errors["slug"])
     assert errors == [["This slug is not available."]] * 2
+
+
+# The lifecycle in the admin: archive, restore and delete through the services ------------
+
+POLICY = "# Card policy\n\nThe zqcardpolicy replacement fee is 10 euros."
+
+
+def test_admin_archive_and_restore_actions(
+    admin_client: Client,
+    role_users: dict[str, Any],
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+) -> None:
+    from knowledge.selectors import chunk_search
+
+    document = add_document(collections["products-fees"], "Card policy", POLICY)
+    changelist = reverse("admin:knowledge_document_changelist")
+    html = admin_client.get(changelist).content.decode()
+    assert "Archive selected documents" in html and "Restore selected archived" in html
+    response = admin_client.post(
+        changelist, {"action": "archive", "_selected_action": [document.pk]}, follow=True
+    )
+    assert "Archived 1 document(s)." in response.content.decode()
+    document.refresh_from_db()
+    assert document.archived_by == role_users["admin"]
+    assert AuditEvent.objects.filter(action="document.archived", target_id=str(document.pk))
+    assert not chunk_search(role_users["agent"], "zqcardpolicy", mode="keyword").hits
+    listed = admin_client.get(changelist + "?archived=yes").context["cl"].result_list
+    assert list(listed) == [document]
+    assert list(admin_client.get(changelist + "?archived=no").context["cl"].result_list) == []
+
+    again = admin_client.post(
+        changelist, {"action": "archive", "_selected_action": [document.pk]}, follow=True
+    )
+    assert "already archived" in again.content.decode()
+    response = admin_client.post(
+        changelist, {"action": "restore", "_selected_action": [document.pk]}, follow=True
+    )
+    assert "Restored 1 document(s)." in response.content.decode()
+    assert chunk_search(role_users["agent"], "zqcardpolicy", mode="keyword").hits
+
+
+def test_admin_refuses_a_new_file_for_an_archived_document_on_the_form(
+    admin_client: Client,
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+) -> None:
+    from knowledge.services import ARCHIVED_NO_NEW_VERSION, document_archive
+
+    document = add_document(collections["products-fees"], "Card policy", POLICY)
+    document_archive(actor=None, document=document)
+    response = admin_client.post(
+        reverse("admin:knowledge_document_change", args=[document.pk]),
+        {
+            "title": "Card policy",
+            "file": SimpleUploadedFile("v2.md", b"# New", content_type="text/markdown"),
+            **_versions_management(document),
+        },
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["file"] == [ARCHIVED_NO_NEW_VERSION]
+    document.refresh_from_db()
+    assert document.version == 1
+
+
+def test_admin_delete_goes_through_the_service(
+    client: Client,
+    make_user: Any,
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    # A content manager, with the model permission to delete documents from the migration.
+    content = make_user("content_deleter", Role.CONTENT_MANAGER, is_staff=True)
+    client.force_login(content)
+    storage = Document._meta.get_field("file").storage
+    one = add_document(collections["products-fees"], "Card policy", POLICY)
+    delete = reverse("admin:knowledge_document_delete", args=[one.pk])
+    page = client.get(delete)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "every version and its file" in html and not page.context["perms_lacking"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(delete, {"post": "yes"})
+    assert response.status_code == 302
+    assert not Document.objects.filter(pk=one.pk).exists()
+    assert not Chunk.objects.filter(document_id=one.pk).exists()
+    assert not storage.exists(one.file.name)
+    event = AuditEvent.objects.get(action="document.deleted", target_id=str(one.pk))
+    assert event.actor == content and event.details["title"] == "Card policy"
+
+    # The admin's own bulk delete goes through the service too.
+    two = [add_document(collections["fraud-disputes"], f"Policy {i}", POLICY) for i in range(2)]
+    changelist = reverse("admin:knowledge_document_changelist")
+    selected = {"action": "delete_selected", "_selected_action": [d.pk for d in two]}
+    confirm = client.post(changelist, selected)
+    assert confirm.status_code == 200 and not confirm.context["perms_lacking"]
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(changelist, {**selected, "post": "yes"})
+    assert not Document.objects.filter(pk__in=[d.pk for d in two]).exists()
+    assert not any(storage.exists(d.file.name) for d in two)
+    assert (
+        AuditEvent.objects.filter(
+            action="document.deleted", target_id__in=[str(d.pk) for d in two], actor=content
+        ).count()
+        == 2
+    )
+
+
+def test_admin_lifecycle_of_a_document_one_does_not_manage_answers_like_a_missing_one(
+    client: Client,
+    make_user: Any,
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+) -> None:
+    from django.contrib.auth.models import Permission
+
+    from knowledge.services import document_archive
+
+    # Compliance reads products-fees but does not manage it; staff, with every model
+    # permission on documents: the policy still decides.
+    compliance = make_user("staff_compliance", Role.COMPLIANCE, is_staff=True)
+    compliance.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="knowledge", codename__endswith="document"
+        )
+    )
+    client.force_login(compliance)
+    document = add_document(collections["products-fees"], "Card policy", POLICY)
+    archived = add_document(collections["products-fees"], "Old card policy", POLICY)
+    document_archive(actor=None, document=archived)
+
+    for pk in (document.pk, archived.pk, 999999):
+        delete = reverse("admin:knowledge_document_delete", args=[pk])
+        for response in (client.get(delete), client.post(delete, {"post": "yes"})):
+            assert response.status_code == 302 and response.url == reverse("admin:index"), pk
+    change = reverse("admin:knowledge_document_change", args=[archived.pk])
+    assert client.get(change).url == reverse("admin:index")
+
+    changelist = reverse("admin:knowledge_document_changelist")
+    for action in ("archive", "delete_selected"):
+        response = client.post(
+            changelist, {"action": action, "_selected_action": [document.pk], "post": "yes"}
+        )
+        assert response.status_code in (200, 302, 403), action
+    document.refresh_from_db()
+    assert document.archived_at is None
+    assert Document.objects.filter(pk__in=[document.pk, archived.pk]).count() == 2
+    assert not AuditEvent.objects.filter(
+        action__in=["document.archived", "document.deleted"], actor=compliance
+    )

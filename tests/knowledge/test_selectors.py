@@ -207,3 +207,136 @@ def test_dense_order_matches_exact_search_within_the_filter(
         .values_list("id", flat=True)
     )
     assert [h.chunk_id for h in result.hits] == list(exact)
+
+
+# Archived documents: out of every search path at once, back on restore -------------------
+
+ARCHIVED_TEXT = "# Old card policy\n\nThe zqoldpolicy surcharge on card replacement is 25 euros."
+CURRENT_TEXT = "# Card policy\n\nCard replacement costs 10 euros."
+READERS_OF_FEES = ["agent", "supervisor", "compliance", "content_manager", "admin"]
+
+
+def _finds(user: Any, document: Document, query: str, mode: str) -> bool:
+    hits = chunk_search(user, query, k=50, mode=mode, audit=False).hits
+    return any(hit.document_id == document.pk for hit in hits)
+
+
+@pytest.mark.django_db
+def test_archived_document_leaves_every_search_path_at_once_and_restore_brings_it_back(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    from knowledge.selectors import chunk_collection_ids, chunk_get
+    from knowledge.services import document_archive, document_restore
+
+    old = add_document(collections["products-fees"], "Old card policy", ARCHIVED_TEXT)
+    add_document(collections["products-fees"], "Card policy", CURRENT_TEXT)
+    chunk_ids = list(Chunk.objects.filter(document=old).values_list("pk", flat=True))
+    queries = ["zqoldpolicy", "card replacement surcharge 25 euros"]
+    for role in READERS_OF_FEES:
+        for mode in ("keyword", "dense", "hybrid"):
+            assert _finds(role_users[role], old, queries[mode != "keyword"], mode), (role, mode)
+
+    document_archive(actor=role_users["content_manager"], document=old)
+
+    for role in READERS_OF_FEES:  # those who manage the collection included
+        user = role_users[role]
+        for mode in ("keyword", "dense", "hybrid"):
+            for query in queries:
+                assert not _finds(user, old, query, mode), (role, mode, query)
+        assert chunk_collection_ids(user, chunk_ids) == {}
+        for chunk_id in chunk_ids:
+            with pytest.raises(Chunk.DoesNotExist):
+                chunk_get(user, chunk_id)
+    # Its vectors of another model would not report readable chunks to reindex either.
+    archived_chunks = Chunk.objects.filter(document=old)
+    model = archived_chunks.values_list("embedding_model", flat=True).first()
+    archived_chunks.update(embedding_model="openai/other/384")
+    assert chunk_search(role_users["agent"], "card", mode="dense").model_mismatch is False
+    archived_chunks.update(embedding_model=model)
+
+    document_restore(actor=role_users["admin"], document=old)
+
+    for role in READERS_OF_FEES:
+        for mode in ("keyword", "dense", "hybrid"):
+            assert _finds(role_users[role], old, queries[mode != "keyword"], mode), (role, mode)
+    assert set(chunk_collection_ids(role_users["agent"], chunk_ids).values()) == {
+        collections["products-fees"].pk
+    }
+
+
+@pytest.mark.django_db
+def test_keyword_statistics_leave_archived_chunks_out(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    from knowledge.services import document_archive
+
+    agent = role_users["agent"]
+    add_document(collections["products-fees"], "Fees", "Foreign transaction fee is 2.75 percent.")
+    before = chunk_search(agent, "foreign transaction fee", mode="keyword").hits[0]
+    archived = [
+        add_document(collections["products-fees"], f"Old {i}", "Foreign transaction fee alert.")
+        for i in range(3)
+    ]
+    for document in archived:
+        document_archive(actor=None, document=document)
+    after = chunk_search(agent, "foreign transaction fee", mode="keyword").hits
+    assert [hit.chunk_id for hit in after] == [before.chunk_id]
+    assert after[0].score == before.score
+
+
+@pytest.mark.django_db
+def test_archived_documents_are_opened_only_by_those_who_manage_them(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    from knowledge.selectors import document_get, document_list, managed_document_get
+    from knowledge.services import document_archive
+
+    old = add_document(collections["products-fees"], "Old card policy", ARCHIVED_TEXT)
+    current = add_document(collections["products-fees"], "Card policy", CURRENT_TEXT)
+    document_archive(actor=role_users["content_manager"], document=old)
+    agent, manager = role_users["agent"], role_users["content_manager"]
+
+    with pytest.raises(Document.DoesNotExist):
+        document_get(agent, old.pk)
+    assert document_get(manager, old.pk).archived_by == manager
+    assert list(document_list(agent)) == [current]
+    assert list(document_list(agent, archived=True)) == []
+    assert list(document_list(manager)) == [current]
+    assert list(document_list(manager, archived=True)) == [old]
+    for user in (agent, role_users["compliance"]):  # reads the collection, does not manage it
+        for document in (old, current):
+            with pytest.raises(Document.DoesNotExist):
+                managed_document_get(user, document.pk)
+    assert managed_document_get(manager, current.pk) == current
+
+
+@pytest.mark.django_db
+def test_documents_withdrawn_tells_deleted_from_archived(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+) -> None:
+    from knowledge.selectors import documents_withdrawn
+    from knowledge.services import document_archive, document_delete
+
+    archived = add_document(collections["products-fees"], "Old", ARCHIVED_TEXT)
+    deleted = add_document(collections["products-fees"], "Gone", CURRENT_TEXT)
+    current = add_document(collections["products-fees"], "Current", CURRENT_TEXT)
+    hidden = add_document(collections["compliance-aml"], "AML", "Thresholds.")
+    document_archive(actor=None, document=archived)
+    document_archive(actor=None, document=hidden)
+    document_delete(actor=None, document=deleted)
+    ids = [archived.pk, deleted.pk, current.pk, hidden.pk]
+    assert documents_withdrawn(role_users["agent"], ids) == {
+        archived.pk: "archived",
+        deleted.pk: "deleted",
+    }
+    # Those who manage it still open the archived one: nothing withdrawn from them.
+    assert documents_withdrawn(role_users["content_manager"], ids) == {deleted.pk: "deleted"}
+    assert documents_withdrawn(role_users["agent"], []) == {}

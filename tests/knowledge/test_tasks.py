@@ -261,3 +261,14 @@ def test_stale_sweep_fails_documents_whose_runs_keep_dying(
     assert _wait_for(lost.pk, DocumentStatus.READY).ingest_attempts == 0
     # Nothing is queued again on the next sweeps.
     assert document_requeue_stale_task.delay().get(timeout=30) == 0
+
+
+@pytest.mark.django_db
+def test_ingest_task_of_a_deleted_document_ends_quietly() -> None:
+    from knowledge.services import document_delete
+
+    document = _stored("gone.md", b"# Gone\n\nDeleted before its turn.")
+    document_delete(actor=None, document=document)
+    result = document_ingest_task.apply(args=(document.pk,))
+    assert result.successful()
+    assert result.result == {"ready": [], "failed": {}, "skipped": [document.pk]}

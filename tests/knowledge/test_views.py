@@ -404,3 +404,144 @@ def test_canaries_on_the_search_page(
         html = _html(response)
         for slug in collections:
             assert (f"Canary {slug}" in html) == (slug in expected), (role, slug)
+
+
+# The lifecycle: archive, restore, delete -------------------------------------------------
+
+POLICY = "# Card policy\n\nThe zqcardpolicy replacement fee is 10 euros."
+
+
+def _search_finds(client: Client, document: Document) -> bool:
+    response = client.get(reverse("knowledge:search"), {"q": "zqcardpolicy", "mode": "keyword"})
+    return any(hit.document_id == document.pk for hit in response.context["result"].hits)
+
+
+def test_lifecycle_pages_require_login(client: Client) -> None:
+    for name in ("document_archive", "document_restore", "document_delete"):
+        response = client.post(reverse(f"knowledge:{name}", args=[1]))
+        assert response.status_code == 302, name
+        assert response.url.startswith(reverse("login")), name
+
+
+def test_archive_restore_and_delete_from_the_document_page(
+    client: Client,
+    role_users: dict[str, Any],
+    collections: dict[str, Any],
+    add_document: Callable[..., Document],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    document = add_document(collections["products-fees"], "Card policy", POLICY)
+    detail = reverse("knowledge:document_detail", args=[document.pk])
+    manager, agent = role_users["content_manager"], role_users["agent"]
+    reader = Client()
+    reader.force_login(agent)
+    client.force_login(manager)
+    html = _html(client.get(detail))
+    assert reverse("knowledge:document_archive", args=[document.pk]) in html
+    assert reverse("knowledge:document_delete", args=[document.pk]) in html
+    assert "data-archived" not in html
+    assert _search_finds(reader, document)
+
+    response = client.post(
+        reverse("knowledge:document_archive", args=[document.pk]),
+        {"archive-reason": "Replaced by the 2027 schedule."},
+        follow=True,
+    )
+    assert response.redirect_chain[-1][0] == detail
+    html = _html(response)
+    assert "was archived" in html
+    assert "data-archived" in html and manager.username in html
+    assert "Replaced by the 2027 schedule." in html
+    assert reverse("knowledge:document_restore", args=[document.pk]) in html
+    assert reverse("knowledge:document_replace", args=[document.pk]) not in html
+    assert "zqcardpolicy" in html  # the indexed text is kept for the records
+    # Out of search at once, for the reader and the manager alike; the reader cannot open it.
+    assert not _search_finds(reader, document) and not _search_finds(client, document)
+    assert reader.get(detail).status_code == 404
+    listed = client.get(reverse("knowledge:document_list")).context["documents"]
+    assert document not in listed
+    archived = client.get(reverse("knowledge:document_list"), {"archived": "true"})
+    assert list(archived.context["documents"]) == [document]
+    assert "Archived documents" in _html(archived) and "data-archived-badge" in _html(archived)
+    again = client.post(reverse("knowledge:document_archive", args=[document.pk]), follow=True)
+    assert "already archived" in _html(again)
+
+    response = client.post(reverse("knowledge:document_restore", args=[document.pk]), follow=True)
+    assert "was restored" in _html(response)
+    assert _search_finds(reader, document)
+    assert reader.get(detail).status_code == 200
+
+    confirm = client.get(reverse("knowledge:document_delete", args=[document.pk]))
+    assert confirm.status_code == 200
+    html = _html(confirm)
+    assert "Delete for good" in html and "csrfmiddlewaretoken" in html
+    assert Document.objects.filter(pk=document.pk).exists()  # asking deletes nothing
+    storage = Document._meta.get_field("file").storage
+    assert storage.exists(document.file.name)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("knowledge:document_delete", args=[document.pk]),
+            {"reason": "Published in error."},
+            follow=True,
+        )
+    assert response.redirect_chain[-1][0] == reverse("knowledge:document_list")
+    assert "was deleted" in _html(response)
+    assert not Document.objects.filter(pk=document.pk).exists()
+    assert not storage.exists(document.file.name)
+    assert client.get(detail).status_code == 404
+    event = AuditEvent.objects.get(action="document.deleted", target_id=str(document.pk))
+    assert event.actor == manager and event.details["reason"] == "Published in error."
+
+
+def test_lifecycle_routes_answer_404_to_everyone_else(
+    client: Client,
+    role_users: dict[str, Any],
+    collections: dict[str, Any],
+    add_document: Callable[..., Document],
+) -> None:
+    from knowledge.services import document_archive
+
+    fees = add_document(collections["products-fees"], "Card policy", POLICY)
+    archived = add_document(collections["products-fees"], "Old card policy", POLICY)
+    document_archive(actor=None, document=archived)
+    secret = add_document(collections["compliance-aml"], "SAR", "Suspicious activity.")
+    cases = [
+        (role, document.pk)
+        for role in ("agent", "supervisor", "compliance")  # read products-fees, do not manage
+        for document in (fees, archived)
+    ] + [("content_manager", secret.pk), ("content_manager", 999999)]
+    for role, pk in cases:
+        client.force_login(role_users[role])
+        assert client.get(reverse("knowledge:document_delete", args=[pk])).status_code == 404
+        for name in ("document_archive", "document_restore", "document_delete"):
+            response = client.post(reverse(f"knowledge:{name}", args=[pk]))
+            assert response.status_code == 404, (role, pk, name)
+        html = _html(client.get(reverse("knowledge:document_detail", args=[pk])))
+        assert reverse("knowledge:document_archive", args=[pk]) not in html
+    for role in ("agent", "supervisor", "compliance"):  # an archived document: as missing
+        client.force_login(role_users[role])
+        detail = reverse("knowledge:document_detail", args=[archived.pk])
+        assert client.get(detail).status_code == 404
+        filtered = client.get(reverse("knowledge:document_list"), {"archived": "true"})
+        assert archived not in filtered.context["documents"]
+        # The filter is offered to those who manage some collection (compliance: its own).
+        offered = "archived" in filtered.context["filter_form"].fields
+        assert offered == (role == "compliance"), role
+    assert Document.objects.filter(pk__in=[fees.pk, archived.pk, secret.pk]).count() == 3
+    fees.refresh_from_db()
+    assert fees.archived_at is None
+    assert not AuditEvent.objects.filter(action__in=["document.restored", "document.deleted"])
+
+
+def test_lifecycle_forms_need_the_csrf_token(
+    role_users: dict[str, Any],
+    collections: dict[str, Any],
+    add_document: Callable[..., Document],
+) -> None:
+    document = add_document(collections["products-fees"], "Card policy", POLICY)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(role_users["content_manager"])
+    for name in ("document_archive", "document_delete"):
+        assert client.post(reverse(f"knowledge:{name}", args=[document.pk])).status_code == 403
+    document.refresh_from_db()
+    assert document.archived_at is None

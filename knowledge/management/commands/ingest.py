@@ -79,6 +79,10 @@ class Command(BaseCommand):
                 ).pk
             if existing.sha256 == hashlib.sha256(path.read_bytes()).hexdigest():
                 return None
+            if existing.archived_at is not None:
+                # No new version of an archived document (restore it first): left as it is.
+                self.stderr.write(f"  skipped: {path} changed, but “{title}” is archived.")
+                return None
             return document_replace_file(
                 actor=None, document=existing, file=upload, enqueue=enqueue
             ).pk

@@ -65,3 +65,39 @@ def test_search_knowledge_adds_citable_sources(
     assert "The overdraft fee is 7 euros." in tool_content
     assert message.citations and message.citations[0]["type"] == "chunk"
     assert 'class="citation"' in message.content_html
+
+
+def test_an_archived_document_leaves_retrieval_at_once_and_returns_on_restore(
+    llm_server: Any,
+    agent: Any,
+    ask: Any,
+    collections: dict[str, Any],  # noqa: F811
+    add_document: Any,  # noqa: F811
+    make_user: Any,
+) -> None:
+    from knowledge.services import document_archive, document_restore
+    from portal.permissions import Role
+
+    marker = "zqoverdraftcanary"
+    document = add_document(
+        collections["products-fees"], "Overdraft", f"# Overdraft\n\nThe {marker} fee is 7 euros."
+    )
+    manager = make_user("archiver", Role.CONTENT_MANAGER)
+
+    def retrieved() -> tuple[bool, bool]:
+        """(in the sources given with the question, in the search tool's result)"""
+        llm_server.requests.clear()
+        llm_server.chat_replies = [
+            {"tool_calls": [{"name": "search_knowledge", "arguments": {"query": "overdraft"}}]},
+            {"content": "Done."},
+        ]
+        ask(agent, "What is the overdraft fee?")  # the marker only in the document
+        first, second = chat_requests(llm_server)[:2]
+        tool_content = tool_messages(second)[0]["content"]
+        return marker in prompt_text(first), marker in tool_content
+
+    assert retrieved() == (True, True)
+    document_archive(actor=manager, document=document)
+    assert retrieved() == (False, False)
+    document_restore(actor=manager, document=document)
+    assert retrieved() == (True, True)

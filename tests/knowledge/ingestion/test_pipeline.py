@@ -334,3 +334,140 @@ def test_each_format_is_searchable(
         hits = chunk_search(compliance, word_, mode="keyword").hits
         assert [h.document_title for h in hits] == [title], word_
     assert "alert" not in " ".join(_texts(Document.objects.get(title="Web page")))
+
+
+# The document's lifecycle while it is being ingested ------------------------------------
+
+
+@pytest.mark.django_db
+def test_ingestion_finishing_on_an_archived_document_keeps_it_out_of_search(
+    collections: dict[str, Collection],
+    compliance: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from knowledge.services import document_archive, document_restore
+
+    document = document_create(
+        actor=None,
+        collection=collections["fraud-disputes"],
+        title="Dispute policy",
+        file=ContentFile(POLICY_V1.encode(), name="p.md"),
+        enqueue=False,
+    )
+    real_embed = pipeline.embed
+
+    def archived_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        document_archive(actor=None, document=document)  # archived while it is embedded
+        return real_embed(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "embed", archived_meanwhile)
+    assert ingest([document.pk]).ready == [document.pk]
+    document.refresh_from_db()
+    assert document.status == DocumentStatus.READY and document.archived_at is not None
+    chunks = Chunk.objects.filter(document=document)
+    assert chunks.count() == 2 and set(chunks.values_list("collection_id", flat=True)) == {None}
+    assert not Posting.objects.filter(chunk__document=document).exists()
+    for mode in ("keyword", "dense", "hybrid"):
+        assert not chunk_search(compliance, "raise a dispute within 120 days", mode=mode).hits
+    # Re-indexed while archived (a forced run, e.g. a new embedding model): still out.
+    monkeypatch.undo()
+    ingest([document.pk], force=True)
+    assert not chunk_search(compliance, "raise a dispute", mode="keyword").hits
+
+    document_restore(actor=None, document=document)
+    hits = chunk_search(compliance, "raise a dispute within 120 days", mode="keyword").hits
+    assert hits and hits[0].document_id == document.pk
+
+
+@pytest.mark.django_db
+def test_document_deleted_during_ingestion_leaves_no_chunks(
+    collections: dict[str, Collection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge.services import document_delete
+
+    documents = [
+        document_create(
+            actor=None,
+            collection=collections["fraud-disputes"],
+            title=f"Policy {i}",
+            file=ContentFile(POLICY_V1.encode(), name="p.md"),
+            enqueue=False,
+        )
+        for i in range(3)
+    ]
+    storage = Document._meta.get_field("file").storage
+    real_prepare, real_embed = pipeline.prepare, pipeline.embed
+
+    def deleted_before_reading(document: Document) -> Any:
+        if document.pk == documents[0].pk:  # its file already gone too
+            document_delete(actor=None, document=document)
+            storage.delete(document.file.name)
+        return real_prepare(document)
+
+    def deleted_while_embedding(*args: Any, **kwargs: Any) -> Any:
+        document_delete(actor=None, document=documents[1])
+        return real_embed(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "prepare", deleted_before_reading)
+    monkeypatch.setattr(pipeline, "embed", deleted_while_embedding)
+    outcome = ingest([d.pk for d in documents])
+    assert outcome.ready == [documents[2].pk]
+    assert sorted(outcome.skipped) == [documents[0].pk, documents[1].pk]
+    assert not outcome.failed
+    gone = [documents[0].pk, documents[1].pk]
+    assert not Chunk.objects.filter(document_id__in=gone).exists()
+    # Queued before it was deleted: the run finds nothing to do.
+    monkeypatch.undo()
+    assert ingest(gone).skipped == gone
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delete_racing_a_running_ingestion_leaves_no_orphans(
+    collections: dict[str, Collection], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker embeds while a manager deletes the document: the swap waits for the row
+    lock (or finds the row gone) and writes nothing."""
+    from knowledge.services import document_delete
+
+    document = document_create(
+        actor=None,
+        collection=collections["fraud-disputes"],
+        title="Dispute policy",
+        file=ContentFile(POLICY_V1.encode(), name="p.md"),
+        enqueue=False,
+    )
+    embedding, deleted = threading.Event(), threading.Event()
+    real_embed = pipeline.embed
+
+    def slow_embed(*args: Any, **kwargs: Any) -> Any:
+        embedding.set()
+        assert deleted.wait(30)
+        return real_embed(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "embed", slow_embed)
+    outcomes: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcomes.append(ingest([document.pk]))
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert embedding.wait(30)
+    document_delete(actor=None, document=document)  # commits; the files go too
+    deleted.set()
+    worker.join(60)
+    assert not errors and outcomes[0].skipped == [document.pk]
+    assert not Document.objects.filter(pk=document.pk).exists()
+    assert not Chunk.objects.filter(document_id=document.pk).exists()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM knowledge_posting p "
+            "LEFT JOIN knowledge_chunk c ON c.id = p.chunk_id WHERE c.id IS NULL"
+        )
+        assert cursor.fetchone()[0] == 0

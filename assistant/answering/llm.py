@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -17,6 +18,8 @@ from typing import Any
 from django.conf import settings
 
 from portal.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
 
 TIMEOUT_MESSAGE = "The language model did not answer in time; your question is kept — try again."
 CONNECTION_MESSAGE = (
@@ -27,6 +30,7 @@ STATUS_MESSAGE = (
     "try again later."
 )
 GENERIC_MESSAGE = "The language model failed; your question is kept — try again later."
+INCOMPLETE_MESSAGE = "The language model's answer was cut off; your question is kept — try again."
 
 
 class LLMError(ApplicationError):
@@ -105,6 +109,11 @@ def _client_for(
     return openai.OpenAI(api_key=api_key or "unset", base_url=base_url or None, **options)
 
 
+# What a malformed answer raises while it is read (invalid JSON, fields of the wrong type or
+# shape): a failure of the model like any other, never of the portal.
+MALFORMED = (ValueError, TypeError, AttributeError, KeyError, IndexError)
+
+
 @cache
 def _transport_errors() -> tuple[tuple[type[Exception], ...], tuple[type[Exception], ...]]:
     """(timeout, transport) errors of the HTTP library under the openai package (httpx in
@@ -136,6 +145,11 @@ def _as_llm_error(error: Exception) -> LLMError:
             {"kind": "status", "status": error.status_code},
         )
     return LLMError(GENERIC_MESSAGE, {"kind": "other", "detail": str(error)})
+
+
+def _malformed(error: Exception) -> LLMError:
+    logger.warning("The language model sent a malformed answer", exc_info=error)
+    return LLMError(GENERIC_MESSAGE, {"kind": "malformed", "detail": str(error)[:500]})
 
 
 def _parse_arguments(raw: str | None) -> tuple[dict[str, Any], str | None]:
@@ -178,27 +192,31 @@ def chat(
         raise _as_llm_error(error) from error
     if not response.choices:
         raise LLMError(GENERIC_MESSAGE, {"kind": "empty"})
-    message = response.choices[0].message
-    calls = [
-        _tool_call(call.id, call.function.name, call.function.arguments)
-        for call in (message.tool_calls or [])
-        if getattr(call, "function", None) is not None
-    ]
-    usage = response.usage
-    return ChatResult(
-        content=message.content or "",
-        tool_calls=calls,
-        model=response.model or settings.OPENAI_MODEL,
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else None,
-    )
+    try:
+        message = response.choices[0].message
+        calls = [
+            _tool_call(call.id, call.function.name, call.function.arguments)
+            for call in (message.tool_calls or [])
+            if getattr(call, "function", None) is not None
+        ]
+        usage = response.usage
+        return ChatResult(
+            content=str(message.content or ""),
+            tool_calls=calls,
+            model=response.model or settings.OPENAI_MODEL,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+        )
+    except MALFORMED as error:
+        raise _malformed(error) from error
 
 
 def chat_stream(
     messages: Sequence[dict[str, Any]], *, tools: Sequence[dict[str, Any]] | None = None
 ) -> Iterator[StreamEvent]:
     """Text deltas as they come, then one final event; raises ``LLMError`` when the model
-    fails (before or during the stream)."""
+    fails (before or during the stream), sends what is not a chat completion, or the stream
+    ends before the model said it had finished (a connection cut mid-answer)."""
     import openai
 
     failures: tuple[type[Exception], ...] = (openai.OpenAIError, *_transport_errors()[1])
@@ -209,6 +227,7 @@ def chat_stream(
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     partial: dict[int, dict[str, str]] = {}
+    finished = False
     try:
         stream = _client().chat.completions.create(**request)
         for chunk in stream:
@@ -217,6 +236,7 @@ def chat_stream(
                 prompt_tokens = chunk.usage.prompt_tokens
                 completion_tokens = chunk.usage.completion_tokens
             for choice in chunk.choices or []:
+                finished = finished or bool(choice.finish_reason)
                 delta = choice.delta
                 if delta is None:
                     continue
@@ -230,9 +250,15 @@ def chat_stream(
                         if call.function.arguments:
                             slot["arguments"] += call.function.arguments
                 if delta.content:
-                    yield StreamEvent(delta=delta.content)
+                    yield StreamEvent(delta=str(delta.content))
     except failures as error:
         raise _as_llm_error(error) from error
+    except MALFORMED as error:
+        raise _malformed(error) from error
+    if not finished:
+        # Every chat completion ends with a finish reason ("stop", "tool_calls", "length"):
+        # without one the answer (and any tool call) may be missing its end.
+        raise LLMError(INCOMPLETE_MESSAGE, {"kind": "incomplete"})
     calls = [
         _tool_call(slot["id"] or f"call_{index}", slot["name"], slot["arguments"])
         for index, slot in sorted(partial.items())

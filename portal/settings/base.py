@@ -361,5 +361,7 @@ ASSISTANT_MAX_SOURCES_TOTAL = env.int("ASSISTANT_MAX_SOURCES_TOTAL", default=16)
 ASSISTANT_RATE_LIMIT_PER_MINUTE = env.int("ASSISTANT_RATE_LIMIT_PER_MINUTE", default=20)
 ASSISTANT_HISTORY_MESSAGES = env.int("ASSISTANT_HISTORY_MESSAGES", default=6)
 ASSISTANT_MAX_TOOL_ROUNDS = env.int("ASSISTANT_MAX_TOOL_ROUNDS", default=3)
+# Tool calls run in one answer, all rounds together (a model may ask for many in one round).
+ASSISTANT_MAX_TOOL_CALLS = env.int("ASSISTANT_MAX_TOOL_CALLS", default=8)
 # Customers named in one question that are searched for (each search is audited).
 ASSISTANT_MAX_CUSTOMER_CANDIDATES = env.int("ASSISTANT_MAX_CUSTOMER_CANDIDATES", default=5)

@@ -8,6 +8,12 @@ queue of ``{"content": "text"}`` or ``{"tool_calls": [{"name": ..., "arguments":
 items (``arguments`` may also be a raw string, to test invalid JSON); when the queue is
 empty the server answers ``DEFAULT_CHAT_ANSWER``. ``"stream": true`` gets server-sent
 events. ``delay_seconds`` sleeps before answering (to test timeouts).
+
+Broken streams, for the fault tests: an item with ``"cut_after": N`` closes the connection
+after N events (no finish reason, no ``[DONE]``: a server or proxy dying mid-answer); an item
+``{"raw_events": ["...", ...]}`` sends those strings as the events' data as they are (e.g.
+invalid JSON), then ``[DONE]``. ``repeat_reply`` answers every request with that item
+(a model that never stops calling tools), after the queue is empty.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ class FakeOpenAI:
     chat_replies: list[dict[str, Any]] = field(default_factory=list)
     delay_seconds: float = 0.0
     stream_delay_seconds: float = 0.0  # pause between streamed events (to watch streaming)
+    repeat_reply: dict[str, Any] | None = None  # when the queue is empty, instead of the default
 
     def embedding(self, text: str, dimensions: int) -> list[float]:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
@@ -42,7 +49,9 @@ class FakeOpenAI:
         return [float(x) for x in vector / np.linalg.norm(vector)]
 
     def next_chat_reply(self) -> dict[str, Any]:
-        return self.chat_replies.pop(0) if self.chat_replies else {"content": DEFAULT_CHAT_ANSWER}
+        if self.chat_replies:
+            return self.chat_replies.pop(0)
+        return self.repeat_reply or {"content": DEFAULT_CHAT_ANSWER}
 
 
 def _tool_calls(reply: dict[str, Any]) -> list[dict[str, Any]]:
@@ -101,7 +110,7 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                     "choices": [{"index": 0, "message": message, "finish_reason": finish}],
                 })  # fmt: skip
                 return
-            self._stream(model, content, calls, finish, usage, body)
+            self._stream(model, content, calls, finish, usage, body, reply)
 
         def _stream(
             self,
@@ -111,6 +120,7 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             finish: str,
             usage: dict[str, int],
             body: dict[str, Any],
+            reply: dict[str, Any],
         ) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
@@ -150,8 +160,14 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 final["choices"] = []
                 final["usage"] = usage
                 events.append(final)
-            for event in events:
-                self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+            data = [json.dumps(event) for event in events]
+            if "raw_events" in reply:
+                data = list(reply["raw_events"])
+            cut_after = reply.get("cut_after")
+            for n, item in enumerate(data):
+                if cut_after is not None and n >= cut_after:
+                    return  # the connection closes mid-answer (Connection: close)
+                self.wfile.write(b"data: " + item.encode() + b"\n\n")
                 self.wfile.flush()
                 if state.stream_delay_seconds:
                     time.sleep(state.stream_delay_seconds)

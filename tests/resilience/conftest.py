@@ -38,7 +38,7 @@ def broker(tmp_path: Path, embedded_services: None) -> Iterator[Valkey]:
 @pytest.fixture
 def embedding_service() -> Iterator[FakeOpenAI]:
     """The fake OpenAI server, used by worker subprocesses as their embedding service:
-    deterministic vectors, and ``delay_seconds`` keeps a run busy for as long as needed."""
+    deterministic vectors; clearing its ``gate`` holds a run in its embedding call."""
     with fake_openai_server() as fake:
         yield fake
 

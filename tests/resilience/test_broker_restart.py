@@ -84,30 +84,39 @@ def test_broker_restarts_and_outages_lose_no_document(
     worker = Worker("w1", broker.url, worker_env, tmp_path)
     processes.append(worker)
     worker.wait_ready()
-    wait_until(lambda: _ready(*queued), 30, "the queued documents", log=worker)
+    wait_until(lambda: _ready(*queued), 60, "the queued documents", log=worker)
     # Nothing queued the offline uploads: the sweep does.
     assert all(_status(document) == DocumentStatus.PENDING for document in offline)
     assert document_requeue_stale_task(minutes=0) == 2
-    wait_until(lambda: _ready(*offline), 30, "the swept documents", log=worker)
+    wait_until(lambda: _ready(*offline), 60, "the swept documents", log=worker)
 
+    def _embedding_calls() -> int:
+        return sum(r["path"].endswith("/embeddings") for r in embedding_service.requests)
+
+    before = _embedding_calls()
     # 3. The broker crashes (SIGKILL: no snapshot) with one document in the worker's hands
     # and one waiting in the queue. The worker finishes the first, reconnects once the
     # broker is back, and takes new work; the sweep finds what the crash lost.
-    embedding_service.delay_seconds = 4
+    embedding_service.gate.clear()  # the worker is held in G's embedding call
     in_flight = _upload("In flight G")
-    wait_until(lambda: _status(in_flight) == DocumentStatus.PROCESSING, 30, "G", log=worker)
+    wait_until(
+        lambda: _status(in_flight) == DocumentStatus.PROCESSING and _embedding_calls() > before,
+        30,
+        "G in flight",
+        log=worker,
+    )
     waiting = _upload("Waiting H")
     assert broker.queue_length() == 1
     broker.crash()
     broker.start()
     restarted_at = time.monotonic()
-    embedding_service.delay_seconds = 0
+    embedding_service.gate.set()
     after = _upload("After the restart E")
     wait_until(lambda: _ready(in_flight, after), 60, "G and E", log=worker)
     reconnected_in = time.monotonic() - restarted_at
     lost = [d for d in (waiting,) if _status(d) != DocumentStatus.READY]
     assert document_requeue_stale_task(minutes=0) == len(lost)
-    wait_until(lambda: _ready(waiting), 30, "the lost document", log=worker)
+    wait_until(lambda: _ready(waiting), 60, "the lost document", log=worker)
 
     documents = [*queued, *offline, in_flight, waiting, after]
     assert Document.objects.filter(status=DocumentStatus.READY).count() == len(documents)

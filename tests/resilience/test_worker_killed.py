@@ -3,7 +3,7 @@
 
 Real processes: ``celery -A portal worker`` (prefork, as in production) on a Valkey of the
 test's own, the test database, and the fake OpenAI server as the embedding service. The
-fake server holds the embedding request (``delay_seconds``), so the kill lands while the
+fake server holds the embedding request (its ``gate``), so the kill lands while the
 document is ``processing``, after parsing and before the swap, every time.
 """
 
@@ -124,14 +124,14 @@ def test_a_worker_killed_mid_ingest_ends_the_document_ready_exactly_once(
     # 1. The kernel's OOM killer picks the pool process (it holds the model): the worker
     # sees the loss and, with reject_on_worker_lost, puts the message back; it runs again at
     # once in a new pool process.
-    embedding_service.delay_seconds = 60
+    embedding_service.gate.clear()
     oom, oom_chunks = _upload("OOM")
     _mid_ingest(oom, embedding_service)
     (pool_process,) = first.pool_pids()
     os.kill(pool_process, signal.SIGKILL)
     killed_at = time.monotonic()
-    embedding_service.delay_seconds = 0
-    wait_until(lambda: _status(oom) == DocumentStatus.READY, 30, "the redelivery", log=first)
+    embedding_service.gate.set()
+    wait_until(lambda: _status(oom) == DocumentStatus.READY, 60, "the redelivery", log=first)
     redelivered_in = time.monotonic() - killed_at
     _assert_ready_once(oom, oom_chunks)
     assert "WorkerLostError" in first.output()
@@ -140,12 +140,12 @@ def test_a_worker_killed_mid_ingest_ends_the_document_ready_exactly_once(
     # 2. The whole worker dies (its process group, as when a container is killed). Its
     # message stays unacknowledged in the broker until the visibility timeout; the document
     # stays processing, the run counted, no chunk written.
-    embedding_service.delay_seconds = 60
+    embedding_service.gate.clear()
     requests_before = _embedding_requests(embedding_service)
     lost, lost_chunks = _upload("Lost")
     _mid_ingest(lost, embedding_service, after=requests_before)
     first.kill()
-    embedding_service.delay_seconds = 0
+    embedding_service.gate.set()
     lost.refresh_from_db()
     assert (lost.status, lost.ingest_attempts) == (DocumentStatus.PROCESSING, 1)
     assert Chunk.objects.filter(document=lost).count() == 0
@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_ingest_ends_the_document_ready_exactly_once(
     processes.append(second)
     second.wait_ready()
     assert document_requeue_stale_task(minutes=0) == 1
-    wait_until(lambda: _status(lost) == DocumentStatus.READY, 30, "the swept run", log=second)
+    wait_until(lambda: _status(lost) == DocumentStatus.READY, 60, "the swept run", log=second)
     recovered_in = time.monotonic() - restarted_at
     chunk_ids = _assert_ready_once(lost, lost_chunks)
 

@@ -7,7 +7,8 @@ Chat completions (``POST /v1/chat/completions``) follow a script: ``chat_replies
 queue of ``{"content": "text"}`` or ``{"tool_calls": [{"name": ..., "arguments": {...}}]}``
 items (``arguments`` may also be a raw string, to test invalid JSON); when the queue is
 empty the server answers ``DEFAULT_CHAT_ANSWER``. ``"stream": true`` gets server-sent
-events. ``delay_seconds`` sleeps before answering (to test timeouts).
+events. ``delay_seconds`` sleeps before answering (to test timeouts); while ``gate`` is
+cleared, requests wait (at most a minute) until it is set again, to hold a caller mid-call.
 
 Broken streams, for the fault tests: an item with ``"cut_after": N`` closes the connection
 after N events (no finish reason, no ``[DONE]``: a server or proxy dying mid-answer); an item
@@ -42,6 +43,7 @@ class FakeOpenAI:
     delay_seconds: float = 0.0
     stream_delay_seconds: float = 0.0  # pause between streamed events (to watch streaming)
     repeat_reply: dict[str, Any] | None = None  # when the queue is empty, instead of the default
+    gate: threading.Event = field(default_factory=lambda: _opened(threading.Event()))
 
     def embedding(self, text: str, dimensions: int) -> list[float]:
         seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
@@ -52,6 +54,11 @@ class FakeOpenAI:
         if self.chat_replies:
             return self.chat_replies.pop(0)
         return self.repeat_reply or {"content": DEFAULT_CHAT_ANSWER}
+
+
+def _opened(event: threading.Event) -> threading.Event:
+    event.set()
+    return event
 
 
 def _tool_calls(reply: dict[str, Any]) -> list[dict[str, Any]]:
@@ -179,6 +186,7 @@ def _handler(state: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(length) or b"{}")
             headers = {k.lower(): v for k, v in self.headers.items()}
             state.requests.append({"path": self.path, "body": body, "headers": headers})
+            state.gate.wait(timeout=60)
             if state.delay_seconds:
                 time.sleep(state.delay_seconds)
             if state.fail_next > 0:

@@ -40,6 +40,7 @@ urlpatterns = [
         r"^admin/knowledge/(?P<rest>(?:customer|account|transaction|case)/.*)$",
         RedirectView.as_view(url="/admin/customers/%(rest)s", permanent=True, query_string=True),
     ),
+    path("admin/login/", auth.admin_login, name="admin_login"),  # the portal's sign-in
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1_patterns, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -168,3 +168,41 @@ def test_login_page_renders(client: Client) -> None:
     response = client.get(reverse("login"))
     assert response.status_code == 200
     assert b'name="username"' in response.content
+
+
+@pytest.mark.django_db
+def test_the_admin_signs_in_through_the_portal_only(client: Client, make_user: Any) -> None:
+    # Django's own admin form signed in any active staff account: a staff integration
+    # (API-only) account got an admin session the portal's sign-in refuses it.
+    make_user("robot", Role.INTEGRATION, is_staff=True)
+    make_user("root", Role.ADMIN, is_staff=True, is_superuser=True)
+    entry = client.get("/admin/")
+    assert entry.status_code == 302 and entry.url.startswith("/admin/login/")
+    to_portal = client.get(entry.url)
+    assert to_portal.status_code == 302 and to_portal.url == "/accounts/login/?next=%2Fadmin%2F"
+    # A sign-in posted to the admin's page signs no one in.
+    posted = client.post("/admin/login/", {"username": "robot", "password": PASSWORD})
+    assert posted.status_code == 302 and "_auth_user_id" not in client.session
+    refused = client.post(to_portal.url, {"username": "robot", "password": PASSWORD})
+    assert refused.status_code == 200 and "_auth_user_id" not in client.session
+    signed_in = client.post(to_portal.url, {"username": "root", "password": PASSWORD})
+    assert signed_in.status_code == 302 and signed_in.url == "/admin/"
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/login/?next=/admin/portal/").url == "/admin/portal/"
+
+
+@pytest.mark.django_db
+def test_a_signed_in_user_without_the_admin_is_refused_not_bounced(
+    client: Client, make_user: Any
+) -> None:
+    make_user("alice", Role.AGENT)
+    _login(client, "alice")
+    entry = client.get("/admin/")
+    assert entry.status_code == 302 and entry.url.startswith("/admin/login/")
+    assert client.get(entry.url).status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_admin_sign_in_never_redirects_off_site(client: Client) -> None:
+    response = client.get("/admin/login/?next=https://evil.example/")
+    assert response.url == "/accounts/login/?next=%2Fadmin%2F"

@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
@@ -113,13 +114,20 @@ class NoStoreMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        user = getattr(request, "user", None)
         match = request.resolver_match
-        if (user is not None and user.is_authenticated) or (
-            match is not None and match.view_name == "login"
-        ):
+        if _signed_in(request) or (match is not None and match.view_name == "login"):
             add_never_cache_headers(response)
         return response
+
+
+def _signed_in(request: HttpRequest) -> bool:
+    user = getattr(request, "user", None)
+    try:
+        return user is not None and user.is_authenticated
+    except DatabaseError:
+        # The session could not be read (the database is down: the response is already the
+        # 503 saying so). Asking again would fail again; whoever it is, do not cache.
+        return True
 
 
 class RequestSizeLimitMiddleware:

@@ -161,6 +161,10 @@ def test_database_lost_under_load_answers_503_then_recovers_without_half_writes(
         (r.kind, r.status, r.body[:200]) for r in while_down if not _is_unavailable(r)
     ]
     assert max(r.ended - r.started for r in while_down) < 2
+    assert all("no-store" in r.headers["Cache-Control"] for r in while_down if r.kind == "page")
+    # One error line per failed request (with its traceback), not one per layer that tried.
+    log = web.output()
+    assert log.count("Service Unavailable: ") == log.count('HTTP/1.1" 503 ')
     # Back: every request succeeds (persistent connections replaced, nothing stuck).
     settled = restored_at + recovered_in + 0.2
     after = [r for r in results if r.started > settled]

@@ -5,8 +5,8 @@ also read a conversation that was handed off, and act on that hand-off. Only the
 post to a conversation.
 
 A hand-off's queue is its region; a hand-off without a region is the **central queue**, which
-only a manager who sees all regions (manage_handoffs and see_all_regions) works: never every
-regional supervisor. How a handed-off conversation shows to its reader (answers drawing on
+head-office supervisors work: a supervisor (manage_handoffs) with no region, or one who sees
+all regions (see_all_regions) — never every regional supervisor. How a handed-off conversation shows to its reader (answers drawing on
 sources the reader may not read are hidden) is ``assistant.presenters``.
 """
 
@@ -28,16 +28,18 @@ def queue_name(handoff: Handoff) -> str:
 
 def _queue_filter(user: AnyUser) -> Q:
     """SQL filter of the hand-offs in the queue of a ``manage_handoffs`` user: those of their
-    regions; every queue, the central one included, with see_all_regions. Unlike
-    ``region_filter``, a hand-off without a region is never a regional supervisor's."""
+    regions; the central queue without a region; every queue, the central one included, with
+    see_all_regions. Unlike ``region_filter``, a hand-off without a region is never a
+    regional supervisor's."""
     if can(user, Action.SEE_ALL_REGIONS):
         return Q()
-    return Q(region_id__in=region_ids_of(user))
+    regions = region_ids_of(user)
+    return Q(region_id__in=regions) if regions else Q(region__isnull=True)
 
 
 def handoffs_managed_by(user: AnyUser) -> QuerySet[Handoff]:
-    """Hand-offs in the queue of ``user``: a supervisor's regions (all, and the central
-    queue, with see_all_regions)."""
+    """Hand-offs in the queue of ``user``: a supervisor's regions, the central queue for a
+    supervisor without one (all queues with see_all_regions)."""
     if not can(user, Action.MANAGE_HANDOFFS):
         return Handoff.objects.none()
     return Handoff.objects.filter(_queue_filter(user))

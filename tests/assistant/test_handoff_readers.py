@@ -38,8 +38,10 @@ def people(make_user: Any, regions: dict[str, Any]) -> dict[str, Any]:
         "compliance": make_user("r_comp", Role.COMPLIANCE),  # sees all regions, serves none
         "compliance_north": make_user("r_comp_n", Role.COMPLIANCE, regions=[north]),
         "north_supervisor": make_user("r_sup_n", Role.SUPERVISOR, regions=[north]),
-        # A supervisor who also sees every region: works the central queue.
+        # A supervisor who also sees every region: works every queue, the central one too.
         "central_supervisor": make_user("r_sup_all", Role.SUPERVISOR, Role.COMPLIANCE),
+        # A head-office supervisor (no region): works the central queue only.
+        "hq_supervisor": make_user("r_sup_hq", Role.SUPERVISOR),
     }
 
 
@@ -99,6 +101,23 @@ def test_a_handoff_without_a_region_is_the_central_queue_not_every_supervisors(
     page = client.get(reverse("assistant:conversation", args=[conversation.pk]))
     assert page.status_code == 200 and "data-read-only" in page.content.decode()
     assert handoff_assign(actor=people["central_supervisor"], handoff=handoff).status == "assigned"
+
+    # A supervisor without a region (head office) works the central queue, and only that.
+    _as(client, people["hq_supervisor"])
+    queue = client.get(reverse("assistant:handoff_queue")).content.decode()
+    assert f'data-handoff="{handoff.pk}"' in queue
+    assert [h["id"] for h in client.get("/api/v1/handoffs/").json()["results"]] == [handoff.pk]
+    north_question = conversation_create(owner=people["compliance_north"], title="North")
+    answer(user=people["compliance_north"], conversation=north_question, text="/escalate Look")
+    regional = Handoff.objects.exclude(pk=handoff.pk).get()
+    assert regional.region is not None
+    assert (
+        f'data-handoff="{regional.pk}"'
+        not in client.get(reverse("assistant:handoff_queue")).content.decode()
+    )
+    assert (
+        client.get(reverse("assistant:conversation", args=[north_question.pk])).status_code == 404
+    )
 
     # The asker is told where it went.
     _as(client, compliance)

@@ -13,6 +13,7 @@ EXPECTED = {
     "agent": ({Role.AGENT}, {"north"}),
     "agent_south": ({Role.AGENT}, {"south"}),
     "supervisor": ({Role.SUPERVISOR}, {"north"}),
+    "supervisor_hq": ({Role.SUPERVISOR}, set()),  # works the central hand-off queue
     "compliance": ({Role.COMPLIANCE}, {"north", "south"}),  # sees all regions
     "content": ({Role.CONTENT_MANAGER}, set()),
     "admin": ({Role.ADMIN}, {"north", "south"}),

@@ -18,6 +18,8 @@ DEMO_USERS: list[tuple[str, list[Role], list[str], bool, bool, str, str]] = [
     ("agent", [Role.AGENT], ["north"], False, False, "Alex", "Agent"),
     ("agent_south", [Role.AGENT], ["south"], False, False, "Sam", "South"),
     ("supervisor", [Role.SUPERVISOR], ["north"], False, False, "Pat", "Supervisor"),
+    # Head office: no region, works the central hand-off queue (requesters without a region)
+    ("supervisor_hq", [Role.SUPERVISOR], [], False, False, "Jo", "Head-Office"),
     ("compliance", [Role.COMPLIANCE], [], False, False, "Casey", "Compliance"),
     ("content", [Role.CONTENT_MANAGER], [], True, False, "Robin", "Content"),
     ("admin", [Role.ADMIN], [], True, True, "Ada", "Admin"),

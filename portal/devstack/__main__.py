@@ -163,7 +163,9 @@ def run() -> int:
             return 1
         password = os.environ.get("DEMO_PASSWORD", config.DEMO_PASSWORD_DEFAULT)
         _say(f"Portal ready on http://{config.HOST}:{port}/  (Ctrl-C stops everything)")
-        _say("Demo logins: agent, agent_south, supervisor, compliance, content, admin")
+        _say(
+            "Demo logins: agent, agent_south, supervisor, supervisor_hq, compliance, content, admin"
+        )
         _say(f"Demo password: {password}   (set DEMO_PASSWORD to change it)")
         while not stopping:
             for name, child in zip(("Celery worker", "web server"), children, strict=False):

@@ -99,7 +99,8 @@ class MessageInline(_SuperuserReadOnly, admin.StackedInline[Message, Conversatio
 class ConversationAdmin(_SuperuserReadOnly, admin.ModelAdmin[Conversation]):
     list_display = ["id", "title", "owner", "customer", "updated_at"]
     list_filter = ["updated_at"]
-    search_fields = ["title", "owner__username"]
+    # Titles are encrypted (assistant.models): searched by owner only.
+    search_fields = ["owner__username"]
     readonly_fields = ["owner", "title", "customer", "created_at", "updated_at"]
     inlines = [MessageInline]
     list_select_related = ["owner", "customer"]

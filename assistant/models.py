@@ -1,16 +1,27 @@
-"""Conversations with the assistant, their messages, feedback and hand-offs to a person."""
+"""Conversations with the assistant, their messages, feedback and hand-offs to a person.
+
+What people type and what the answers say (customer names, numbers, tax ids as the asker
+saw them) is encrypted at rest (``portal.crypto``, the ``FIELD_ENCRYPTION_KEYS`` of customer
+records): titles, questions and answers, citations, tool calls, cards, hand-off reasons and
+notes, feedback comments. Those columns cannot be searched or ordered in SQL. Ids, roles,
+statuses, model names, token counts, times and errors stay plain (the page and the rate
+limit filter on them).
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
 
+from portal.crypto import EncryptedJSONField, EncryptedTextField
+
 
 class Conversation(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
     )
-    title = models.CharField(max_length=200, blank=True)
+    # Often the first question, in the asker's words (at most 200 characters, services).
+    title = EncryptedTextField(blank=True)
     customer = models.ForeignKey(
         "customers.Customer",
         null=True,
@@ -39,10 +50,11 @@ class Message(models.Model):
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
     role = models.CharField(max_length=16, choices=MessageRole.choices)
-    content = models.TextField()  # markdown
-    content_html = models.TextField(blank=True)  # sanitized; assistant messages only
-    # [{n, chunk_id, document_id, version, page}] for the citations that passed the check.
-    citations = models.JSONField(default=list, blank=True)
+    content = EncryptedTextField()  # markdown
+    content_html = EncryptedTextField(blank=True)  # sanitized; assistant messages only
+    # [{n, type, chunk_id, document_id, version, page, title} | {n, type, customer_id, title}]
+    # for the citations that passed the check (a customer's title is its number and name).
+    citations = EncryptedJSONField(default=list, blank=True)
     # Every chunk put in front of the model (or the extractive answerer).
     source_chunk_ids = models.JSONField(default=list, blank=True)
     # The collections of those chunks when the answer was written: who reads a handed-off
@@ -51,10 +63,12 @@ class Message(models.Model):
     # Every customer record put in front of the model, with how the asker saw its sensitive
     # fields: [{"type": "customer", "id": 12, "named_by_user": true, "visibility": {...}}].
     source_record_ids = models.JSONField(default=list, blank=True)
-    # [{id, name, arguments, ok, summary}] for each tool call the model (or a command) made.
-    tool_calls = models.JSONField(default=list, blank=True)
-    # What the reader gets besides the text: pre-fill and hand-off cards.
-    cards = models.JSONField(default=list, blank=True)
+    # [{id, name, arguments, ok, summary}] for each tool call the model (or a command) made:
+    # arguments hold names searched and values pre-filled.
+    tool_calls = EncryptedJSONField(default=list, blank=True)
+    # What the reader gets besides the text: pre-fill, hand-off, customer and notice cards
+    # (customer names and numbers, hand-off reasons).
+    cards = EncryptedJSONField(default=list, blank=True)
     model_name = models.CharField(max_length=200, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
@@ -73,7 +87,7 @@ class Feedback(models.Model):
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="feedback")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     helpful = models.BooleanField()
-    comment = models.TextField(blank=True)
+    comment = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -95,7 +109,7 @@ class Handoff(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="handoffs"
     )
-    reason = models.TextField()
+    reason = EncryptedTextField()
     customer = models.ForeignKey(
         "customers.Customer",
         null=True,
@@ -131,7 +145,7 @@ class Handoff(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    notes = models.TextField(blank=True)
+    notes = EncryptedTextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     resolved_at = models.DateTimeField(null=True, blank=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from django.db.models import Case, IntegerField, QuerySet, Value, When
 
@@ -44,11 +44,15 @@ def message_get(user: AnyUser, message_id: int) -> Message:
 
 def conversation_latest_draft(user: AnyUser, conversation: Conversation) -> FormSubmission | None:
     """The newest submission the assistant pre-filled in ``conversation`` that ``user`` owns."""
-    ids = [
-        int(card["submission_id"])
-        for cards in Message.objects.filter(conversation=conversation, role="assistant")
+    # Cards are encrypted (read in Python, never filtered in SQL).
+    stored = (
+        Message.objects.filter(conversation=conversation, role="assistant")
         .order_by("-created_at", "-id")
         .values_list("cards", flat=True)
+    )
+    ids = [
+        int(card["submission_id"])
+        for cards in cast("list[list[dict[str, Any]]]", list(stored))
         for card in reversed(cards or [])
         if card.get("type") == "prefill" and card.get("submission_id")
     ]

@@ -17,9 +17,10 @@ from typing import Any, BinaryIO
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldError, ImproperlyConfigured
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models import lookups
 
 from portal.validation import scrub_data
 
@@ -76,12 +77,41 @@ def rotate(token: str) -> str:
         raise FieldDecryptionError("A value could not be decrypted for rotation.") from error
 
 
+def _not_searchable(field: models.Field[Any, Any], lookup: str) -> FieldError:
+    return FieldError(
+        f"{field.model.__name__}.{field.name} is encrypted at rest: it cannot be searched or "
+        f"filtered in SQL ({field.name}__{lookup}; each value is a token with a random IV). "
+        "Filter on a plain column, or compare in Python after a plain filter."
+    )
+
+
+class _EmptyExact(lookups.Exact):
+    """``= ''``, the one comparison an encrypted text column answers (empty stays empty)."""
+
+    def get_prep_lookup(self) -> Any:
+        if self.rhs != "":
+            raise _not_searchable(self.lhs.output_field, "exact")
+        return super().get_prep_lookup()
+
+
 class EncryptedTextField(models.TextField):
     """Text stored as a Fernet token; plain text in Python, ciphertext in the database.
 
     The column cannot be searched or ordered by its value: keep a plain derived column
-    (such as the last four digits) for lookups.
+    (such as the last four digits) for lookups. A lookup other than ``isnull`` or ``= ''``
+    raises ``FieldError`` (it would silently match nothing: the value is encrypted again,
+    with a new IV, to compare).
     """
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        if lookup_name == "isnull":
+            return super().get_lookup(lookup_name)
+        if lookup_name == "exact":
+            return _EmptyExact
+        raise _not_searchable(self, lookup_name)
+
+    def get_transform(self, name: str) -> Any:
+        raise _not_searchable(self, name)
 
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
@@ -97,7 +127,16 @@ class EncryptedTextField(models.TextField):
 
 class EncryptedJSONField(models.TextField):
     """A JSON value stored as one Fernet token: for copies of customer data elsewhere
-    (form submissions), so that the database never holds them in clear either."""
+    (form submissions, assistant messages), so that the database never holds them in clear
+    either. Only ``isnull`` may be looked up in SQL (others raise ``FieldError``)."""
+
+    def get_lookup(self, lookup_name: str) -> Any:
+        if lookup_name == "isnull":
+            return super().get_lookup(lookup_name)
+        raise _not_searchable(self, lookup_name)
+
+    def get_transform(self, name: str) -> Any:
+        raise _not_searchable(self, name)
 
     def get_prep_value(self, value: Any) -> Any:
         if value is None:

@@ -93,6 +93,9 @@ def encrypt_columns(app_label: str, model_name: str, *fields: str) -> migrations
                     meta.get_field(name).column,
                     convert,
                 )
+            # Fire the deferred foreign-key checks the updates queued: PostgreSQL refuses to
+            # ALTER a table with pending trigger events (the reversed AlterField that follows).
+            schema_editor.connection.check_constraints()
 
         return operation
 

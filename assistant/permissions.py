@@ -6,8 +6,9 @@ post to a conversation.
 
 A hand-off's queue is its region; a hand-off without a region is the **central queue**, which
 head-office supervisors work: a supervisor (manage_handoffs) with no region, or one who sees
-all regions (see_all_regions) — never every regional supervisor. How a handed-off conversation shows to its reader (answers drawing on
-sources the reader may not read are hidden) is ``assistant.presenters``.
+all regions (see_all_regions); never every regional supervisor. How a handed-off
+conversation shows to its reader (answers drawing on sources the reader may not read are
+hidden) is ``assistant.presenters``.
 """
 
 from __future__ import annotations

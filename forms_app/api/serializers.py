@@ -129,7 +129,7 @@ class SubmissionSerializer(serializers.ModelSerializer[FormSubmission]):
             "events",
         ]
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))  # null until reviewed
     def get_reviewer(self, submission: FormSubmission) -> str | None:
         return submission.reviewer.get_username() if submission.reviewer else None
 

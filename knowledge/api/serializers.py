@@ -62,6 +62,12 @@ class DocumentVersionSerializer(serializers.ModelSerializer[DocumentVersion]):
 
 class DocumentSerializer(serializers.ModelSerializer[Document]):
     collection = serializers.SlugField(source="collection.slug", read_only=True)
+    # Declared: a read-only model field loses allow_blank, and "" is not a URI.
+    source_url = serializers.URLField(
+        read_only=True,
+        allow_blank=True,
+        help_text="Where the document was fetched from; empty for an uploaded file.",
+    )
     archived_at = serializers.DateTimeField(
         read_only=True,
         allow_null=True,

@@ -18,7 +18,7 @@ class RegionSerializer(serializers.ModelSerializer[Region]):
 class MeSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.EmailField(allow_blank=True)  # an account may have none
     full_name = serializers.CharField(source="get_full_name")
     roles = serializers.SerializerMethodField()
     regions = serializers.SerializerMethodField()

@@ -8,6 +8,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from forms_app.models import FormDefinition
+from knowledge.customers.demo import seed_customers
+from knowledge.customers.models import Customer
 from portal.permissions import Role
 from portal.services import api_token_create
 
@@ -55,3 +57,25 @@ def test_api_forbidden_answers_like_missing(make_user: Any, seeded: None) -> Non
     assert response.status_code == 200 and response.json() == []
     response = client.get("/api/v1/forms/card-dispute/", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 404
+
+
+def test_a_submission_not_reviewed_yet_is_what_the_schema_says(
+    make_user: Any, regions: dict[str, Any], seeded: None
+) -> None:
+    """Found by the API fuzzer: `reviewer` is null until someone reviews, which the schema
+    said could not be (a string)."""
+    seed_customers(count=4)
+    client = APIClient()
+    client.force_authenticate(make_user("agent", Role.AGENT, regions=[regions["north"]]))
+    customer = Customer.objects.filter(region=regions["north"]).order_by("pk").first()
+    assert customer is not None
+    created = client.post(
+        "/api/v1/submissions/",
+        {"form": "address-change", "customer_id": customer.pk, "data": {}},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["reviewer"] is None
+    schema = client.get("/api/schema/?format=json").json()
+    reviewer = schema["components"]["schemas"]["Submission"]["properties"]["reviewer"]
+    assert reviewer["nullable"] is True

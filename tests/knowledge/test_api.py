@@ -421,3 +421,22 @@ def test_collection_ids_in_unicode_digits_are_not_ids(
     _assert_validation_error(upload, "collection")
     if len(key) <= 64:
         assert upload.json()["extra"]["fields"]["collection"] == [NOT_AVAILABLE]
+
+
+def test_an_uploaded_document_without_source_url_is_what_the_schema_says(
+    role_users: dict[str, Any], collections: dict[str, Collection]
+) -> None:
+    """Found by the API fuzzer: an uploaded file's `source_url` is "", which the schema's
+    `format: uri` refused (the field is read-only, so the model's blank=True was lost)."""
+    client = _client(role_users["content_manager"])
+    created = client.post(
+        "/api/v1/documents/",
+        {"collection": "products-fees", "title": "Note", "file": _md()},
+        format="multipart",
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["source_url"] == ""
+    schema = client.get("/api/schema/?format=json").json()
+    for component in ("Document", "DocumentDetail"):
+        source_url = schema["components"]["schemas"][component]["properties"]["source_url"]
+        assert {"type": "string", "maxLength": 0} in source_url["oneOf"], component

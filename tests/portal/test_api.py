@@ -171,3 +171,15 @@ def test_schema_and_docs_need_login_and_use_local_assets(client: Client, make_us
     assert "swagger-ui" in html
     assert "http://" not in html
     assert "https://" not in html
+
+
+@pytest.mark.django_db
+def test_me_without_an_email_is_what_the_schema_says(client: Client, make_user: Any) -> None:
+    """Found by the API fuzzer: an account without an email answered "", which the schema's
+    `format: email` refused."""
+    client.force_login(make_user("agent", Role.AGENT))
+    assert client.get("/api/v1/me/").json()["email"] == ""
+    schema = client.get("/api/schema/?format=json").json()
+    email = schema["components"]["schemas"]["Me"]["properties"]["email"]
+    assert {"type": "string", "format": "email"} in email["oneOf"]
+    assert {"type": "string", "maxLength": 0} in email["oneOf"]

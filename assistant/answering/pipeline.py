@@ -45,6 +45,8 @@ from portal.types import AnyUser
 
 logger = logging.getLogger(__name__)
 
+FAILED_MESSAGE = "The assistant failed while answering; your question is kept. Try again later."
+
 
 def answer_events(
     user: AnyUser, conversation: Conversation, message: Message
@@ -75,17 +77,25 @@ def _steps(user: AnyUser, conversation: Conversation, message: Message) -> Itera
         sources=SourceSet(limit=settings.ASSISTANT_MAX_SOURCES_TOTAL),
     )
     draft = AnswerDraft(model_name=EXTRACTIVE_MODEL_NAME)
-    if is_command(question):
-        context.direct = True
-        draft.model_name = COMMAND_MODEL_NAME
-        draft.content = command_run(context, question)
-    else:
-        turns = history(conversation, message)
-        gather_sources(context, question, turns)
-        if llm.llm_configured():
-            yield from answer_with_model(context, draft, model_messages(context, question, turns))
+    try:
+        if is_command(question):
+            context.direct = True
+            draft.model_name = COMMAND_MODEL_NAME
+            draft.content = command_run(context, question)
         else:
-            _extractive(context, draft, question)
+            turns = history(conversation, message)
+            gather_sources(context, question, turns)
+            if llm.llm_configured():
+                messages = model_messages(context, question, turns)
+                yield from answer_with_model(context, draft, messages)
+            else:
+                _extractive(context, draft, question)
+    except Exception:
+        # A bug in a tool, a parser or a source: the question still gets its one stored
+        # answer (an error) and its audit event, never a conversation left unanswered.
+        logger.exception("Answering failed (conversation %s)", conversation.pk)
+        draft.error = draft.content = FAILED_MESSAGE
+        context.cards.clear()
     stored = _finish(context, draft, question, started)
     yield AnswerEvent("done", {"message": stored})
 

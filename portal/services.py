@@ -16,6 +16,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from portal import metrics, request_context
+from portal.audit import minimised
 from portal.models import ApiToken, AuditEvent, Profile, Region
 from portal.permissions import Role, can_act_for, forget_roles
 from portal.types import AnyUser
@@ -36,7 +37,12 @@ def audit_event_record(
     details: dict[str, Any] | None = None,
     actor_username: str = "",
 ) -> AuditEvent:
-    """Append one event to the audit trail; request id and IP come from the request context."""
+    """Append one event to the audit trail; request id and IP come from the request context.
+
+    ``details`` never keeps typed text: the values of ``portal.audit.TYPED_KEYS`` (query,
+    question, arguments, citations, comment, notes, filename) and of ``typed(...)`` are
+    stored as fingerprints (``portal.audit``: the trail is append-only and never rotated).
+    """
     context = request_context.current()
     if target is not None:
         target_type = target_type or target._meta.label_lower
@@ -55,7 +61,7 @@ def audit_event_record(
         target_id=str(target_id),
         request_id=context.request_id,
         ip_address=context.ip_address,
-        details=details,
+        details=minimised(details),
     )
     event.full_clean()
     event.save()

@@ -20,6 +20,7 @@ from assistant.permissions import (
 )
 from assistant.selectors import conversation_latest_draft
 from forms_app.permissions import submissions_owned_by
+from portal.audit import typed
 from portal.permissions import Action, can, region_ids_of
 from portal.selectors import region_first_of
 from portal.services import audit_event_record
@@ -88,7 +89,7 @@ def handoff_create(
             "customer_id": getattr(customer, "pk", None),
             "submission_id": getattr(submission, "pk", None),
             "region": getattr(handoff.region, "code", None),
-            "reason": reason,
+            "reason": typed(reason),  # the requester's words: a fingerprint (portal.audit)
         },
     )
     return handoff

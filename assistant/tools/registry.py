@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 
 from assistant.tools import escalate_to_human, lookup_customer, prefill_form, search_knowledge
 from assistant.tools.base import Tool, ToolContext, ToolOutcome, ToolRefused
+from portal.audit import typed
 from portal.permissions import can
 from portal.services import audit_event_record
 from portal.types import AnyUser
@@ -60,26 +61,34 @@ def tool_run(
 ) -> ToolOutcome:
     """Run one tool call as the context's user; refusals are recorded, audited and returned."""
     tool = TOOLS.get(name)
-    problem = parse_error
+    # Why, as a code the audit trail keeps (the reason's words are in the message).
+    problem, refusal = parse_error, "unreadable_call"
     if problem is None and tool is None:
-        problem = f"There is no tool named '{name}'."
+        problem, refusal = f"There is no tool named '{name}'.", "unknown_tool"
     elif problem is None and tool is not None and not can(context.user, tool.action):
-        problem = f"This user may not use {name}."
+        problem, refusal = f"This user may not use {name}.", "not_allowed"
     elif problem is None and tool is not None:
-        problem = _validation_problem(tool, arguments)
+        problem, refusal = _validation_problem(tool, arguments), "invalid_arguments"
     outcome: ToolOutcome
     if problem is None and tool is not None:
         try:
             outcome = tool.run(context, arguments)
-        except ToolRefused as refusal:
-            problem = str(refusal)
+        except ToolRefused as error:
+            problem, refusal = str(error), "refused_by_tool"
     if problem is not None:
         outcome = ToolOutcome(False, json.dumps({"error": problem}), f"{name} refused: {problem}")
         audit_event_record(
             action="assistant.tool_refused",
             actor=context.user,
             target=context.conversation,
-            details={"tool": name, "arguments": arguments, "reason": problem},
+            # The reason may quote the arguments (a schema error shows the value, a refusal
+            # the customer named): a fingerprint, like the arguments (portal.audit).
+            details={
+                "tool": name if tool is not None else typed(name),  # a name the model made up
+                "arguments": arguments,
+                "refusal": refusal,
+                "reason": typed(problem),
+            },
         )
         notice: NoticeCard = {"type": "notice", "level": "warning", "text": outcome.summary}
         context.cards.append(notice)

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 
 from knowledge.models import Chunk, Collection, Document
 from knowledge.selectors import chunk_search
+from portal.audit import fingerprint
 from portal.models import AuditEvent
 
 # Who may read which demo collection (readers and managers).
@@ -155,7 +156,7 @@ def test_search_is_audited(
     result = chunk_search(role_users["agent"], "replacement fees")
     event = AuditEvent.objects.filter(action="knowledge.search").latest("id")
     assert event.actor_id == role_users["agent"].pk
-    assert event.details["query"] == "replacement fees"
+    assert event.details["query"] == fingerprint("replacement fees")  # never the text
     assert event.details["chunk_ids"] == [h.chunk_id for h in result.hits]
 
 

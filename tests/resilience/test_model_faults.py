@@ -24,6 +24,7 @@ from assistant.answering.llm import (
 from assistant.answering.model_answer import gave_up_message
 from assistant.models import Conversation, Message, MessageRole
 from assistant.services import conversation_create
+from portal.audit import fingerprint
 from portal.models import AuditEvent
 from portal.permissions import Role
 from tests.support.openai_server import FakeOpenAI, fake_openai_as_portal_model
@@ -68,7 +69,7 @@ def _assert_consistent(conversation: Conversation, question: str, reply: Message
         assert reply.content == reply.error  # the message, nothing half-streamed with it
     event = AuditEvent.objects.get(action="assistant.answer", target_id=str(reply.pk))
     assert event.details["error"] == reply.error
-    assert event.details["question"] == question
+    assert event.details["question"] == fingerprint(question)  # portal.audit
 
 
 def test_a_slow_model_times_out_with_a_clear_message(
@@ -165,7 +166,13 @@ def test_malformed_tool_calls_are_refused_and_the_answer_goes_on(
     ]
     refused = AuditEvent.objects.filter(action="assistant.tool_refused")
     assert refused.count() == 5
-    assert {e.details["reason"][:22] for e in refused} >= {
+    assert {e.details["refusal"] for e in refused} == {
+        "unreadable_call",
+        "unknown_tool",
+        "invalid_arguments",
+    }
+    # The reasons' words are in the answer's tool calls (the trail keeps fingerprints).
+    assert {call["summary"].split(" refused: ")[1][:22] for call in reply.tool_calls} >= {
         "Invalid JSON arguments",
         "There is no tool named",
         "The arguments are not ",

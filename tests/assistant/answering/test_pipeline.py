@@ -14,6 +14,7 @@ from assistant.answering import answer
 from assistant.models import Conversation, Message, MessageRole
 from assistant.selectors import conversation_get
 from assistant.services import conversation_create
+from portal.audit import conceal, fingerprint
 from portal.models import AuditEvent
 from tests.assistant.conftest import (
     COMPLIANCE_CANARY,
@@ -132,9 +133,12 @@ def test_answer_is_audited(no_llm: None, documents: dict[str, Any], agent: Any) 
     event = AuditEvent.objects.get(action="assistant.answer")
     assert event.actor_id == agent.pk
     assert event.target_id == str(message.pk)
-    assert event.details["question"] == "What is the annual card fee?"
+    # The question and the citations' titles are kept as fingerprints (portal.audit).
+    assert event.details["question"] == fingerprint("What is the annual card fee?")
+    assert "annual card fee" not in event.details_json
     assert event.details["chunk_ids"] == message.source_chunk_ids
-    assert event.details["citations"] == message.citations
+    assert event.details["citations"] == conceal(message.citations)
+    assert event.details["citations"][0]["chunk_id"] == message.citations[0]["chunk_id"]
 
 
 def test_question_length_is_checked(no_llm: None, agent: Any, settings: Any) -> None:

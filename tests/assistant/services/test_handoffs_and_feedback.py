@@ -23,6 +23,7 @@ from assistant.services import (
     handoff_create,
     handoff_resolve,
 )
+from portal.audit import fingerprint
 from portal.models import AuditEvent
 from portal.permissions import Role
 
@@ -61,7 +62,7 @@ def test_handoff_lands_in_the_region_queue(
     assert not handoff_queue(people["agent"]).exists()  # agents have no queue
     assert not handoff_queue(people["compliance"]).exists()  # no manage_handoffs
     event = AuditEvent.objects.get(action="assistant.handoff_create")
-    assert event.details["reason"] == "Needs a supervisor"
+    assert event.details["reason"] == fingerprint("Needs a supervisor")  # typed text
 
 
 def test_supervisor_of_the_region_reads_the_handed_off_conversation(

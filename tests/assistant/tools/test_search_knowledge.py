@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from portal.audit import fingerprint
 from portal.models import AuditEvent
 from tests.assistant.conftest import chat_requests, prompt_text
 from tests.assistant.tools.conftest import tool_messages
@@ -39,10 +40,12 @@ def test_search_in_an_unreadable_collection_is_refused(
     assert any(card["type"] == "notice" for card in message.cards)
     refused = AuditEvent.objects.get(action="assistant.tool_refused")
     assert refused.details["tool"] == "search_knowledge"
+    assert refused.details["refusal"] == "refused_by_tool"
     answer_event = AuditEvent.objects.get(action="assistant.answer")
     assert answer_event.details["tools"][0] == {
         "name": "search_knowledge",
-        "arguments": {"query": "fees", "collection": "compliance-aml"},
+        # what the model wrote is kept as fingerprints (portal.audit)
+        "arguments": {"query": fingerprint("fees"), "collection": fingerprint("compliance-aml")},
         "ok": False,
     }
 

@@ -80,7 +80,9 @@ class Message(models.Model):
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
-        return f"{self.role}: {self.content[:40]}"
+        # Never the text: the admin's inline headers and logs print this, and an answer may
+        # quote a collection the reader may not read (assistant.presenters decides that).
+        return f"{self.role} message {self.pk}"
 
 
 class Feedback(models.Model):

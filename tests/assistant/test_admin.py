@@ -49,11 +49,13 @@ def test_content_manager_with_staff_access_sees_no_conversations(
 
 
 def test_admin_pages_hide_answers_drawn_from_collections_the_superuser_may_not_read(
-    client: Client, role_users: dict[str, Any], documents: dict[str, Any], without_llm: None
+    client: Client, role_users: dict[str, Any], documents: dict[str, Any], llm_server: Any
 ) -> None:
-    # Leak-matrix finding: the conversation's message inline and the feedback pages showed
-    # stored answers as written, so a superuser read AML passages (its role does not read
-    # compliance-aml) quoted in a compliance officer's answer.
+    # Leak-matrix findings: the conversation's message inline (fields, and each message's
+    # header, str(message)) and the feedback pages showed stored answers as written, so a
+    # superuser read AML passages (its role does not read compliance-aml) quoted in a
+    # compliance officer's answer.
+    llm_server.chat_replies.append({"content": "Suspicious activity threshold is secret. [1]"})
     officer = role_users["compliance"]
     conversation = conversation_create(owner=officer, title="Thresholds")
     message = answer(

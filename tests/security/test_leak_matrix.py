@@ -96,7 +96,7 @@ from knowledge.models import Collection, Document
 from knowledge.permissions import collections_visible_to
 from knowledge.services import collection_create, document_create
 from portal.models import AuditEvent, Region
-from portal.permissions import Action, Role, can, field_visibility, region_filter
+from portal.permissions import Role, field_visibility, region_filter
 from portal.services import api_token_create, region_ensure, user_ensure
 from tests.assistant.conftest import chat_requests
 from tests.knowledge.customers.conftest import make_customer
@@ -516,7 +516,6 @@ def allowed_and_expected(canary: Canary, user: Any, world: World) -> tuple[bool,
     admin, the audit trail). "Expected" is the part of it the walk must observe, so that the
     matrix cannot pass by finding nothing.
     """
-    audit = can(user, Action.VIEW_AUDIT)
     superuser = bool(user.is_superuser)
     if canary.kind == "col":
         collection = world.collections[canary.name.removeprefix("CANARY-COL-")]
@@ -542,11 +541,11 @@ def allowed_and_expected(canary: Canary, user: Any, world: World) -> tuple[bool,
             reads = handoffs_visible_to(user).filter(pk=world.handoffs[owner].pk).exists()
         else:
             reads = user.pk == world.feedback[owner].user_id
-        # The question, the hand-off reason and the feedback comment are in the audit trail
-        # (docs/assistant.md, "Storage and audit"; assistant/services), which view_audit reads
-        # in full; superusers read conversations, hand-offs and feedback in the admin
-        # (docs/roles.md, "The Django admin").
-        ok = reads or audit or superuser
+        # Superusers read conversations, hand-offs and feedback in the admin (docs/roles.md,
+        # "The Django admin"). The audit trail keeps the question, the hand-off reason and
+        # the feedback comment only as fingerprints (portal.audit): view_audit reads none
+        # of them.
+        ok = reads or superuser
         return ok, ok
     if canary.kind == "sub":
         submission = _submission_of(canary, world)

@@ -29,6 +29,11 @@ EMPTY_CHOICE = ("", "—")
 
 def validate_upload(upload: UploadedFile) -> None:
     """Size limit and content type checked against the file's magic bytes."""
+    checked_upload_type(upload)
+
+
+def checked_upload_type(upload: UploadedFile) -> str:
+    """``validate_upload``, returning the content type the file was checked as."""
     limit = settings.KNOWLEDGE_MAX_UPLOAD_BYTES
     if upload.size is not None and upload.size > limit:
         raise forms.ValidationError(
@@ -38,7 +43,7 @@ def validate_upload(upload: UploadedFile) -> None:
     data = upload.read()
     upload.seek(0)
     try:
-        detect_content_type(upload.name or "", data, getattr(upload, "content_type", None))
+        return detect_content_type(upload.name or "", data, getattr(upload, "content_type", None))
     except ParseError as error:
         raise forms.ValidationError(str(error)) from error
 

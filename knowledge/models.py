@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from pathlib import PurePath
 
@@ -50,9 +51,18 @@ class DocumentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+_MAX_STORED_NAME_BYTES = 120
+
+
 def _upload_to(instance: models.Model, filename: str) -> str:
     # A random folder per upload: names never collide and never come from the user alone.
-    return f"documents/{uuid.uuid4().hex}/{PurePath(filename).name[-120:]}"
+    # Of the name, what the storage keeps (letters, digits, "-_."), its end at most 120
+    # bytes (file systems allow 255 bytes, not characters), "upload" if nothing is left.
+    name = re.sub(r"[^-\w.]", "", PurePath(filename).name.replace(" ", "_"))
+    name = name[-_MAX_STORED_NAME_BYTES:]
+    while len(name.encode()) > _MAX_STORED_NAME_BYTES:
+        name = name[1:]
+    return f"documents/{uuid.uuid4().hex}/{name if name.strip('.') else 'upload'}"
 
 
 class Document(models.Model):

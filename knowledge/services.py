@@ -6,7 +6,6 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from datetime import date
-from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -31,6 +30,7 @@ from portal.formatting import format_size
 from portal.permissions import Role
 from portal.services import audit_event_record
 from portal.types import AnyUser, account_of
+from portal.validation import upload_filename
 
 if TYPE_CHECKING:
     from portal.models import Region
@@ -293,7 +293,7 @@ def _file_facts(upload: File) -> tuple[str, str, int]:
         digest.update(piece)
         size += len(piece)
     upload.seek(0)
-    return digest.hexdigest(), PurePath(upload.name or "upload").name, size
+    return digest.hexdigest(), upload_filename(upload.name), size
 
 
 def _precheck(upload: File, filename: str, size: int, claimed: str | None) -> tuple[str, str]:

@@ -116,6 +116,20 @@ def parse_id(value: object) -> int | None:
     return int(value)
 
 
+MAX_FILENAME_CHARS = 255
+
+
+def upload_filename(name: str | None, default: str = "upload") -> str:
+    """An uploaded file's name as it may be kept and shown: its last path component (after
+    ``/`` or ``\\``), printable characters only (no NUL, line breaks, bidi overrides or
+    zero-width characters), at most ``MAX_FILENAME_CHARS`` (the end kept, with the
+    extension); ``default`` when nothing is left. Django's multipart parser does the first
+    two for names sent over HTTP; this is for every caller, the ``ingest`` command too."""
+    last = re.split(r"[/\\]", name or "")[-1]
+    kept = "".join(char for char in last if char.isprintable())[-MAX_FILENAME_CHARS:]
+    return default if kept in {"", ".", ".."} else kept
+
+
 # --------------------------------------------------------------------------- middleware
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from pathlib import PurePath
 from typing import TYPE_CHECKING, Any, cast
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,7 +16,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from forms_app.forms import DefinitionForm, build_form_class, condition_met, validate_upload
+from forms_app.forms import DefinitionForm, build_form_class, checked_upload_type, condition_met
 from forms_app.models import (
     FieldType,
     FormDefinition,
@@ -32,6 +31,7 @@ from forms_app.workflow import Transition, transition_get
 from knowledge.customers.selectors import customer_records_get, customer_transactions
 from portal.services import audit_event_record
 from portal.types import AnyUser, User, account_of
+from portal.validation import upload_filename
 
 if TYPE_CHECKING:  # annotations only: customer rows come from knowledge's selectors
     from knowledge.customers.models import Account, Customer, Transaction
@@ -299,19 +299,20 @@ def submission_attach_file(
     if spec is None:
         raise ValidationError({key: "Not a file field of this form."})
     try:
-        validate_upload(upload)
+        # Served back as the type its content was checked as, never as the client said.
+        content_type = checked_upload_type(upload)
     except ValidationError as invalid:
         raise ValidationError({key: invalid.messages}) from invalid
     digest = hashlib.sha256()
     for piece in upload.chunks():
         digest.update(piece)
     upload.seek(0)
-    name = PurePath(upload.name or "upload").name
+    name = upload_filename(upload.name)
     attachment = SubmissionAttachment(
         submission=submission,
         field_key=key,
         original_filename=name,
-        content_type=getattr(upload, "content_type", "") or "application/octet-stream",
+        content_type=content_type,
         sha256=digest.hexdigest(),
         size_bytes=upload.size or 0,
         uploaded_by=account_of(actor),

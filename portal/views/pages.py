@@ -8,7 +8,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import render
 from django.template import loader
 from django.views import defaults
@@ -59,9 +60,21 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 # ({"message", "extra"}), like DRF's views do: an unknown API URL, a failure outside DRF.
 
 
+# Django's multipart parser refuses a part whose headers pass 1 KB (a long file name) or a
+# malformed body; it says so in English, but also echoes the client's Content-Type.
+UNREADABLE_UPLOAD = (
+    "The upload could not be read: the form's parts are malformed, or one's headers are "
+    "over 1 KB (a file name of several hundred characters?). Rename the file and try again."
+)
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if isinstance(exception, RequestDataTooBig):  # the fields of a multipart body
         return too_large_response(request, settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if isinstance(exception, MultiPartParserError):
+        if is_api_request(request):
+            return error_response(UNREADABLE_UPLOAD, 400)
+        return HttpResponseBadRequest(UNREADABLE_UPLOAD, content_type="text/plain; charset=utf-8")
     if is_api_request(request):
         return error_response("Bad request.", 400)
     return defaults.bad_request(request, exception or Exception())

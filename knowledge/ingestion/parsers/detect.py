@@ -8,7 +8,7 @@ import zipfile
 from pathlib import PurePath
 
 from .common import ParseError, corrupt, decode_text, mismatch
-from .docx import DOCX
+from .docx import DOCX, check_zip_directory
 from .markdown import MARKDOWN
 from .pdf import PDF
 from .registry import BY_CONTENT_TYPE, EXTENSIONS, MIME_ALIASES, UNSUPPORTED_MESSAGE
@@ -79,6 +79,7 @@ def _check_docx_container(data: bytes) -> None:
         if data.startswith(_OLE_MAGIC):
             raise _mismatch(DOCX, "an older Word (.doc) file; save it as .docx and upload it again")
         raise _mismatch(DOCX, _describe_content(data, "a Word (.docx) document"))
+    check_zip_directory(data)  # before zipfile reads the directory
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())

@@ -4,10 +4,15 @@ A .docx is a ZIP of XML parts that python-docx unpacks and builds into one tree 
 so a few kilobytes of tightly packed XML could cost minutes of CPU and hundreds of MB.
 The work is bounded before python-docx runs:
 
-1. ``precheck_docx`` (also run at upload): the ZIP directory's unpacked sizes against
+1. ``check_zip_directory`` (at upload, from ``detect``, and again here): the ZIP's end
+   record, before zipfile reads the directory it points to. zipfile builds an object of
+   about 1 KB for every part listed, so a 25 MB file of empty parts (some 300,000) cost
+   seconds of CPU and ~300 MB each time it was opened: twice at upload, in the web request,
+   and three times in the worker. Word writes tens of parts, hundreds with many images;
+2. ``precheck_docx`` (also run at upload): the ZIP directory's unpacked sizes against
    ``Limits.max_unpacked_bytes`` and each large part's compression ratio (zipfile never
    yields more than a member's declared size, so the directory can be trusted);
-2. ``_check_elements``: every XML part streamed through a counting parser (no tree is
+3. ``_check_elements``: every XML part streamed through a counting parser (no tree is
    built) against ``Limits.max_elements`` paragraphs and table cells, and ten times that
    many XML elements in all.
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import zipfile
 from collections.abc import Iterator
 from typing import Any
@@ -60,6 +66,13 @@ _RATIO_CHECKED_FROM_BYTES = 1024 * 1024
 _XML_ELEMENTS_PER_ELEMENT = 10
 _READ_CHUNK = 64 * 1024
 _W_P, _W_TC = qn("w:p"), qn("w:tc")
+# The ZIP directory: its parts and its size (46 bytes a part and its name, at the least).
+MAX_ZIP_PARTS = 10_000
+MAX_ZIP_DIRECTORY_BYTES = 1024 * 1024
+_END = struct.Struct("<4s4H2LH")  # the end of central directory record
+_END_SIGNATURE = b"PK\x05\x06"
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_END = struct.Struct("<4sQ2H2L4Q")
 
 
 def parse_docx(data: bytes, limits: Limits) -> list[Block]:
@@ -86,8 +99,50 @@ def parse_docx(data: bytes, limits: Limits) -> list[Block]:
 # --------------------------------------------------------------------------- limits
 
 
+def check_zip_directory(data: bytes) -> None:
+    """The ZIP's directory, from its end record alone, within ``MAX_ZIP_PARTS`` parts and
+    ``MAX_ZIP_DIRECTORY_BYTES``: zipfile reads all of what the record says (the size, whatever
+    the count), so both are checked, ZIP64 included."""
+    parts, size = _zip_directory_extent(data)
+    if parts > MAX_ZIP_PARTS or size > MAX_ZIP_DIRECTORY_BYTES:
+        raise too_large(
+            f"The Word document's ZIP directory lists {format_count(parts)} parts in "
+            f"{format_size(size)}; the limit is {format_count(MAX_ZIP_PARTS)} parts in "
+            f"{format_size(MAX_ZIP_DIRECTORY_BYTES)} (Word writes tens, hundreds with many "
+            "images). Save it again from Word and upload that copy."
+        )
+
+
+def _zip_directory_extent(data: bytes) -> tuple[int, int]:
+    """(parts, bytes) of the directory as zipfile finds it: the end record ending the file,
+    else the last one in its final 64 KB; with a ZIP64 locator before it, the largest of the
+    counts and sizes of the records it may lead to."""
+    tail = len(data) - _END.size
+    if tail >= 0 and data[tail : tail + 4] == _END_SIGNATURE and data[-2:] == b"\0\0":
+        start = tail
+    else:
+        start = data.rfind(_END_SIGNATURE, max(0, tail - (1 << 16)))
+    if start < 0 or start + _END.size > len(data):
+        return 0, 0  # no directory: zipfile finds the file damaged
+    _, _, _, _, parts, size, _, _ = _END.unpack_from(data, start)
+    locator = start - _ZIP64_LOCATOR.size
+    if locator < 0 or data[locator : locator + 4] != b"PK\x06\x07":
+        return parts, size
+    _, _, offset, _ = _ZIP64_LOCATOR.unpack_from(data, locator)
+    # The record just before the locator (what zipfile reads) and the one it points to.
+    for record in {locator - _ZIP64_END.size, offset}:
+        if (
+            0 <= record <= len(data) - _ZIP64_END.size
+            and data[record : record + 4] == b"PK\x06\x06"
+        ):
+            fields = _ZIP64_END.unpack_from(data, record)
+            parts, size = max(parts, fields[7]), max(size, fields[8])
+    return parts, size
+
+
 def precheck_docx(data: bytes, limits: Limits) -> None:
     """The ZIP directory against the limits; nothing is decompressed."""
+    check_zip_directory(data)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()

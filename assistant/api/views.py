@@ -18,7 +18,6 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -91,6 +90,17 @@ _RATE_LIMITED = {
         description='Too many questions: {"message", "extra": {"retry_after", '
         '"limit_per_minute"}} and a Retry-After header (seconds); the question is not stored.'
     )
+}
+
+# One server-sent event (OpenAPI describes a text/event-stream body event by event): its
+# name and its data, one line of JSON (described per event in the operation's description).
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string", "enum": ["question", "delta", "tool", "done", "error"]},
+        "data": {"type": "string", "description": "JSON"},
+    },
+    "required": ["event", "data"],
 }
 
 _SSE_EXAMPLE = (
@@ -222,7 +232,7 @@ class MessageCreateApi(APIView):
         responses={
             (201, "application/json"): MessageExchangeSerializer,
             (200, EVENT_STREAM): OpenApiResponse(
-                response=OpenApiTypes.STR,
+                response=_SSE_EVENT,
                 description="With `stream`: server-sent events `question` {message_id}, "
                 "`delta` {text} (raw model text: display as text, never as HTML), `tool` "
                 "{name, ok, summary}, then `done` with the stored answer (as in the JSON "

@@ -385,6 +385,20 @@ def test_stream_via_query_parameter_and_accept_header_alone(
     assert plain.json()["answer"]["role"] == "assistant"
 
 
+def test_the_stream_is_what_the_schema_says(no_llm: None, fees: Any, agent: Any) -> None:
+    """Found by the API fuzzer: the schema called the stream a string, and an event stream's
+    schema describes each event (its name and its data)."""
+    client = _client(agent)
+    conversation = _conversation(client)
+    events = _sse_events(_ask(client, conversation["id"], FEE_QUESTION, stream=True))
+    schema = client.get("/api/schema/?format=json").json()
+    operation = schema["paths"]["/api/v1/conversations/{id}/messages/"]["post"]
+    event = operation["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    assert event["type"] == "object"
+    assert event["required"] == ["event", "data"]
+    assert {kind for kind, _ in events} <= set(event["properties"]["event"]["enum"])
+
+
 def test_stream_errors_are_json_before_any_event(
     no_llm: None,
     agent: Any,

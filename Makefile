@@ -18,8 +18,18 @@ $(STAMP): requirements/base.txt requirements/local.txt
 run: install
 	$(BIN)/python -m portal.devstack run
 
+# The leak matrix (tests/security, ~4 min of one core) runs beside the rest of the suite,
+# on embedded servers of its own; its log is printed at the end; both must pass.
+LEAK_ENV := EMBEDDED_PG_PORT=$${LEAK_PG_PORT:-54339} EMBEDDED_REDIS_PORT=$${LEAK_REDIS_PORT:-63799} \
+	PORTAL_VAR_DIR=$(CURDIR)/var/leak-matrix TEST_DATABASE_NAME=test_leak_matrix PORTAL_PORT=8019
+
 test: install browser
-	$(BIN)/python -m pytest
+	@mkdir -p var
+	@$(LEAK_ENV) $(BIN)/python -m pytest tests/security -q -s > var/leak-matrix.log 2>&1 & leak=$$!; \
+	$(BIN)/python -m pytest --ignore=tests/security; suite=$$?; \
+	wait $$leak; security=$$?; \
+	echo "--- tests/security (leak matrix) ---"; cat var/leak-matrix.log; \
+	exit $$(( suite || security ))
 
 lint: install
 	$(BIN)/ruff check .

@@ -10,7 +10,9 @@ server of the tests (OpenAI protocol, answers at once), then gunicorn with
 1. **steady**: 50 users with think time (0.5 to 2 s) for 60 s, web workers warmed at start
    (``EMBEDDING_WARM_ON_START``, the production default);
 2. **cold** (``--cold``, off by default): the same with the warm-up off, to show what it buys;
-3. **saturation**: users with no think time, stepped up until requests/s stop rising.
+3. **steps**: users with the same think time, stepped up (10, 20, 30, 50 by default, 30 s
+   each): up to how many agents the p95 target holds on this machine;
+4. **saturation**: users with no think time, stepped up until requests/s stop rising.
 
 Prints a Markdown table per run (requests/s, p50/p95/p99 per endpoint, failures).
 Run: ``.venv/bin/python bench/load.py [--users 50] [--seconds 60] [--workers 2]
@@ -258,6 +260,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--cold", action="store_true", help="also run with the warm-up off")
+    parser.add_argument("--steps", default="10,20,30,50", help="users per step, think time")
     parser.add_argument("--saturation", default="10,25,50,100", help="users per step, no think")
     options = parser.parse_args()
 
@@ -319,22 +322,25 @@ def main() -> None:
         with web:
             steady = _locust(url, options.users, options.seconds, True, out, env)
             report.append(_table(f"{options.users} users, {options.seconds} s, warm start", steady))
-            steps = []
-            for users in (int(u) for u in options.saturation.split(",")):
-                rows = _locust(url, users, 30, False, out, env)
-                total = _total(rows)
-                steps.append(
-                    f"| {users} | {float(total['Requests/s']):.1f} | {total['50%']} | "
-                    f"{total['95%']} | {total['Failure Count']} |"
-                )
-            report += [
-                "",
-                "### Saturation (no think time, 30 s per step)",
-                "",
-                "| users | req/s | p50 ms | p95 ms | failures |",
-                "| ---: | ---: | ---: | ---: | ---: |",
-                *steps,
-            ]
+            for title, think, counts in (
+                ("Steps (think time 0.5 to 2 s, 30 s per step)", True, options.steps),
+                ("Saturation (no think time, 30 s per step)", False, options.saturation),
+            ):
+                steps = []
+                for users in (int(u) for u in counts.split(",") if u):
+                    total = _total(_locust(url, users, 30, think, out, env))
+                    steps.append(
+                        f"| {users} | {float(total['Requests/s']):.1f} | {total['50%']} | "
+                        f"{total['95%']} | {total['99%']} | {total['Failure Count']} |"
+                    )
+                report += [
+                    "",
+                    f"### {title}",
+                    "",
+                    "| users | req/s | p50 ms | p95 ms | p99 ms | failures |",
+                    "| ---: | ---: | ---: | ---: | ---: | ---: |",
+                    *steps,
+                ]
         if options.cold:
             url, web = run_web(warm=False)
             with web:

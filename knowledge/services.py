@@ -26,6 +26,7 @@ from knowledge.permissions import (
     can_manage_collection,
     would_manage_collection,
 )
+from portal.audit import typed
 from portal.formatting import format_size
 from portal.permissions import Role
 from portal.services import audit_event_record
@@ -528,7 +529,7 @@ def document_archive(*, actor: AnyUser | None, document: Document, reason: str =
             "collection": document.collection.slug,
             "version": document.version,
             "live_version": document.live_version,
-            "reason": reason,
+            "reason": typed(reason),  # the manager's words: a fingerprint (portal.audit)
         },
     )
     return document
@@ -592,7 +593,7 @@ def document_delete(*, actor: AnyUser | None, document: Document, reason: str = 
             "chunks": document.chunk_count,
             "files": len(names),
             "archived": document.archived_at is not None,
-            "reason": reason,
+            "reason": typed(reason),
         },
     )
     documents.delete()  # versions, chunks (and postings, in the database) with it

@@ -83,6 +83,7 @@ ROLE_DESCRIPTIONS: dict[Role, str] = {
 }
 
 _CACHE_ATTR = "_portal_roles_cache"
+_REGIONS_CACHE_ATTR = "_portal_regions_cache"
 
 
 def user_roles(user: AnyUser | None) -> frozenset[Role]:
@@ -102,9 +103,12 @@ def user_roles(user: AnyUser | None) -> frozenset[Role]:
 
 
 def forget_roles(user: AnyUser) -> None:
-    """Drop the per-object role cache after the user's groups changed."""
-    if hasattr(user, _CACHE_ATTR):
-        delattr(user, _CACHE_ATTR)
+    """Drop the per-object role and region caches after the user's groups or regions
+    changed (``request.user`` is loaded afresh for each request, so a request sees the roles
+    and regions it started with)."""
+    for attr in (_CACHE_ATTR, _REGIONS_CACHE_ATTR):
+        if hasattr(user, attr):
+            delattr(user, attr)
 
 
 def has_role(user: AnyUser | None, *roles: Role) -> bool:
@@ -132,12 +136,16 @@ def can_act_for(actor: AnyUser | None, account: Any) -> bool:
 
 
 def region_ids_of(user: AnyUser | None) -> list[int]:
+    """The ids of ``user``'s regions (read once per user object, like its roles)."""
     if user is None or not user.is_authenticated:
         return []
-    profile = getattr(user, "profile", None)
-    if profile is None:
-        return []
-    return list(profile.regions.values_list("id", flat=True))
+    cached: tuple[int, ...] | None = getattr(user, _REGIONS_CACHE_ATTR, None)
+    if cached is None:
+        profile = getattr(user, "profile", None)
+        ids = () if profile is None else tuple(profile.regions.values_list("id", flat=True))
+        setattr(user, _REGIONS_CACHE_ATTR, ids)
+        cached = ids
+    return list(cached)
 
 
 def region_filter(user: AnyUser | None, field: str = "region") -> Q:

@@ -178,6 +178,7 @@ def user_ensure(
     user_set_roles(user=user, roles=roles)
     profile, _ = Profile.objects.get_or_create(user=user)
     profile.regions.set(list(regions))
+    forget_roles(user)
     return user, created
 
 

@@ -12,6 +12,11 @@ worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "8"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "180"))
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Idle keep-alive connections (held by the poller, not by threads) are closed after this
+# many seconds. gunicorn's default, 2 s, races clients that reuse a connection after about
+# that long: the request meets a closing socket (ConnectionResetError; bench/load.py saw 9
+# in 1,252 requests). Keep it above the reverse proxy's upstream idle timeout.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 # Off, so that each worker imports portal.wsgi after the fork and loads the embedding model
 # (EMBEDDING_WARM_ON_START) in its own process, before its first request. (A model loaded
 # in the master and used by forked workers risks torch's thread pools hanging.)

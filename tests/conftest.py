@@ -12,6 +12,29 @@ from portal.devstack.__main__ import start_services, stop_services
 from portal.permissions import Role
 
 
+def _xdist_controller(config: pytest.Config) -> bool:
+    """Whether this is the controller of a parallel run (``pytest -n N``; make test)."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(
+        config, "workerinput"
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In a parallel run the controller starts the embedded servers before the workers
+    start (they reuse them, each with a database and a broker database of its own) and
+    stops them when all are done: a worker that stopped what it started would pull them
+    from under the others."""
+    if _xdist_controller(config):
+        config.stash[_STARTED] = start_services()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    stop_services(config.stash.get(_STARTED, []))
+
+
+_STARTED = pytest.StashKey[list[Any]]()
+
+
 @pytest.fixture(scope="session")
 def embedded_services() -> Iterator[None]:
     """Start the embedded servers unless already running; stop only what we started."""

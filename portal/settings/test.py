@@ -1,5 +1,7 @@
 """Tests: the local settings (same embedded servers, or DATABASE_URL / REDIS_URL), quieter."""
 
+from urllib.parse import urlsplit, urlunsplit
+
 from portal.devstack.config import embedded_redis_url
 from portal.settings.local import *  # noqa: F403
 from portal.settings.local import REST_FRAMEWORK, env
@@ -8,10 +10,23 @@ DEBUG = False
 SECRET_KEY = "insecure-test-key-only-used-by-the-test-suite-0123456789"  # noqa: S105
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
+# In a parallel run (pytest -n N, make test) each worker gets its own broker database (and
+# pytest-django its own test database, "<name>_gw0" ...) and its own media folder.
+_WORKER = env.str("PYTEST_XDIST_WORKER", default="")
+_WORKER_NUMBER = int(_WORKER.removeprefix("gw")) if _WORKER.startswith("gw") else 0
+if _WORKER:
+    MEDIA_ROOT = MEDIA_ROOT / f"test-{_WORKER}"  # noqa: F405
+
 if not env.str("REDIS_URL", default=""):
-    REDIS_URL = embedded_redis_url(1)  # keep the dev broker's queues apart
-    CELERY_BROKER_URL = REDIS_URL
-    CELERY_RESULT_BACKEND = REDIS_URL
+    # Database 1 (and up, per worker): the dev broker's queues (database 0) stay apart.
+    REDIS_URL = embedded_redis_url(1 + _WORKER_NUMBER)
+elif _WORKER_NUMBER:
+    # A broker given by REDIS_URL: worker N uses the database N above the URL's.
+    _broker = urlsplit(REDIS_URL)  # noqa: F405
+    _db = int(_broker.path.strip("/") or 0) + _WORKER_NUMBER
+    REDIS_URL = urlunsplit(_broker._replace(path=f"/{_db}"))
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
 
 # Fast hashing keeps the suite quick; argon2 itself is checked in a dedicated test.
 PASSWORD_HASHERS = [

@@ -7,15 +7,17 @@ from typing import Any
 from django.http import HttpRequest
 
 from forms_app.selectors import submission_decisions_recent, submissions_for_customer
-from portal.permissions import Action
+from portal.permissions import Action, Role
 from portal.registry import (
     CUSTOMER_DETAIL,
     DASHBOARD,
     DemoSeeder,
     MenuItem,
+    ModelGrant,
     Panel,
     register_demo_seeder,
     register_menu_item,
+    register_model_grant,
     register_panel,
 )
 
@@ -24,6 +26,13 @@ CUSTOMER_SUBMISSIONS = 20
 
 
 def register() -> None:
+    # The admin's form-definition pages for content managers (migration 0005; re-applied
+    # after every migrate and flush by portal.services.role_groups_ensure).
+    for model, actions in (
+        ("formdefinition", ("view", "add", "change")),
+        ("formfield", ("view", "add", "change", "delete")),
+    ):
+        register_model_grant(ModelGrant(Role.CONTENT_MANAGER, "forms_app", model, actions))
     register_menu_item(
         MenuItem(
             "Forms",

@@ -7,16 +7,18 @@ from typing import Any
 
 from django.conf import settings
 
-from portal.permissions import Action
+from portal.permissions import Action, Role
 from portal.registry import (
     DemoSeeder,
     MenuItem,
     MetricsGauge,
+    ModelGrant,
     ReadinessCheck,
     Warmup,
     register_demo_seeder,
     register_menu_item,
     register_metrics_gauge,
+    register_model_grant,
     register_readiness_check,
     register_warmup,
 )
@@ -45,6 +47,14 @@ def register() -> None:
             description="Collections and documents the assistant answers from.",
         )
     )
+    # The admin's pages for content managers (migrations forms_app 0005, knowledge 0007;
+    # re-applied after every migrate and flush by portal.services.role_groups_ensure).
+    for model, actions in (
+        ("collection", ("view", "add", "change")),
+        ("document", ("view", "add", "change", "delete")),
+        ("chunk", ("view",)),
+    ):
+        register_model_grant(ModelGrant(Role.CONTENT_MANAGER, "knowledge", model, actions))
     register_demo_seeder(DemoSeeder("knowledge", _seed, order=10))
     register_warmup(Warmup("embedding model", _warm_embedding_model))
     register_readiness_check(ReadinessCheck("embedding_model", _embedding_model_readiness))

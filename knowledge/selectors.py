@@ -129,6 +129,12 @@ def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) ->
             params,
         )
         ids = [row[0] for row in cursor.fetchall()]
+        # Inside a caller's transaction (ATOMIC_REQUESTS, a service, a test) this block is a
+        # savepoint, and SET LOCAL outlives its release: the settings would go on steering
+        # every later query of the transaction, the exact scan below included (which, with
+        # sequential scans off, could take the same short index scan again). Rolling the
+        # read-only block back drops them.
+        transaction.set_rollback(True)
     if len(ids) < limit:
         with connection.cursor() as cursor:
             cursor.execute(

@@ -101,12 +101,25 @@ class MetricsGauge:
     values: Callable[[], dict[tuple[str, ...], float]]
 
 
+@dataclass(frozen=True)
+class ModelGrant:
+    """Django model permissions a role's group holds (``view``, ``add``, ``change``,
+    ``delete`` of ``app_label.model``): what opens the admin's pages to it. The admin
+    classes still apply the app's policy to every row."""
+
+    role: str
+    app_label: str
+    model: str
+    actions: tuple[str, ...]
+
+
 _menu: dict[str, MenuItem] = {}
 _panels: dict[str, Panel] = {}
 _seeders: dict[str, DemoSeeder] = {}
 _warmups: dict[str, Warmup] = {}
 _readiness_checks: dict[str, ReadinessCheck] = {}
 _gauges: dict[str, MetricsGauge] = {}
+_grants: dict[tuple[str, str, str], ModelGrant] = {}
 
 
 def register_menu_item(item: MenuItem) -> None:
@@ -129,6 +142,10 @@ def register_warmup(warmup: Warmup) -> None:
 
 def register_readiness_check(check: ReadinessCheck) -> None:
     _readiness_checks[check.name] = check
+
+
+def register_model_grant(grant: ModelGrant) -> None:
+    _grants[grant.role, grant.app_label, grant.model] = grant
 
 
 def register_metrics_gauge(gauge: MetricsGauge) -> None:
@@ -198,3 +215,7 @@ def readiness_checks() -> list[ReadinessCheck]:
 
 def metrics_gauges() -> list[MetricsGauge]:
     return sorted(_gauges.values(), key=lambda gauge: gauge.name)
+
+
+def model_grants() -> list[ModelGrant]:
+    return sorted(_grants.values(), key=lambda grant: (grant.role, grant.app_label, grant.model))

@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models, transaction
 from django.utils import timezone
@@ -180,6 +180,26 @@ def user_ensure(
     profile.regions.set(list(regions))
     forget_roles(user)
     return user, created
+
+
+@transaction.atomic
+def role_groups_ensure() -> None:
+    """Make sure every role has its group, holding the model permissions the apps register
+    for it (``portal.registry.register_model_grant``; others are left alone). Run after every
+    ``migrate`` (and after a test database flush, which empties the groups that the
+    migrations created): the roles in code are the source of truth, and a group deleted by
+    hand comes back."""
+    from portal.registry import model_grants  # the apps' registrations (portal.hooks)
+
+    groups = {role.value: Group.objects.get_or_create(name=role.value)[0] for role in Role}
+    for grant in model_grants():
+        codenames = [f"{action}_{grant.model}" for action in grant.actions]
+        wanted = Permission.objects.filter(
+            content_type__app_label=grant.app_label,
+            content_type__model=grant.model,
+            codename__in=codenames,
+        )
+        groups[Role(grant.role).value].permissions.add(*wanted)
 
 
 @transaction.atomic

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from axes.signals import user_locked_out
+from django.apps import AppConfig, apps
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
-from django.db.models.signals import post_save
+from django.db.models.signals import post_migrate, post_save
 from django.dispatch import receiver
 
 from portal import request_context
 from portal.models import Profile
-from portal.services import audit_event_record
+from portal.services import audit_event_record, role_groups_ensure
 from portal.types import User
 
 
@@ -71,3 +72,11 @@ def _audit_admin_change(sender: Any, instance: LogEntry, created: bool, **kwargs
 def _ensure_profile(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
     if created:
         Profile.objects.get_or_create(user=instance)
+
+
+@receiver(post_migrate)
+def _role_groups(sender: AppConfig, **kwargs: Any) -> None:
+    """Once per migrate (or flush), after the last app's permissions were created."""
+    with_models = [config for config in apps.get_app_configs() if config.models_module]
+    if with_models and sender is with_models[-1]:
+        role_groups_ensure()

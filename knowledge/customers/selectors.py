@@ -181,6 +181,8 @@ def customer_search(user: AnyUser, query: str, limit: int = 20) -> list[Customer
             .filter(exact | Q(full_name__trigram_similar=query) | Q(full_name__icontains=query))
             .order_by("-exact", "-similarity", "full_name", "pk")[:limit]
         )
+        db_transaction.set_rollback(True)  # read only: drops the SET LOCAL (a savepoint's
+        # setting would otherwise outlive it in the caller's transaction)
     audit_event_record(
         action="customer.searched",
         actor=user,

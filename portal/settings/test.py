@@ -4,7 +4,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from portal.devstack.config import embedded_redis_url
 from portal.settings.local import *  # noqa: F403
-from portal.settings.local import REST_FRAMEWORK, env
+from portal.settings.local import MEDIA_ROOT, REDIS_URL, REST_FRAMEWORK, env
 
 DEBUG = False
 SECRET_KEY = "insecure-test-key-only-used-by-the-test-suite-0123456789"  # noqa: S105
@@ -15,14 +15,14 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 _WORKER = env.str("PYTEST_XDIST_WORKER", default="")
 _WORKER_NUMBER = int(_WORKER.removeprefix("gw")) if _WORKER.startswith("gw") else 0
 if _WORKER:
-    MEDIA_ROOT = MEDIA_ROOT / f"test-{_WORKER}"  # noqa: F405
+    MEDIA_ROOT = MEDIA_ROOT / f"test-{_WORKER}"
 
 if not env.str("REDIS_URL", default=""):
     # Database 1 (and up, per worker): the dev broker's queues (database 0) stay apart.
     REDIS_URL = embedded_redis_url(1 + _WORKER_NUMBER)
 elif _WORKER_NUMBER:
     # A broker given by REDIS_URL: worker N uses the database N above the URL's.
-    _broker = urlsplit(REDIS_URL)  # noqa: F405
+    _broker = urlsplit(REDIS_URL)
     _db = int(_broker.path.strip("/") or 0) + _WORKER_NUMBER
     REDIS_URL = urlunsplit(_broker._replace(path=f"/{_db}"))
 CELERY_BROKER_URL = REDIS_URL

@@ -341,3 +341,51 @@ def test_documents_withdrawn_tells_deleted_from_archived(
     # Those who manage it still open the archived one: nothing withdrawn from them.
     assert documents_withdrawn(role_users["content_manager"], ids) == {deleted.pk: "deleted"}
     assert documents_withdrawn(role_users["agent"], []) == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_search_settings_do_not_outlive_the_search(
+    canaries: None, role_users: dict[str, Any], mode: str
+) -> None:
+    """The dense search steers the planner with SET LOCAL; inside a caller's transaction (as
+    here: the test's) those settings must end with the search, or they steer every later
+    query of the transaction (once, a short index scan for the exact fallback too)."""
+    from django.db import connection
+
+    def settings_now() -> dict[str, str]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('enable_seqscan'), "
+                "current_setting('hnsw.iterative_scan'), current_setting('hnsw.ef_search'), "
+                "current_setting('hnsw.max_scan_tuples')"
+            )
+            names = ("enable_seqscan", "iterative_scan", "ef_search", "max_scan_tuples")
+            return dict(zip(names, cursor.fetchone(), strict=True))
+
+    chunk_search(role_users["agent"], "zqproductsfeescanary", k=1, mode=mode)  # loads hnsw
+    before = settings_now()
+    assert before["enable_seqscan"] == "on"
+    result = chunk_search(role_users["agent"], "zqproductsfeescanary", k=10, mode=mode)
+    assert result.hits
+    assert settings_now() == before
+
+
+@pytest.mark.django_db
+def test_customer_search_threshold_does_not_outlive_the_search(role_users: dict[str, Any]) -> None:
+    from django.db import connection
+
+    from knowledge.customers.selectors import customer_search
+
+    def threshold() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('pg_trgm.similarity_threshold')")
+            return str(cursor.fetchone()[0])
+
+    customer_search(role_users["agent"], "smith")  # loads pg_trgm's settings
+    before = threshold()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL pg_trgm.similarity_threshold = 0.9")
+    customer_search(role_users["agent"], "garcia")
+    assert threshold() == "0.9"
+    assert before  # the extension's setting exists

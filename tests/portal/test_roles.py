@@ -19,10 +19,53 @@ from portal.permissions import (
 )
 
 
+CONTENT_MANAGER_ADMIN = {
+    "knowledge.view_collection",
+    "knowledge.add_collection",
+    "knowledge.change_collection",
+    "knowledge.view_document",
+    "knowledge.add_document",
+    "knowledge.change_document",
+    "knowledge.delete_document",
+    "knowledge.view_chunk",
+    "forms_app.view_formdefinition",
+    "forms_app.add_formdefinition",
+    "forms_app.change_formdefinition",
+    "forms_app.view_formfield",
+    "forms_app.add_formfield",
+    "forms_app.change_formfield",
+    "forms_app.delete_formfield",
+}
+
+
+def _grants(name: str) -> set[str]:
+    group = Group.objects.get(name=name)
+    return {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+
+
 @pytest.mark.django_db
 def test_migration_creates_every_role_group() -> None:
     names = set(Group.objects.values_list("name", flat=True))
     assert {role.value for role in Role} <= names
+    assert _grants("content_manager") == CONTENT_MANAGER_ADMIN
+    assert not any(_grants(role.value) for role in Role if role is not Role.CONTENT_MANAGER)
+
+
+@pytest.mark.django_db
+def test_every_migrate_brings_deleted_role_groups_back_with_their_grants() -> None:
+    """After a migrate (or a flush: both send post_migrate) the groups are as the code says,
+    even if someone deleted one by hand; extra permissions given by hand are left alone."""
+    from django.contrib.auth.models import Permission
+    from django.core.management.sql import emit_post_migrate_signal
+
+    Group.objects.filter(name__in=["content_manager", "agent"]).delete()
+    Group.objects.get(name="admin").permissions.add(
+        Permission.objects.get(codename="view_region", content_type__app_label="portal")
+    )
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
+    assert {role.value for role in Role} <= set(Group.objects.values_list("name", flat=True))
+    assert _grants("content_manager") == CONTENT_MANAGER_ADMIN
+    assert _grants("admin") == {"portal.view_region"}
 
 
 def test_every_role_has_a_policy() -> None:

@@ -6,7 +6,8 @@ walks every path a user has to data, as every role, and looks for the canaries i
 back:
 
 * **canaries**: a document whose text holds ``CANARY-COL-<slug>`` in every collection (ingested
-  for real); a customer per region whose name, number, email, address, transactions and case
+  for real), and an archived one holding ``CANARY-ARC-products-fees`` (for the collection's
+  managers only); a customer per region whose name, number, email, address, transactions and case
   hold ``CANARY-CUS-<region>``; the tax id, date of birth and account number of each customer,
   in full and in their masked forms (``***-**-1234``, ``1984-**-**``, ``•••• 1234``); a
   conversation per role that may ask (``CANARY-CONV-<owner>`` in the question), hand-offs
@@ -93,8 +94,8 @@ from knowledge.demo import STAFF, seed_collections
 from knowledge.embeddings import get_backend
 from knowledge.ingestion.pipeline import ingest
 from knowledge.models import Collection, Document
-from knowledge.permissions import collections_visible_to
-from knowledge.services import collection_create, document_create
+from knowledge.permissions import collections_managed_by, collections_visible_to
+from knowledge.services import collection_create, document_archive, document_create
 from portal.models import AuditEvent, Region
 from portal.permissions import Role, field_visibility, region_filter
 from portal.services import api_token_create, region_ensure, user_ensure
@@ -122,6 +123,8 @@ ROLE_USERS: dict[str, tuple[tuple[Role, ...], tuple[str, ...], bool]] = {
 ASKERS = [key for key in ROLE_USERS if key != "integration"]  # those with ask_assistant
 REGION_NAMES = {"north": "North branch", "south": "South branch"}
 VIEWERS_GROUP = "leak-matrix: view every admin model"  # not a role (see the docstring)
+ARCHIVED_IN = "products-fees"  # agents read it; its managers keep its archived documents
+ARCHIVED_CANARY = "CANARY-ARC-products-fees"
 MISSING_PK = 987654321  # an id no row has: its 404 body is scanned too
 
 # Sensitive values per region: (tax id, date of birth, account number, card last four).
@@ -147,6 +150,7 @@ class World:
     regions: dict[str, Region]
     collections: dict[str, Collection]
     documents: dict[str, Document]  # by collection slug
+    archived: Document  # archived, in ARCHIVED_IN, holding ARCHIVED_CANARY
     customers: dict[str, Customer]  # by region code
     accounts: dict[str, Account]
     transactions: list[Transaction]
@@ -163,16 +167,16 @@ class World:
         return list(Message.objects.order_by("pk"))
 
 
-def _document(collection: Collection, slug: str) -> Document:
+def _document(collection: Collection, slug: str, text: str = "", title: str = "") -> Document:
     """Like tests/knowledge/conftest.py's ``add_document``: stored, then ingested now."""
-    text = (
+    text = text or (
         f"# Leak matrix {slug}\n\nThe reference word of this collection is CANARY-COL-{slug}. "
         f"It covers card fees, disputes, procedures and policies for {slug}.\n"
     )
     document = document_create(
         actor=None,
         collection=collection,
-        title=f"Leak matrix {slug}",
+        title=title or f"Leak matrix {slug}",
         file=ContentFile(text.encode(), name="leak.md"),
         enqueue=False,
     )
@@ -289,6 +293,16 @@ def seed(echo: EchoModel) -> World:
         read_regions=[regions["north"]],
     )
     documents = {slug: _document(collection, slug) for slug, collection in collections.items()}
+    # An archived document of a collection agents read: its text (pages, admin, search,
+    # answers) is for the collection's managers only, who keep it for the records.
+    archived = _document(
+        collections[ARCHIVED_IN],
+        ARCHIVED_IN,
+        text=f"# Withdrawn fee note\n\nThe reference word of this withdrawn note is "
+        f"{ARCHIVED_CANARY}. It covers card fees and disputes.\n",
+        title="Leak matrix withdrawn fee note",
+    )
+    document_archive(actor=None, document=archived, reason="Superseded")
 
     customers, accounts, transactions, cases = {}, {}, [], []
     for code, region in regions.items():
@@ -382,6 +396,7 @@ def seed(echo: EchoModel) -> World:
         regions=regions,
         collections=collections,
         documents=documents,
+        archived=archived,
         customers=customers,
         accounts=accounts,
         transactions=transactions,
@@ -402,7 +417,7 @@ def seed(echo: EchoModel) -> World:
 @dataclass(frozen=True)
 class Canary:
     name: str  # what a leak report shows, e.g. CANARY-CUS-north or tax_id(north) full
-    kind: str  # col, cus, full, masked, conv, hof, fbk, sub
+    kind: str  # col, arc (archived document), cus, full, masked, conv, hof, fbk, sub
     spellings: tuple[str, ...]  # what is looked for in a response (case-insensitive)
     token: bool  # a CANARY-... word (found by the token pattern) rather than a value
     search: str  # what the search and assistant probes send ("" for none)
@@ -442,6 +457,7 @@ def canaries_of(world: World) -> list[Canary]:
         if name.startswith("CANARY-"):
             token(name, "sub")
     token("CANARY-SUB-agent_north-file", "sub")
+    token(ARCHIVED_CANARY, "arc")
     return found
 
 
@@ -523,6 +539,13 @@ def allowed_and_expected(canary: Canary, user: Any, world: World) -> tuple[bool,
         return ok, ok
     if canary.kind == "cus":
         ok = may_know_customer(user, _customer_of(canary, world))
+        return ok, ok
+    if canary.kind == "arc":
+        # Archived: its managers only (they open it; readers get a 404 and no search hit).
+        # Restored by a probe, it would be the collection's readers' again.
+        document = Document.objects.get(pk=world.archived.pk)
+        gate = collections_managed_by if document.archived_at else collections_visible_to
+        ok = gate(user).filter(pk=document.collection_id).exists()
         return ok, ok
     if canary.kind in ("full", "masked"):
         known = may_know_customer(user, _customer_of(canary, world))

@@ -18,7 +18,6 @@ from portal.permissions import (
     user_roles,
 )
 
-
 CONTENT_MANAGER_ADMIN = {
     "knowledge.view_collection",
     "knowledge.add_collection",

@@ -12,6 +12,7 @@ from typing import Any
 
 from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
@@ -19,8 +20,8 @@ from django.contrib.auth.models import Group
 from django.db.models import ForeignKey, QuerySet
 from django.http import HttpRequest
 
-from portal.models import ApiToken, AuditEvent, Profile, Region
-from portal.permissions import Action, can, can_act_for
+from portal.models import ApiToken, AuditEvent, ExternalIdentity, GroupMapping, Profile, Region
+from portal.permissions import Action, Role, can, can_act_for
 from portal.selectors import api_tokens_visible_to, audit_events_visible_to
 from portal.services import api_token_create, api_token_revoke
 
@@ -82,6 +83,43 @@ class PortalUserAdmin(_UserManagersOnly, UserAdmin):
 @admin.register(Group)
 class RoleGroupAdmin(_UserManagersOnly, GroupAdmin):
     """Groups are the roles (docs/roles.md): who is in them decides every permission."""
+
+
+@admin.register(GroupMapping)
+class GroupMappingAdmin(_UserManagersOnly):
+    """Which identity-provider group gives which role and region (single sign-on,
+    docs/identity.md); applied at each user's next sign-in."""
+
+    list_display = ["group", "role", "region", "created_at"]
+    list_filter = ["role", "region"]
+    search_fields = ["group"]
+    fields = ["group", "role", "region"]
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "role":
+            choices = [("", "(none: the region only)")] + [(r.value, r.value) for r in Role]
+            return forms.ChoiceField(choices=choices, required=False, label="Role")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(_UserManagersOnly):
+    """Accounts as the identity provider knows them (made at the first sign-on); read only:
+    the provider is the source, and deleting one would let its next sign-in make a new
+    account."""
+
+    list_display = ["user", "issuer", "subject", "last_sign_in_at", "created_at"]
+    search_fields = ["user__username", "subject"]
+    readonly_fields = ["user", "issuer", "subject", "groups", "created_at", "last_sign_in_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 class _AuditReaders(admin.ModelAdmin[Any]):

@@ -86,3 +86,59 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ExternalIdentity(models.Model):
+    """A staff account as an identity provider knows it: the provider's issuer and its stable
+    subject id (``sub``), never the e-mail address, which can change hands. Created at the
+    first single sign-on (just in time); the last groups the provider sent are kept for the
+    access review."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
+    )
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    groups = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["issuer", "subject"]
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="external_identity_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"
+
+
+class GroupMapping(models.Model):
+    """A group of the identity provider gives a role, and optionally a region: e.g.
+    ``portal-agents-north`` → ``agent`` + ``north``. A user's roles and regions are exactly
+    what their groups map to, re-synced at every single sign-on."""
+
+    group = models.CharField(max_length=255, db_index=True)
+    role = models.CharField(max_length=32, blank=True)
+    region = models.ForeignKey(
+        Region, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["group", "role"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "role", "region"],
+                name="group_mapping_unique",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(role="") | models.Q(region__isnull=False),
+                name="group_mapping_grants_something",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        gives = [part for part in (self.role, self.region and self.region.code) if part]
+        return f"{self.group} → {' + '.join(str(part) for part in gives)}"

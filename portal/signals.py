@@ -13,6 +13,7 @@ from django.db.models.signals import post_migrate, post_save
 from django.dispatch import receiver
 
 from portal import request_context
+from portal.identity.services import group_mappings_seed
 from portal.models import Profile
 from portal.services import audit_event_record, role_groups_ensure
 from portal.types import User
@@ -80,3 +81,5 @@ def _role_groups(sender: AppConfig, **kwargs: Any) -> None:
     with_models = [config for config in apps.get_app_configs() if config.models_module]
     if with_models and sender is with_models[-1]:
         role_groups_ensure()
+        if settings.OIDC_GROUP_MAP:  # single sign-on's group mappings, seeded (kept after)
+            group_mappings_seed(settings.OIDC_GROUP_MAP)

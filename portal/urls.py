@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from portal.identity import views as identity_views
 from portal.views import auth, pages
 
 portal_patterns = [
@@ -28,7 +29,9 @@ urlpatterns = [
     path("forms/", include("forms_app.urls")),
     path("assistant/", include("assistant.urls")),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", auth.LogoutView.as_view(), name="logout"),
+    path("accounts/sso/login/", identity_views.sso_login, name="sso_login"),
+    path("accounts/sso/callback/", identity_views.sso_callback, name="sso_callback"),
     path("accounts/password/", auth.PasswordChangeView.as_view(), name="password_change"),
     path(
         "accounts/password/done/",

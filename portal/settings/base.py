@@ -122,6 +122,25 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# Single sign-on (OpenID Connect, docs/identity.md): on when OIDC_ISSUER is set.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+OIDC_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+OIDC_SCOPES = env.str("OIDC_SCOPES", default="openid email profile groups")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_DISPLAY_NAME = env.str("OIDC_DISPLAY_NAME", default="single sign-on")
+# Signature algorithms accepted for ID tokens (never "none" or a MAC with the client secret).
+OIDC_SIGNING_ALGORITHMS = env.list("OIDC_SIGNING_ALGORITHMS", default=["RS256", "PS256", "ES256"])
+OIDC_CLOCK_SKEW_SECONDS = env.int("OIDC_CLOCK_SKEW_SECONDS", default=60)
+OIDC_TIMEOUT_SECONDS = env.int("OIDC_TIMEOUT_SECONDS", default=10)
+# Group -> role[:region] mappings seeded into the database (the admin edits them after):
+# "portal-agents-north=agent:north,portal-admins=admin".
+OIDC_GROUP_MAP = env.str("OIDC_GROUP_MAP", default="")
+# When set, only these local accounts may sign in with a password (break-glass accounts);
+# everyone else uses single sign-on. Empty: every local account may.
+LOCAL_LOGIN_ALLOWED = env.list("LOCAL_LOGIN_ALLOWED", default=[])
+
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True

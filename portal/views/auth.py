@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -16,6 +17,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
+from portal.identity import oidc
+from portal.identity.views import SESSION_ID_TOKEN
 from portal.permissions import Action, can
 from portal.services import audit_event_record
 from portal.types import User
@@ -42,10 +45,50 @@ class PortalAuthenticationForm(AuthenticationForm):
             )
             raise self.get_invalid_login_error()
 
+    def clean(self) -> dict[str, Any]:
+        """With ``LOCAL_LOGIN_ALLOWED`` set, only those break-glass accounts may use a
+        password; everyone else signs in through the identity provider."""
+        allowed = {name.casefold() for name in settings.LOCAL_LOGIN_ALLOWED}
+        username = str(self.data.get("username", ""))
+        if allowed and username.casefold() not in allowed:
+            audit_event_record(
+                action="auth.local_login_refused",
+                actor_username=username[:150],
+                details={"reason": "not_break_glass"},
+            )
+            raise forms.ValidationError(
+                "Password sign-in is kept for named emergency accounts. "
+                "Use the single sign-on button above.",
+                code="local_login_not_allowed",
+            )
+        return super().clean()
+
 
 class LoginView(auth_views.LoginView):
     authentication_form = PortalAuthenticationForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["sso_enabled"] = oidc.enabled()
+        context["sso_name"] = settings.OIDC_DISPLAY_NAME
+        context["local_login_limited"] = bool(settings.LOCAL_LOGIN_ALLOWED)
+        return context
+
+
+class LogoutView(auth_views.LogoutView):
+    """Ends the portal session; after a single sign-on, also the provider's (RP-initiated
+    logout, where the provider offers it), which then sends the browser back here."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        id_token = request.session.get(SESSION_ID_TOKEN, "")
+        response: HttpResponse = super().post(request, *args, **kwargs)
+        if id_token and oidc.enabled():
+            back = request.build_absolute_uri(reverse(settings.LOGOUT_REDIRECT_URL))
+            url = oidc.logout_url(id_token, back)
+            if url:
+                return redirect(url)
+        return response
 
 
 def admin_login(request: HttpRequest) -> HttpResponse:

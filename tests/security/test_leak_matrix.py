@@ -960,6 +960,8 @@ FILLERS: dict[str, Filler] = {
     "assistant:handoff_resolve": _pks(_handoffs),
     # accounts and API documentation
     "login": _none,
+    "sso_login": _none,  # single sign-on is off here: 404 (tests/portal/identity)
+    "sso_callback": _none,
     "logout": _none,  # POST-probed last (it signs the user out)
     "password_change": _none,
     "password_change_done": _none,

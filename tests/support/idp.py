@@ -145,6 +145,7 @@ def oidc_provider(
     port: int | None = None,
     admin_token: str | None = None,
     id_token_ttl: int | None = None,
+    jwks: Mapping[str, Any] | None = None,
 ) -> Iterator[RunningOIDCProvider]:
     """Run ``tests/idp/server.js`` for the duration of the block.
 
@@ -152,7 +153,8 @@ def oidc_provider(
     (other client metadata passes through, e.g. ``token_endpoint_auth_method``, which
     defaults to ``client_secret_basic``). ``users``: ``{sub, username, password, email, name,
     groups}``. Without ``port`` a free loopback port is picked; without ``admin_token`` a
-    random one is made, so ``set_groups`` always works.
+    random one is made, so ``set_groups`` always works. ``jwks``: the provider's signing keys
+    (a private JWK set; without it, a key made at start), for tests that sign tokens too.
     """
     ensure_installed()
     token = admin_token or secrets.token_urlsafe(24)
@@ -173,6 +175,8 @@ def oidc_provider(
                 }
             )
             env.pop("IDP_JWKS", None)
+            if jwks is not None:
+                env["IDP_JWKS"] = json.dumps(dict(jwks))
             if id_token_ttl is not None:
                 env["IDP_ID_TOKEN_TTL"] = str(int(id_token_ttl))
             else:

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test security lint browser services-stop clean
+.PHONY: install run test security lint browser idp services-stop clean
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ run: install
 # its own test database and broker database): whole files per process, the longest first
 # (tests/conftest.py). TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
-test: install browser
+test: install browser idp
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The leak matrix alone (about 4 minutes), with its report.
@@ -43,6 +43,16 @@ browser:
 	  else echo "Installing Debian's chromium for the browser tests ..."; \
 	    ($$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null) \
 	    || echo "Could not install chromium: browser tests will be skipped (they fail under CI=true)."; fi; \
+	fi
+
+# The test identity provider for single sign-on (tests/idp: oidc-provider on Node 20+):
+# its npm packages, from the lock file.
+idp:
+	@if [ ! -d tests/idp/node_modules/oidc-provider ]; then \
+	  if command -v npm >/dev/null 2>&1; then \
+	    echo "Installing the test identity provider (npm ci in tests/idp) ..."; \
+	    (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error); \
+	  else echo "npm is missing: the single sign-on tests need Node.js 20+ and npm."; fi; \
 	fi
 
 services-stop: install

@@ -27,6 +27,16 @@ def web_port() -> int:
     return int(os.environ.get("PORTAL_PORT", "8000"))
 
 
+def idp_port() -> int:
+    """The demo identity provider's port (``SSO_DEMO=1 make run``)."""
+    return int(os.environ.get("PORTAL_IDP_PORT", "8001"))
+
+
+def sso_demo() -> bool:
+    """``SSO_DEMO=1``: ``make run`` also starts the demo identity provider (tests/idp)."""
+    return os.environ.get("SSO_DEMO", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def embedded_database(name: str) -> dict[str, Any]:
     """Django DATABASES entry for the embedded server (trust auth on loopback only)."""
     return {

@@ -8,19 +8,30 @@ manages users. Model permissions only open the pages; the policy decides the row
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.db.models import ForeignKey, QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
-from portal.models import ApiToken, AuditEvent, ExternalIdentity, GroupMapping, Profile, Region
+from portal.models import (
+    TOKEN_SCOPES,
+    ApiToken,
+    AuditEvent,
+    ExternalIdentity,
+    GroupMapping,
+    Profile,
+    Region,
+)
 from portal.permissions import Action, Role, can, can_act_for
 from portal.selectors import api_tokens_visible_to, audit_events_visible_to
 from portal.services import api_token_create, api_token_revoke
@@ -196,22 +207,69 @@ class PortalAccessFailureLogAdmin(_SignInRecords, AccessFailureLogAdmin):
     pass
 
 
+class ApiTokenForm(forms.ModelForm[ApiToken]):
+    """The new token's scopes and expiry, checked here so that a mistake is a form error
+    (the service checks them again)."""
+
+    scopes = forms.MultipleChoiceField(
+        choices=[(scope, scope) for scope in TOKEN_SCOPES],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="read: GET requests; write: other requests; assistant: the assistant's "
+        "endpoints (docs/api.md).",
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name", "expires_at", "scopes"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["scopes"].initial = list(settings.API_TOKEN_DEFAULT_SCOPES)
+        self.fields["expires_at"].help_text = (
+            f"Empty: in {settings.API_TOKEN_DEFAULT_DAYS} days; "
+            f"at most {settings.API_TOKEN_MAX_DAYS} days."
+        )
+
+    def clean_expires_at(self) -> Any:
+        value = self.cleaned_data.get("expires_at")
+        now = timezone.now()
+        if value is not None and value <= now:
+            raise forms.ValidationError("The expiry must be in the future.")
+        if value is not None and value > now + timedelta(days=settings.API_TOKEN_MAX_DAYS):
+            raise forms.ValidationError(
+                f"A token may live at most {settings.API_TOKEN_MAX_DAYS} days."
+            )
+        return value
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     """Tokens through the services; a token for someone else only by who manages users."""
+
+    form = ApiTokenForm
 
     list_display = [
         "name",
         "user",
         "prefix",
         "created_at",
+        "scopes",
         "expires_at",
         "last_used_at",
         "revoked_at",
     ]
     list_filter = ["revoked_at"]
     search_fields = ["name", "user__username", "prefix"]
-    fields = ["user", "name", "expires_at", "prefix", "created_at", "last_used_at", "revoked_at"]
+    fields = [
+        "user",
+        "name",
+        "scopes",
+        "expires_at",
+        "prefix",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
 
@@ -239,7 +297,11 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         token, key = api_token_create(
-            user=obj.user, name=obj.name, expires_at=obj.expires_at, created_by=request.user
+            user=obj.user,
+            name=obj.name,
+            expires_at=obj.expires_at,
+            created_by=request.user,
+            scopes=form.cleaned_data["scopes"],
         )
         obj.pk, obj.prefix, obj.key_hash, obj.created_at = (
             token.pk,

@@ -67,6 +67,12 @@ class AuditEvent(models.Model):
         return json.dumps(self.details, sort_keys=True, ensure_ascii=False, default=str)
 
 
+# What a token may do (docs/api.md, "Token scopes"): GET outside the assistant needs
+# "read", any other method outside it "write", everything of the assistant (conversations,
+# messages, feedback, hand-offs) "assistant".
+TOKEN_SCOPES = ("read", "write", "assistant")
+
+
 class ApiToken(models.Model):
     """An API key for integrations; only its SHA-256 is stored, the key is shown once."""
 
@@ -80,6 +86,7 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from portal import metrics, request_context
 from portal.audit import minimised
-from portal.models import ApiToken, AuditEvent, Profile, Region
+from portal.models import TOKEN_SCOPES, ApiToken, AuditEvent, Profile, Region
 from portal.permissions import Role, can_act_for, forget_roles
 from portal.types import AnyUser
 from portal.types import User as Account
@@ -81,18 +82,33 @@ def api_token_create(
     name: str,
     expires_at: datetime | None = None,
     created_by: Any = None,
+    scopes: Iterable[str] | None = None,
 ) -> tuple[ApiToken, str]:
     """Create an API token for ``user``; returns the row and the key, which is never stored.
 
     ``created_by`` (None: the system, e.g. a management command) must be ``user`` or manage
-    users (``can_act_for``).
+    users (``can_act_for``). ``scopes``: of ``TOKEN_SCOPES`` (None: API_TOKEN_DEFAULT_SCOPES).
+    ``expires_at`` (None: in API_TOKEN_DEFAULT_DAYS) at most API_TOKEN_MAX_DAYS away.
     """
     if created_by is not None and not can_act_for(created_by, user):
         raise PermissionDenied("You may not create API tokens for another user.")
     if not user.is_active:
         raise ValidationError("Cannot create a token for an inactive user.")
-    if expires_at is not None and expires_at <= timezone.now():
+    now = timezone.now()
+    if expires_at is None:
+        expires_at = now + timedelta(days=settings.API_TOKEN_DEFAULT_DAYS)
+    if expires_at <= now:
         raise ValidationError({"expires_at": "The expiry must be in the future."})
+    if expires_at > now + timedelta(days=settings.API_TOKEN_MAX_DAYS, minutes=1):
+        raise ValidationError(
+            {"expires_at": f"A token may live at most {settings.API_TOKEN_MAX_DAYS} days."}
+        )
+    chosen = sorted(set(settings.API_TOKEN_DEFAULT_SCOPES if scopes is None else scopes))
+    unknown = [scope for scope in chosen if scope not in TOKEN_SCOPES]
+    if unknown or not chosen:
+        raise ValidationError(
+            {"scopes": f"Choose one or more of {', '.join(TOKEN_SCOPES)} (not {unknown})."}
+        )
     key = secrets.token_urlsafe(32)
     token = ApiToken(
         user=user,
@@ -100,6 +116,7 @@ def api_token_create(
         prefix=key[:TOKEN_PREFIX_LENGTH],
         key_hash=_hash_key(key),
         expires_at=expires_at,
+        scopes=chosen,
     )
     token.full_clean()
     token.save()
@@ -108,7 +125,13 @@ def api_token_create(
         actor=created_by,
         actor_username="" if created_by else "system",
         target=token,
-        details={"user": user.get_username(), "name": name, "prefix": token.prefix},
+        details={
+            "user": user.get_username(),
+            "name": name,
+            "prefix": token.prefix,
+            "scopes": chosen,
+            "expires_at": expires_at.isoformat(),
+        },
     )
     return token, key
 

@@ -142,6 +142,7 @@ class ConversationListCreateApi(generics.GenericAPIView[Conversation]):
     """Your conversations with the assistant, most recently active first; start a new one."""
 
     permission_classes = [CanAskAssistant]
+    api_scope = "assistant"  # what an API token needs here (portal.api.permissions)
     serializer_class = ConversationSerializer
 
     def get_queryset(self) -> QuerySet[Conversation]:
@@ -187,6 +188,7 @@ class ConversationDetailApi(APIView):
 
     # Visibility is the selector's: a supervisor reads hand-offs of their queue.
     permission_classes = [CanUseApi]
+    api_scope = "assistant"  # what an API token needs here (portal.api.permissions)
 
     @extend_schema(
         summary="Get a conversation with its messages",
@@ -216,6 +218,7 @@ class MessageCreateApi(APIView):
     is written, as server-sent events."""
 
     permission_classes = [CanAskAssistant]
+    api_scope = "assistant"  # what an API token needs here (portal.api.permissions)
 
     def perform_content_negotiation(
         self, request: Request, force: bool = False
@@ -282,6 +285,7 @@ class MessageFeedbackApi(APIView):
     """Rate an answer in your conversation (helpful or not, with a comment); again to change."""
 
     permission_classes = [CanAskAssistant]
+    api_scope = "assistant"  # what an API token needs here (portal.api.permissions)
 
     @extend_schema(
         summary="Give feedback on an answer",
@@ -318,6 +322,7 @@ class HandoffListCreateApi(generics.GenericAPIView[Handoff]):
     first; hand one of your conversations to a person."""
 
     permission_classes = [CanUseApi]
+    api_scope = "assistant"  # what an API token needs here (portal.api.permissions)
     serializer_class = HandoffSerializer
 
     def get_permissions(self) -> Sequence[Any]:
@@ -398,6 +403,7 @@ class HandoffAssignApi(APIView):
     """Take a hand-off of your queue, or give it to another supervisor of its region."""
 
     permission_classes = [CanManageHandoffs]
+    api_scope = "assistant"  # what an API token needs here (portal.api.permissions)
 
     @extend_schema(
         summary="Assign a hand-off",
@@ -421,6 +427,7 @@ class HandoffResolveApi(APIView):
     """Close a hand-off of your queue with what was done."""
 
     permission_classes = [CanManageHandoffs]
+    api_scope = "assistant"  # what an API token needs here (portal.api.permissions)
 
     @extend_schema(
         summary="Resolve a hand-off",

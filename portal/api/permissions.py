@@ -4,21 +4,40 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
+from portal.models import ApiToken
 from portal.permissions import Action, can
 
 
+def token_scope_needed(request: Request, view: Any) -> str:
+    """The scope a token needs here: the view's ``api_scope`` ("assistant" for the
+    assistant's endpoints), else "read" for GET/HEAD/OPTIONS and "write" for the rest."""
+    scope = getattr(view, "api_scope", None)
+    if scope:
+        return str(scope)
+    return "read" if request.method in SAFE_METHODS else "write"
+
+
 class CanUseApi(BasePermission):
-    """Authenticated, and a role that may use the API."""
+    """Authenticated, a role that may use the API, and (with an API token) the token's scope
+    (docs/api.md, "Token scopes"). A session is not limited by scopes: its user's role is."""
 
     message = "Your account may not use the API."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(
+        if not (
             request.user and request.user.is_authenticated and can(request.user, Action.USE_API)
-        )
+        ):
+            return False
+        token = request.auth
+        if isinstance(token, ApiToken):
+            scope = token_scope_needed(request, view)
+            if scope not in (token.scopes or []):
+                self.message = f"This API token lacks the '{scope}' scope."
+                return False
+        return True
 
 
 def requires(action: Action) -> type[BasePermission]:

@@ -122,6 +122,12 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# API tokens: days until a new token expires unless another expiry is given, and the most
+# allowed; scopes a token gets when none are named (docs/api.md).
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+API_TOKEN_DEFAULT_SCOPES = env.list("API_TOKEN_DEFAULT_SCOPES", default=["read"])
+
 # Single sign-on (OpenID Connect, docs/identity.md): on when OIDC_ISSUER is set.
 OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
 OIDC_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")

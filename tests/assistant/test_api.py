@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from assistant.models import Conversation, Feedback, Handoff, Message, MessageRole
 from knowledge.customers.demo import seed_customers
 from knowledge.customers.models import Customer
-from portal.models import AuditEvent
+from portal.models import TOKEN_SCOPES, AuditEvent
 from portal.permissions import Role
 from portal.services import api_token_create
 from tests.assistant.conftest import FEES_TEXT
@@ -44,7 +44,7 @@ MESSAGE_FIELDS = {
 
 def _client(user: Any) -> APIClient:
     """A client authenticated the way integrations are: a bearer token."""
-    _, key = api_token_create(user=user, name=f"test-{user.username}")
+    _, key = api_token_create(user=user, name=f"test-{user.username}", scopes=TOKEN_SCOPES)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
     return client

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from forms_app.models import FormDefinition
 from knowledge.customers.demo import seed_customers
 from knowledge.customers.models import Customer
+from portal.models import TOKEN_SCOPES
 from portal.permissions import Role
 from portal.services import api_token_create
 
@@ -51,7 +52,7 @@ def test_api_forbidden_answers_like_missing(make_user: Any, seeded: None) -> Non
     client.force_authenticate(make_user("agent", Role.AGENT))
     assert client.get("/api/v1/forms/account-closure/").status_code == 404
     robot = make_user("robot", Role.INTEGRATION)
-    _, key = api_token_create(user=robot, name="crm")
+    _, key = api_token_create(user=robot, name="crm", scopes=TOKEN_SCOPES)
     client = APIClient()
     response = client.get("/api/v1/forms/", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 200 and response.json() == []

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -132,10 +133,12 @@ def test_user_without_role_is_forbidden_and_audited(make_user: Any) -> None:
 @pytest.mark.django_db
 def test_create_api_token_command(make_user: Any, capsys: pytest.CaptureFixture[str]) -> None:
     robot = make_user("robot", Role.INTEGRATION)
-    call_command("create_api_token", "robot", "--name", "etl", "--days", "30")
+    call_command(
+        "create_api_token", "robot", "--name", "etl", "--days", "30", "--scopes", "read,write"
+    )
     key = capsys.readouterr().out.strip()
     token = ApiToken.objects.get(user=robot)
-    assert token.name == "etl"
+    assert token.name == "etl" and token.scopes == ["read", "write"]
     assert token.expires_at is not None
     response = APIClient().get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert response.status_code == 200
@@ -147,15 +150,76 @@ def test_admin_creates_token_and_shows_key_once(client: Client, make_user: Any) 
     admin = make_user("root", Role.ADMIN, is_staff=True, is_superuser=True)
     robot = make_user("robot", Role.INTEGRATION)
     client.force_login(admin)
+    add = reverse("admin:portal_apitoken_add")
     response = client.post(
-        reverse("admin:portal_apitoken_add"), {"user": robot.pk, "name": "billing"}, follow=True
+        add, {"user": robot.pk, "name": "billing", "scopes": ["read", "write"]}, follow=True
     )
     assert response.status_code == 200
     shown = [str(m) for m in response.context["messages"] if "Copy the key now" in str(m)]
     assert len(shown) == 1
     key = shown[0].rsplit(" ", 1)[-1]
-    assert ApiToken.objects.filter(user=robot, name="billing").count() == 1
+    token = ApiToken.objects.get(user=robot, name="billing")
+    assert token.scopes == ["read", "write"]
+    assert token.expires_at is not None  # the default expiry
     assert APIClient().get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
+    # Mistakes are form errors, not 500s, and create nothing.
+    for bad, error in (
+        ({"scopes": []}, "This field is required"),
+        ({"scopes": ["admin"]}, "Select a valid choice"),
+        ({"scopes": ["read"], "expires_at_0": "2001-01-01", "expires_at_1": "00:00"}, "future"),
+        ({"scopes": ["read"], "expires_at_0": "2099-01-01", "expires_at_1": "00:00"}, "at most"),
+    ):
+        page = client.post(add, {"user": robot.pk, "name": "again", **bad})
+        assert page.status_code == 200 and error in page.content.decode(), bad
+    assert not ApiToken.objects.filter(name="again").exists()
+
+
+@pytest.mark.django_db
+def test_token_scopes_are_enforced_with_the_scope_named(make_user: Any) -> None:
+    agent = make_user("agent", Role.AGENT)
+    client = APIClient()
+
+    def call(key: str, method: str, path: str) -> Any:
+        return getattr(client, method)(path, {}, format="json", HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    _, read = api_token_create(user=agent, name="reader", scopes=["read"])
+    _, write = api_token_create(user=agent, name="writer", scopes=["write"])
+    _, assistant = api_token_create(user=agent, name="bot", scopes=["assistant"])
+    assert call(read, "get", "/api/v1/me/").status_code == 200
+    assert call(read, "get", "/api/v1/search/?q=fees").status_code == 200
+    for key, method, path, scope in (
+        (read, "post", "/api/v1/submissions/", "write"),
+        (read, "get", "/api/v1/conversations/", "assistant"),
+        (write, "get", "/api/v1/me/", "read"),
+        (write, "post", "/api/v1/conversations/", "assistant"),
+        (assistant, "get", "/api/v1/customers/?q=smith", "read"),
+        (assistant, "post", "/api/v1/submissions/", "write"),
+    ):
+        response = call(key, method, path)
+        assert response.status_code == 403, (method, path)
+        assert response.json()["message"] == f"This API token lacks the '{scope}' scope."
+    assert call(assistant, "get", "/api/v1/conversations/").status_code == 200
+    assert call(assistant, "post", "/api/v1/conversations/").status_code == 201
+    assert call(write, "post", "/api/v1/submissions/").status_code == 400  # in, then validated
+    # A session is limited by its user's role only.
+    client.force_authenticate(agent)
+    assert client.get("/api/v1/conversations/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_tokens_expire_by_default_and_scopes_are_checked(make_user: Any) -> None:
+    robot = make_user("robot", Role.INTEGRATION)
+    token, _ = api_token_create(user=robot, name="default")
+    assert token.scopes == ["read"]  # API_TOKEN_DEFAULT_SCOPES
+    assert token.expires_at is not None
+    days = (token.expires_at - timezone.now()).total_seconds() / 86400
+    assert 89.9 < days <= 90
+    with pytest.raises(ValidationError, match="at most 365 days"):
+        api_token_create(user=robot, name="x", expires_at=timezone.now() + timedelta(days=400))
+    with pytest.raises(ValidationError, match="Choose one or more"):
+        api_token_create(user=robot, name="x", scopes=["read", "root"])
+    with pytest.raises(ValidationError, match="Choose one or more"):
+        api_token_create(user=robot, name="x", scopes=[])
 
 
 @pytest.mark.django_db

@@ -46,6 +46,7 @@ from knowledge.customers.selectors import customers_visible_to
 from knowledge.demo import seed_collections
 from knowledge.ingestion.pipeline import ingest
 from knowledge.services import document_create
+from portal.models import TOKEN_SCOPES
 from portal.permissions import Role
 from portal.services import api_token_create, region_ensure, user_ensure
 from portal.wsgi import application
@@ -135,7 +136,10 @@ def _seed() -> dict[str, str]:
         users[role], _ = user_ensure(
             username=f"fuzz_{role}", password="x" * 20, roles=[role], regions=regions, **extra
         )
-    keys = {role.value: api_token_create(user=user, name="fuzz")[1] for role, user in users.items()}
+    keys = {
+        role.value: api_token_create(user=user, name="fuzz", scopes=TOKEN_SCOPES)[1]
+        for role, user in users.items()
+    }
 
     collections = seed_collections()
     document = document_create(

@@ -27,7 +27,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from portal.models import AuditEvent
+from portal.models import TOKEN_SCOPES, AuditEvent
 from portal.permissions import Role
 from portal.services import api_token_create
 from tests.resilience.support import Process, TcpProxy, Valkey, WebServer, database_url, wait_until
@@ -120,7 +120,7 @@ def test_database_lost_under_load_answers_503_then_recovers_without_half_writes(
 ) -> None:
     user = make_user("agent", Role.AGENT)
     client.force_login(user)
-    _, key = api_token_create(user=user, name="load")
+    _, key = api_token_create(user=user, name="load", scopes=TOKEN_SCOPES)
     proxy = TcpProxy(int(connection.settings_dict["PORT"]), connection.settings_dict["HOST"])
     proxy.start()
     web = WebServer({"DATABASE_URL": database_url(proxy.port), "REDIS_URL": broker.url}, tmp_path)

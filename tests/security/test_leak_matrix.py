@@ -96,7 +96,7 @@ from knowledge.ingestion.pipeline import ingest
 from knowledge.models import Collection, Document
 from knowledge.permissions import collections_managed_by, collections_visible_to
 from knowledge.services import collection_create, document_archive, document_create
-from portal.models import AuditEvent, Region
+from portal.models import TOKEN_SCOPES, AuditEvent, Region
 from portal.permissions import Role, field_visibility, region_filter
 from portal.services import api_token_create, region_ensure, user_ensure
 from tests.assistant.conftest import chat_requests
@@ -280,7 +280,10 @@ def seed(echo: EchoModel) -> World:
         )
         user.groups.add(viewers)
         users[key] = user
-    keys = {key: api_token_create(user=user, name="leak-matrix")[1] for key, user in users.items()}
+    keys = {
+        key: api_token_create(user=user, name="leak-matrix", scopes=TOKEN_SCOPES)[1]
+        for key, user in users.items()
+    }
 
     collections = seed_collections()
     collections["north-notes"] = collection_create(

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from portal.models import TOKEN_SCOPES
 from portal.services import api_token_create
 
 
@@ -17,7 +18,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument("--name", default="cli", help="What the token is for.")
-        parser.add_argument("--days", type=int, default=None, help="Expire after N days.")
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=None,
+            help="Expire after N days (default API_TOKEN_DEFAULT_DAYS; API_TOKEN_MAX_DAYS).",
+        )
+        parser.add_argument(
+            "--scopes",
+            default=None,
+            help=f"Comma-separated, of {', '.join(TOKEN_SCOPES)} (API_TOKEN_DEFAULT_SCOPES).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         User = get_user_model()
@@ -30,8 +41,17 @@ class Command(BaseCommand):
             raise CommandError("--days must be a positive number.")
         expires = timezone.now() + timedelta(days=days) if days else None
         try:
-            token, key = api_token_create(user=user, name=options["name"], expires_at=expires)
+            scopes = options["scopes"]
+            token, key = api_token_create(
+                user=user,
+                name=options["name"],
+                expires_at=expires,
+                scopes=[part.strip() for part in scopes.split(",")] if scopes else None,
+            )
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from error
-        self.stderr.write(f"Token {token.prefix}… created for {user.get_username()}; store it now:")
+        self.stderr.write(
+            f"Token {token.prefix}… created for {user.get_username()} (scopes "
+            f"{', '.join(token.scopes)}; expires {token.expires_at:%Y-%m-%d}); store it now:"
+        )
         self.stdout.write(key)

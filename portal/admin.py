@@ -31,10 +31,12 @@ from portal.models import (
     GroupMapping,
     Profile,
     Region,
+    UserSession,
 )
 from portal.permissions import Action, Role, can, can_act_for
 from portal.selectors import api_tokens_visible_to, audit_events_visible_to
 from portal.services import api_token_create, api_token_revoke
+from portal.sessions import session_end, sessions_active
 
 User = get_user_model()
 
@@ -111,6 +113,50 @@ class GroupMappingAdmin(_UserManagersOnly):
             choices = [("", "(none: the region only)")] + [(r.value, r.value) for r in Role]
             return forms.ChoiceField(choices=choices, required=False, label="Role")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+@admin.register(UserSession)
+class UserSessionAdmin(_UserManagersOnly):
+    """Signed-in sessions of every user (who manages users): when, from where; end them."""
+
+    list_display = ["user", "created_at", "last_seen_at", "ip_address", "ended_at", "end_reason"]
+    list_filter = [("ended_at", admin.EmptyFieldListFilter), "end_reason"]
+    search_fields = ["user__username", "ip_address"]
+    readonly_fields = [
+        "user",
+        "created_at",
+        "last_seen_at",
+        "ip_address",
+        "user_agent",
+        "ended_at",
+        "end_reason",
+    ]
+    exclude = ["session_key"]  # a bearer secret: never shown
+    actions = ["end_sessions"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not _may(request, Action.MANAGE_USERS):
+            actions.pop("end_sessions", None)
+        return actions
+
+    @admin.action(description="End selected sessions")
+    def end_sessions(self, request: HttpRequest, queryset: QuerySet[UserSession]) -> None:
+        live = sessions_active(queryset)
+        ended = 0
+        for session in live:
+            session_end(session=session, actor=request.user, reason="ended_by_admin")
+            ended += 1
+        messages.success(request, f"Ended {ended} session(s).")
 
 
 @admin.register(ExternalIdentity)

@@ -10,6 +10,8 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished
 from django.db import DatabaseError
@@ -19,6 +21,7 @@ from django.utils.cache import add_never_cache_headers
 from portal import request_context
 from portal.api.exceptions import error_response, is_api_request
 from portal.formatting import format_size
+from portal.sessions import session_check, session_expired
 
 # Our own ids are uuid4 hex; one passed on by a trusted proxy must look like an id too.
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -169,3 +172,27 @@ def body_limit(content_type: str) -> int | None:
     if content_type == "multipart/form-data":
         return int(settings.KNOWLEDGE_MAX_UPLOAD_BYTES) + data_limit
     return data_limit
+
+
+class SessionControlMiddleware:
+    """Signs out a session past its idle or absolute limit (``portal.sessions``) before the
+    view runs: the view then answers as to anyone signed out (the sign-in page, or 401/403
+    under /api/), with a message saying why."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        if session is not None and "_auth_user_id" in session and request.user.is_authenticated:
+            reason = session_check(request)
+            if reason:
+                session_expired(request, reason)
+                logout(request)
+                messages.info(
+                    request,
+                    "Your session ended after "
+                    + ("a while without activity" if reason == "idle" else "its maximum length")
+                    + ". Please sign in again.",
+                )
+        return self.get_response(request)

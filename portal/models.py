@@ -149,3 +149,26 @@ class GroupMapping(models.Model):
     def __str__(self) -> str:
         gives = [part for part in (self.role, self.region and self.region.code) if part]
         return f"{self.group} → {' + '.join(str(part) for part in gives)}"
+
+
+class UserSession(models.Model):
+    """A signed-in session, as its user and the admins see it ("your sessions"): when it
+    started, when it was last used, from where. The session itself lives in Django's session
+    store; ending one here deletes it there."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="portal_sessions"
+    )
+    session_key = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    end_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self) -> str:
+        return f"Session of {self.user} since {self.created_at:%Y-%m-%d %H:%M}"

@@ -16,6 +16,7 @@ from portal import request_context
 from portal.identity.services import group_mappings_seed
 from portal.models import Profile
 from portal.services import audit_event_record, role_groups_ensure
+from portal.sessions import session_started
 from portal.types import User
 
 
@@ -23,6 +24,8 @@ from portal.types import User
 def _audit_login(sender: Any, request: Any, user: User, **kwargs: Any) -> None:
     request_context.update(user_id=user.pk)
     audit_event_record(action="auth.login", actor=user, target=user)
+    if request is not None:
+        session_started(request, user)  # "your sessions", and the session's limits
 
 
 @receiver(user_logged_out)

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from portal.identity import views as identity_views
 from portal.views import auth, pages
+from portal.views import sessions as session_views
 
 portal_patterns = [
     path("", pages.dashboard, name="dashboard"),
@@ -30,6 +31,13 @@ urlpatterns = [
     path("assistant/", include("assistant.urls")),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth.LogoutView.as_view(), name="logout"),
+    path("accounts/sessions/", session_views.session_list, name="session_list"),
+    path("accounts/sessions/<str:pk>/end/", session_views.session_end_view, name="session_end"),
+    path(
+        "accounts/sessions/end-others/",
+        session_views.session_end_others,
+        name="session_end_others",
+    ),
     path("accounts/sso/login/", identity_views.sso_login, name="sso_login"),
     path("accounts/sso/callback/", identity_views.sso_callback, name="sso_callback"),
     path("accounts/password/", auth.PasswordChangeView.as_view(), name="password_change"),

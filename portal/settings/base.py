@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Idle and absolute session limits (after messages: it says why a session ended).
+    "portal.middleware.SessionControlMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Last (but for the metrics' timer), so that it sees failed logins after every other
@@ -148,6 +150,10 @@ OIDC_GROUP_MAP = env.str("OIDC_GROUP_MAP", default="")
 LOCAL_LOGIN_ALLOWED = env.list("LOCAL_LOGIN_ALLOWED", default=[])
 
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+# A session ends after this many minutes without a request, and this many hours after its
+# sign-in whatever the activity (portal.middleware.SessionControlMiddleware). 0: no limit.
+SESSION_IDLE_TIMEOUT_MINUTES = env.int("SESSION_IDLE_TIMEOUT_MINUTES", default=30)
+SESSION_ABSOLUTE_HOURS = env.int("SESSION_ABSOLUTE_HOURS", default=8)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

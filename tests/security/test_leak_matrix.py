@@ -96,7 +96,7 @@ from knowledge.ingestion.pipeline import ingest
 from knowledge.models import Collection, Document
 from knowledge.permissions import collections_managed_by, collections_visible_to
 from knowledge.services import collection_create, document_archive, document_create
-from portal.models import TOKEN_SCOPES, AuditEvent, Region
+from portal.models import TOKEN_SCOPES, AuditEvent, Region, UserSession
 from portal.permissions import Role, field_visibility, region_filter
 from portal.services import api_token_create, region_ensure, user_ensure
 from tests.assistant.conftest import chat_requests
@@ -963,6 +963,9 @@ FILLERS: dict[str, Filler] = {
     "assistant:handoff_resolve": _pks(_handoffs),
     # accounts and API documentation
     "login": _none,
+    "session_list": _none,
+    "session_end": _pks(lambda w: UserSession.objects.order_by("pk")),  # everyone's sessions
+    "session_end_others": _none,
     "sso_login": _none,  # single sign-on is off here: 404 (tests/portal/identity)
     "sso_callback": _none,
     "logout": _none,  # POST-probed last (it signs the user out)
@@ -1002,7 +1005,8 @@ FILLERS: dict[str, Filler] = {
 SKIPPED: dict[str, str] = {}
 
 ADMIN_VIEWS = ("changelist", "add", "history", "delete", "change")
-LOGOUTS = {"logout", "admin:logout"}  # POST-probed last: they end the session
+# POST-probed last: they end the session (ending one's own sessions does too).
+LOGOUTS = {"logout", "admin:logout", "session_end", "session_end_others"}
 
 
 def _admin_rows(model: type[models.Model], world: World, view: str = "change") -> list[Any]:

@@ -4,6 +4,9 @@
 point elsewhere), migrations, demo data, a Celery worker and the web server; Ctrl-C stops
 everything it started. ``start``/``stop``/``status`` manage only the database and broker,
 for running ``manage.py`` commands by hand.
+
+With ``SSO_DEMO=1``, ``run`` also starts the demo identity provider (``tests/idp``, see
+``portal/devstack/idp.py``) on ``PORTAL_IDP_PORT`` (8001) and points the portal at it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import subprocess
 import sys
 import time
 
-from portal.devstack import config
+from portal.devstack import config, idp
 from portal.devstack.services import (
     EmbeddedPostgres,
     EmbeddedValkey,
@@ -67,8 +70,13 @@ def stop_services(services: list[EmbeddedPostgres | EmbeddedValkey]) -> None:
         service.stop()
 
 
-def _manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], check=True, cwd=config.BASE_DIR)
+def _manage(*args: str, env: dict[str, str] | None = None) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args],
+        check=True,
+        cwd=config.BASE_DIR,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _die_with_launcher() -> None:
@@ -117,6 +125,31 @@ def _process_env() -> dict[str, str]:
     }
 
 
+def _sso_demo(web_port: int, password: str) -> idp.DemoProvider:
+    """SSO_DEMO=1: the demo provider's configuration, its packages installed if missing."""
+    idp_port = config.idp_port()
+    if idp_port == web_port or not port_is_free(config.HOST, idp_port):
+        raise idp.ProviderError(
+            f"Port {config.HOST}:{idp_port} for the demo identity provider is already in use. "
+            "Stop what uses it or set PORTAL_IDP_PORT=<port>."
+        )
+    if not idp.installed():
+        _say("installing the demo identity provider (npm ci in tests/idp) ...")
+    idp.ensure_installed()
+    return idp.demo_provider(
+        web_port=web_port, idp_port=idp_port, password=password, secret=idp.client_secret()
+    )
+
+
+def _say_sso_demo(provider: idp.DemoProvider) -> None:
+    _say(
+        f"SSO demo: 'Sign in with {idp.DISPLAY_NAME}' on the sign-in page, "
+        f"identity provider on {provider.issuer}/"
+    )
+    for user in idp.DEMO_USERS:
+        _say(f"  {user.username:<15} groups {', '.join(user.groups):<35} -> {user.gives}")
+
+
 def run() -> int:
     port = config.web_port()
     if not port_is_free(config.HOST, port):
@@ -125,8 +158,18 @@ def run() -> int:
             "Stop it or set PORTAL_PORT=<port>."
         )
         return 2
+    password = os.environ.get("DEMO_PASSWORD", config.DEMO_PASSWORD_DEFAULT)
+    provider: idp.DemoProvider | None = None
+    if config.sso_demo():
+        try:
+            provider = _sso_demo(port, password)
+        except idp.ProviderError as error:
+            _say(str(error))
+            return 2
+    sso_env = provider.portal_env if provider else {}
     started = start_services()
     children: list[subprocess.Popen[bytes]] = []
+    names: list[str] = []
     stopping = False
 
     def _on_signal(signum: int, frame: object) -> None:
@@ -138,7 +181,15 @@ def run() -> int:
     try:
         _manage("migrate", "--noinput")
         _manage("seed_demo")
-        process_env = _process_env()
+        if provider:
+            # OIDC_GROUP_MAP is seeded after migrate (portal/signals.py), and its regions
+            # must exist: seed_demo makes them, so migrate once more (nothing to migrate).
+            _manage("migrate", "--noinput", env=sso_env)
+            names.append("demo identity provider")
+            children.append(_spawn(idp.command(), env=provider.provider_env))
+            idp.wait_until_ready(provider, children[-1])
+        process_env = {**_process_env(), **sso_env}
+        names.append("Celery worker")
         children.append(
             _spawn([sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel=INFO",
                     "--concurrency=2", "--hostname=portal-dev@%h", "--beat",
@@ -152,6 +203,7 @@ def run() -> int:
             # Serve at once; a search in the first seconds waits for the model.
             "WARM_UP_IN_BACKGROUND": os.environ.get("WARM_UP_IN_BACKGROUND", "1"),
         }
+        names.append("web server")
         children.append(
             _spawn(
                 [sys.executable, "manage.py", "runserver", f"{config.HOST}:{port}", "--noreload"],
@@ -161,14 +213,16 @@ def run() -> int:
         if not wait_for_port(config.HOST, port, 60):
             _say("The web server did not start; see the messages above.")
             return 1
-        password = os.environ.get("DEMO_PASSWORD", config.DEMO_PASSWORD_DEFAULT)
         _say(f"Portal ready on http://{config.HOST}:{port}/  (Ctrl-C stops everything)")
         _say(
             "Demo logins: agent, agent_south, supervisor, supervisor_hq, compliance, content, admin"
         )
-        _say(f"Demo password: {password}   (set DEMO_PASSWORD to change it)")
+        if provider:
+            _say_sso_demo(provider)
+        also = ", the SSO demo users' too" if provider else ""
+        _say(f"Demo password: {password}   (set DEMO_PASSWORD to change it{also})")
         while not stopping:
-            for name, child in zip(("Celery worker", "web server"), children, strict=False):
+            for name, child in zip(names, children, strict=True):
                 if child.poll() is not None:
                     _say(f"The {name} exited with code {child.returncode}; stopping.")
                     stopping = True
@@ -176,6 +230,9 @@ def run() -> int:
         return 0
     except subprocess.CalledProcessError as error:
         _say(f"Start-up step failed: {' '.join(map(str, error.cmd[1:]))}")
+        return 1
+    except idp.ProviderError as error:
+        _say(str(error))
         return 1
     finally:
         _say("stopping ...")

@@ -18,7 +18,6 @@ import subprocess
 import time
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from portal.devstack import config
@@ -105,7 +104,7 @@ def demo_provider(*, web_port: int, idp_port: int, password: str, secret: str) -
             "username": user.username,
             "password": password,
             "email": f"{user.username}@sso-demo.example",
-            "name": user.username.replace(".", " ").title(),
+            "name": f"SSO demo {user.username.partition('.')[2]}",
             "groups": list(user.groups),
         }
         for user in DEMO_USERS
@@ -133,7 +132,7 @@ def command() -> list[str]:
     return ["node", str(SERVER_JS)]
 
 
-def _installed() -> bool:
+def installed() -> bool:
     return (IDP_DIR / "node_modules" / "oidc-provider" / "package.json").exists()
 
 
@@ -144,7 +143,7 @@ def ensure_installed() -> bool:
             "SSO_DEMO=1 needs Node.js >= 20 for the demo identity provider (tests/idp); "
             "install it (Debian: apt-get install nodejs npm) or run without SSO_DEMO."
         )
-    if _installed():
+    if installed():
         return False
     npm = shutil.which("npm")
     if npm is None:
@@ -160,7 +159,7 @@ def ensure_installed() -> bool:
         )
     except subprocess.TimeoutExpired as error:
         raise ProviderError(f"npm ci in {IDP_DIR} took more than {error.timeout:.0f} s") from error
-    if result.returncode != 0 or not _installed():
+    if result.returncode != 0 or not installed():
         raise ProviderError(
             f"npm ci in {IDP_DIR} failed (exit {result.returncode}):\n{result.stderr[-2000:]}"
         )
@@ -195,8 +194,3 @@ def discovery_issuer(url: str, timeout: float = 2) -> str | None:
         return None
     issuer = document.get("issuer") if isinstance(document, dict) else None
     return str(issuer) if issuer else None
-
-
-def var_files() -> list[Path]:
-    """What the demo provider keeps in ``var/``."""
-    return [config.var_dir() / SECRET_FILE]

@@ -22,7 +22,12 @@ from django.contrib.auth.models import Group
 from django.db.models import ForeignKey, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal.mfa import recently_verified
 from portal.models import (
     TOKEN_SCOPES,
     ApiToken,
@@ -113,6 +118,33 @@ class GroupMappingAdmin(_UserManagersOnly):
             choices = [("", "(none: the region only)")] + [(r.value, r.value) for r in Role]
             return forms.ChoiceField(choices=choices, required=False, label="Role")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(StaticDevice)
+
+
+@admin.register(TOTPDevice)
+class PortalTOTPDeviceAdmin(_UserManagersOnly, TOTPDeviceAdmin):
+    """Who has an authenticator (never its key: OTP_ADMIN_HIDE_SENSITIVE_DATA); who manages
+    users may delete one (a lost phone), and the person enrols again."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(StaticDevice)
+class PortalStaticDeviceAdmin(_UserManagersOnly, StaticDeviceAdmin):
+    """Who has recovery codes (never the codes); deletable by who manages users."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(UserSession)
@@ -318,6 +350,11 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
     ]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """A new key is a credential: only from a session that gave an MFA code in the last
+        15 minutes (``portal.mfa``; ``manage.py create_api_token`` is the operators' way)."""
+        return super().has_add_permission(request) and recently_verified(request)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
         visible = api_tokens_visible_to(request.user).values("pk")

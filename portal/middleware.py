@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,11 +17,15 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import urlencode
 
 from portal import request_context
 from portal.api.exceptions import error_response, is_api_request
 from portal.formatting import format_size
+from portal.mfa import STATE as MFA_STATE
 from portal.sessions import session_check, session_expired
 
 # Our own ids are uuid4 hex; one passed on by a trusted proxy must look like an id too.
@@ -196,3 +201,63 @@ class SessionControlMiddleware:
                     + ". Please sign in again.",
                 )
         return self.get_response(request)
+
+
+# Reachable while a code (or an enrolment) is still owed: the MFA pages themselves, signing
+# out, and what has no session (probes, static files).
+_MFA_EXEMPT = (
+    "/accounts/mfa/",
+    "/accounts/logout/",
+    "/accounts/login/",
+    "/static/",
+    "/admin/logout/",
+)
+
+
+class MfaMiddleware:
+    """After a password sign-in, an account with an authenticator must give a code, and an
+    account whose role requires one must enrol, before any other page or API call with that
+    session (``portal.mfa``). Under /api/ the answer is 403 saying so; elsewhere a redirect
+    to the page that asks for it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        owed = session.get(MFA_STATE, "") if session is not None else ""
+        if owed and request.user.is_authenticated and not request.path.startswith(_MFA_EXEMPT):
+            if is_api_request(request):
+                return error_response(
+                    "This session still needs multi-factor authentication: sign in to the "
+                    "portal and give your code.",
+                    403,
+                )
+            target = reverse("mfa_verify" if owed == "verify" else "mfa_enrol")
+            return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+
+class SsoFormActionMiddleware:
+    """With single sign-on, the sign-out form of every page ends at the identity provider:
+    the portal answers its POST with a redirect to the provider's end-session endpoint, and
+    browsers apply the page's CSP ``form-action`` to that redirect too. So the provider's
+    origin joins ``form-action`` (listed after django-csp's middleware, so that it runs
+    before it on the way out)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        origin = _origin(settings.OIDC_ISSUER) if settings.OIDC_CLIENT_ID else ""
+        if origin:
+            update = dict(getattr(response, "_csp_update", None) or {})
+            update["form-action"] = [*update.get("form-action", []), origin]
+            response._csp_update = update  # type: ignore[attr-defined]
+        return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme in ("http", "https") else ""

@@ -14,6 +14,8 @@ from django.dispatch import receiver
 
 from portal import request_context
 from portal.identity.services import group_mappings_seed
+from portal.mfa import STATE as MFA_STATE
+from portal.mfa import state_after_password_sign_in
 from portal.models import Profile
 from portal.services import audit_event_record, role_groups_ensure
 from portal.sessions import session_started
@@ -26,6 +28,8 @@ def _audit_login(sender: Any, request: Any, user: User, **kwargs: Any) -> None:
     audit_event_record(action="auth.login", actor=user, target=user)
     if request is not None:
         session_started(request, user)  # "your sessions", and the session's limits
+        # What MFA still needs (single sign-on clears it: the provider did its own).
+        request.session[MFA_STATE] = state_after_password_sign_in(user)
 
 
 @receiver(user_logged_out)

@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from portal.identity import views as identity_views
 from portal.views import auth, pages
+from portal.views import mfa as mfa_views
 from portal.views import sessions as session_views
 
 portal_patterns = [
@@ -31,6 +32,10 @@ urlpatterns = [
     path("assistant/", include("assistant.urls")),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth.LogoutView.as_view(), name="logout"),
+    path("accounts/mfa/", mfa_views.mfa_overview, name="mfa_overview"),
+    path("accounts/mfa/enrol/", mfa_views.mfa_enrol, name="mfa_enrol"),
+    path("accounts/mfa/verify/", mfa_views.mfa_verify, name="mfa_verify"),
+    path("accounts/mfa/recovery-codes/", mfa_views.mfa_recovery_codes, name="mfa_recovery_codes"),
     path("accounts/sessions/", session_views.session_list, name="session_list"),
     path("accounts/sessions/<str:pk>/end/", session_views.session_end_view, name="session_end"),
     path(

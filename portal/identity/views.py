@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from portal.identity import oidc
 from portal.identity.services import NoAccess, sso_failed, sso_sign_in
+from portal.mfa import STATE as MFA_STATE
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     target = request.session.pop(SESSION_NEXT, "") or reverse(settings.LOGIN_REDIRECT_URL)
     login(request, user, backend=BACKEND)  # a new session key: nothing of before carries over
     request.session[SESSION_ID_TOKEN] = claims.id_token
+    request.session[MFA_STATE] = ""  # the identity provider applies its own MFA
     return redirect(_safe_next(request, target))
 
 

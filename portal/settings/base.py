@@ -40,6 +40,9 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "portal.apps.PortalConfig",
     "knowledge",
     "knowledge.customers.apps.CustomersConfig",
@@ -62,11 +65,16 @@ MIDDLEWARE = [
     "portal.validation.InvalidInputMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     # Idle and absolute session limits (after messages: it says why a session ended).
     "portal.middleware.SessionControlMiddleware",
+    # A password sign-in of an account with MFA needs its code before anything else.
+    "portal.middleware.MfaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # With single sign-on: the provider's origin in form-action (sign-out redirects there).
+    "portal.middleware.SsoFormActionMiddleware",
     # Last (but for the metrics' timer), so that it sees failed logins after every other
     # layer ran.
     "axes.middleware.AxesMiddleware",
@@ -129,6 +137,13 @@ LOGOUT_REDIRECT_URL = "login"
 API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
 API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
 API_TOKEN_DEFAULT_SCOPES = env.list("API_TOKEN_DEFAULT_SCOPES", default=["read"])
+
+# Multi-factor authentication of local accounts (portal/mfa.py, docs/identity.md): the
+# roles whose local accounts must enrol an authenticator; the name the app shows.
+MFA_REQUIRED_ROLES = env.list("MFA_REQUIRED_ROLES", default=["admin", "compliance"])
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Enterprise Portal")
+# The admin never shows a device's key, QR code or recovery codes (only who has one).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # Single sign-on (OpenID Connect, docs/identity.md): on when OIDC_ISSUER is set.
 OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")

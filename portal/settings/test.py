@@ -43,3 +43,7 @@ EMBEDDING_WARM_ON_START = False
 
 # Two test runs at once (two checkouts, two terminals) each need their own database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_portal")}
+
+# Tests sign admins and compliance officers in directly (force_login): MFA is required only
+# where a test asks for it (tests/portal/test_mfa.py).
+MFA_REQUIRED_ROLES = []

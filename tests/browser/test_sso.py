@@ -170,15 +170,6 @@ def test_a_user_whose_groups_map_to_nothing_gets_the_no_access_page(
     page.screenshot(path="var/screenshots/sso-no-access.png", full_page=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The portal's CSP form-action 'self' (portal/settings/base.py) makes Chromium block "
-        "the sign-out form's redirect to the provider's end_session endpoint: the browser "
-        "stays on the dashboard, still signed in. Remove this marker once the provider's "
-        "origin is allowed in form-action."
-    ),
-)
 def test_signing_out_ends_the_portal_and_the_provider_session(
     live_server: Any, page: Any, console: list[tuple[str, str]], sso: RunningOIDCProvider
 ) -> None:

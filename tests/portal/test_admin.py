@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal.models import ApiToken
 from portal.permissions import Role
@@ -86,6 +88,11 @@ def test_api_tokens_of_ones_own_account_only(make_user: Any, root: Any) -> None:
     own, _ = api_token_create(user=agent, name="own laptop")
     foreign, _ = api_token_create(user=root, name="root automation")
     web = _client(agent)
+    # Adding a token needs a session that gave an MFA code lately: enrol in this one.
+    web.get("/accounts/mfa/enrol/")
+    device = TOTPDevice.objects.get(user=agent, confirmed=False)
+    code = str(totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits))
+    assert web.post("/accounts/mfa/enrol/", {"code": code.zfill(6)}).status_code == 200
     listing = web.get("/admin/portal/apitoken/").content.decode()
     assert "own laptop" in listing and "root automation" not in listing
     response = web.get(f"/admin/portal/apitoken/{foreign.pk}/change/")

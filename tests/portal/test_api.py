@@ -11,6 +11,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from portal.models import ApiToken, AuditEvent
@@ -149,7 +151,14 @@ def test_create_api_token_command(make_user: Any, capsys: pytest.CaptureFixture[
 def test_admin_creates_token_and_shows_key_once(client: Client, make_user: Any) -> None:
     admin = make_user("root", Role.ADMIN, is_staff=True, is_superuser=True)
     robot = make_user("robot", Role.INTEGRATION)
-    client.force_login(admin)
+    # A new key needs a session that gave an MFA code in the last 15 minutes.
+    client.post(
+        "/accounts/login/", {"username": "root", "password": "correct horse battery staple"}
+    )
+    client.get("/accounts/mfa/enrol/")
+    device = TOTPDevice.objects.get(user=admin, confirmed=False)
+    code = str(totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits))
+    assert client.post("/accounts/mfa/enrol/", {"code": code.zfill(6)}).status_code == 200
     add = reverse("admin:portal_apitoken_add")
     response = client.post(
         add, {"user": robot.pk, "name": "billing", "scopes": ["read", "write"]}, follow=True

@@ -71,6 +71,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models, transaction
 from django.test import Client, RequestFactory, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from assistant.answering import answer
@@ -963,6 +964,10 @@ FILLERS: dict[str, Filler] = {
     "assistant:handoff_resolve": _pks(_handoffs),
     # accounts and API documentation
     "login": _none,
+    "mfa_overview": _none,
+    "mfa_enrol": _none,  # a QR code of the user's own new key
+    "mfa_verify": _none,
+    "mfa_recovery_codes": _none,
     "session_list": _none,
     "session_end": _pks(lambda w: UserSession.objects.order_by("pk")),  # everyone's sessions
     "session_end_others": _none,
@@ -1117,6 +1122,16 @@ def admin_targets(route: Route, world: World) -> list[Target] | None:
             Target(reverse("admin:app_list", kwargs={"app_label": label}))
             for label in sorted({m._meta.app_label for m in admin.site._registry})
         ],
+        # django-otp's pages of an authenticator's key and QR code (refused to everyone:
+        # OTP_ADMIN_HIDE_SENSITIVE_DATA), for every device.
+        **{
+            f"admin:otp_totp_totpdevice_{view}": [
+                Target(reverse(f"admin:otp_totp_totpdevice_{view}", kwargs={"pk": pk}))
+                for pk in TOTPDevice.objects.order_by("pk").values_list("pk", flat=True)
+            ]
+            + [Target(reverse(f"admin:otp_totp_totpdevice_{view}", kwargs={"pk": MISSING_PK}))]
+            for view in ("config", "qrcode")
+        },
         "admin:auth_user_password_change": [
             Target(reverse("admin:auth_user_password_change", kwargs={"id": user.pk}))
             for user in world.users.values()

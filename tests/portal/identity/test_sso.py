@@ -140,7 +140,11 @@ def test_wrong_password_at_the_provider_signs_nobody_in(sso: Any, live_server: A
 
 
 def test_the_login_page_offers_sso_first(sso: Any, client: Any) -> None:
-    page = client.get("/accounts/login/").content.decode()
+    response = client.get("/accounts/login/")
+    # Every page's sign-out form ends at the provider: its origin may receive the redirect.
+    csp = response["Content-Security-Policy"]
+    assert f"form-action 'self' {sso.issuer}" in csp, csp
+    page = response.content.decode()
     assert "data-sso-button" in page and "Sign in with Bank SSO" in page
     assert page.index("data-sso-button") < page.index('name="password"')
 

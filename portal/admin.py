@@ -302,11 +302,14 @@ class ApiTokenForm(forms.ModelForm[ApiToken]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["scopes"].initial = list(settings.API_TOKEN_DEFAULT_SCOPES)
-        self.fields["expires_at"].help_text = (
-            f"Empty: in {settings.API_TOKEN_DEFAULT_DAYS} days; "
-            f"at most {settings.API_TOKEN_MAX_DAYS} days."
-        )
+        # On the add page only: an existing token is shown read-only (no form fields).
+        if "scopes" in self.fields:
+            self.fields["scopes"].initial = list(settings.API_TOKEN_DEFAULT_SCOPES)
+        if "expires_at" in self.fields:
+            self.fields["expires_at"].help_text = (
+                f"Empty: in {settings.API_TOKEN_DEFAULT_DAYS} days; "
+                f"at most {settings.API_TOKEN_MAX_DAYS} days."
+            )
 
     def clean_expires_at(self) -> Any:
         value = self.cleaned_data.get("expires_at")

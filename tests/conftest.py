@@ -3,6 +3,7 @@ REDIS_URL when set), a real Celery worker, and users with roles."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -24,6 +25,8 @@ def pytest_configure(config: pytest.Config) -> None:
     from under the others."""
     if _xdist_controller(config):
         config.stash[_STARTED] = start_services()
+        # The workers (and what they start) tell the run's broker from a test's own by this.
+        os.environ["PORTAL_TEST_RUN_REDIS_URL"] = os.environ.get("REDIS_URL", "")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

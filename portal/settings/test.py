@@ -20,8 +20,9 @@ if _WORKER:
 if not env.str("REDIS_URL", default=""):
     # Database 1 (and up, per worker): the dev broker's queues (database 0) stay apart.
     REDIS_URL = embedded_redis_url(1 + _WORKER_NUMBER)
-elif _WORKER_NUMBER:
-    # A broker given by REDIS_URL: worker N uses the database N above the URL's.
+elif _WORKER_NUMBER and env.str("PORTAL_TEST_RUN_REDIS_URL", default="") == REDIS_URL:
+    # The run's broker given by REDIS_URL: worker N uses the database N above the URL's.
+    # (A broker of a test's own, handed to a subprocess in REDIS_URL, is used as it is.)
     _broker = urlsplit(REDIS_URL)
     _db = int(_broker.path.strip("/") or 0) + _WORKER_NUMBER
     REDIS_URL = urlunsplit(_broker._replace(path=f"/{_db}"))

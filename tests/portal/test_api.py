@@ -169,6 +169,9 @@ def test_admin_creates_token_and_shows_key_once(client: Client, make_user: Any) 
     key = shown[0].rsplit(" ", 1)[-1]
     token = ApiToken.objects.get(user=robot, name="billing")
     assert token.scopes == ["read", "write"]
+    # An existing token's page is read-only (it was a 500: the form's fields are not there).
+    shown_page = client.get(reverse("admin:portal_apitoken_change", args=[token.pk]))
+    assert shown_page.status_code == 200 and "billing" in shown_page.content.decode()
     assert token.expires_at is not None  # the default expiry
     assert APIClient().get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
     # Mistakes are form errors, not 500s, and create nothing.

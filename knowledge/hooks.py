@@ -7,14 +7,17 @@ from typing import Any
 
 from django.conf import settings
 
+from knowledge.permissions import collections_visible_to
 from portal.permissions import Action, Role
 from portal.registry import (
+    AccessFact,
     DemoSeeder,
     MenuItem,
     MetricsGauge,
     ModelGrant,
     ReadinessCheck,
     Warmup,
+    register_access_fact,
     register_demo_seeder,
     register_menu_item,
     register_metrics_gauge,
@@ -55,6 +58,7 @@ def register() -> None:
         ("chunk", ("view",)),
     ):
         register_model_grant(ModelGrant(Role.CONTENT_MANAGER, "knowledge", model, actions))
+    register_access_fact(AccessFact("collections", "Collections it reads", _collections_read))
     register_demo_seeder(DemoSeeder("knowledge", _seed, order=10))
     register_warmup(Warmup("embedding model", _warm_embedding_model))
     register_readiness_check(ReadinessCheck("embedding_model", _embedding_model_readiness))
@@ -98,3 +102,9 @@ def _seed() -> str:
     from knowledge.demo import seed_demo
 
     return seed_demo()
+
+
+def _collections_read(user: Any) -> str:
+    """For the access review: the collections the user's roles and regions let them read."""
+    names = collections_visible_to(user).order_by("name").values_list("name", flat=True)
+    return ", ".join(names) or "none"

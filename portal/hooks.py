@@ -19,6 +19,16 @@ def register() -> None:
     )
     register_menu_item(
         MenuItem(
+            "Access review",
+            "portal:access_review",
+            Action.VIEW_AUDIT,
+            order=92,
+            in_nav=False,
+            description="Who can see what, how it was granted; certify or revoke.",
+        )
+    )
+    register_menu_item(
+        MenuItem(
             "Users and roles",
             "admin:index",
             Action.MANAGE_USERS,

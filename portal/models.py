@@ -172,3 +172,32 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"Session of {self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AccessReview(models.Model):
+    """A compliance officer's decision on one user's access: certified as it is, or to be
+    revoked (an open task for who manages users until they mark it done)."""
+
+    CERTIFIED = "certified"
+    REVOKE = "revoke"
+    DECISIONS = [(CERTIFIED, "Certified"), (REVOKE, "Revoke")]
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_reviews"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decision = models.CharField(max_length=16, choices=DECISIONS)
+    comment = models.TextField(max_length=2000, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()}: {self.user} by {self.reviewer}"

@@ -102,6 +102,17 @@ class MetricsGauge:
 
 
 @dataclass(frozen=True)
+class AccessFact:
+    """One column of the access review: what a user's roles and regions give them in an
+    app (e.g. the collections they read), as text."""
+
+    name: str
+    label: str
+    describe: Callable[[Any], str]
+    order: int = 100
+
+
+@dataclass(frozen=True)
 class ModelGrant:
     """Django model permissions a role's group holds (``view``, ``add``, ``change``,
     ``delete`` of ``app_label.model``): what opens the admin's pages to it. The admin
@@ -120,6 +131,7 @@ _warmups: dict[str, Warmup] = {}
 _readiness_checks: dict[str, ReadinessCheck] = {}
 _gauges: dict[str, MetricsGauge] = {}
 _grants: dict[tuple[str, str, str], ModelGrant] = {}
+_facts: dict[str, AccessFact] = {}
 
 
 def register_menu_item(item: MenuItem) -> None:
@@ -142,6 +154,14 @@ def register_warmup(warmup: Warmup) -> None:
 
 def register_readiness_check(check: ReadinessCheck) -> None:
     _readiness_checks[check.name] = check
+
+
+def register_access_fact(fact: AccessFact) -> None:
+    _facts[fact.name] = fact
+
+
+def access_facts() -> list[AccessFact]:
+    return sorted(_facts.values(), key=lambda fact: (fact.order, fact.name))
 
 
 def register_model_grant(grant: ModelGrant) -> None:

@@ -7,6 +7,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal.identity import views as identity_views
+from portal.views import access as access_views
 from portal.views import auth, pages
 from portal.views import mfa as mfa_views
 from portal.views import sessions as session_views
@@ -14,6 +15,18 @@ from portal.views import sessions as session_views
 portal_patterns = [
     path("", pages.dashboard, name="dashboard"),
     path("audit/", pages.audit_list, name="audit_list"),
+    path("audit/access/", access_views.access_review, name="access_review"),
+    path("audit/access.csv", access_views.access_review_csv, name="access_review_csv"),
+    path(
+        "audit/access/<str:user_id>/review/",
+        access_views.access_review_record_view,
+        name="access_review_record",
+    ),
+    path(
+        "audit/access/reviews/<str:pk>/resolve/",
+        access_views.access_review_resolve_view,
+        name="access_review_resolve",
+    ),
 ]
 
 api_v1_patterns = [

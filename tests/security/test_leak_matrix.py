@@ -97,7 +97,7 @@ from knowledge.ingestion.pipeline import ingest
 from knowledge.models import Collection, Document
 from knowledge.permissions import collections_managed_by, collections_visible_to
 from knowledge.services import collection_create, document_archive, document_create
-from portal.models import TOKEN_SCOPES, AuditEvent, Region, UserSession
+from portal.models import TOKEN_SCOPES, AccessReview, AuditEvent, Region, UserSession
 from portal.permissions import Role, field_visibility, region_filter
 from portal.services import api_token_create, region_ensure, user_ensure
 from tests.assistant.conftest import chat_requests
@@ -926,6 +926,12 @@ FILLERS: dict[str, Filler] = {
     # portal
     "portal:dashboard": _none,
     "portal:audit_list": _none,  # walked first, every page (see walk_audit)
+    "portal:access_review": _none,
+    "portal:access_review_csv": _none,
+    "portal:access_review_record": lambda w: [  # POST only
+        ({"user_id": pk}, "") for pk in [*(u.pk for u in w.users.values()), MISSING_PK]
+    ],
+    "portal:access_review_resolve": _pks(lambda w: AccessReview.objects.order_by("pk")),
     # knowledge
     "knowledge:search": _none,
     "knowledge:document_list": _with_queries(_none, _collection_ids),

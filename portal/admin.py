@@ -75,6 +75,17 @@ class _UserManagersOnly(admin.ModelAdmin[Any]):
         return _may(request, Action.MANAGE_USERS) and allowed
 
 
+class _ShownNotEdited(admin.ModelAdmin[Any]):
+    """Rows made elsewhere (by the services, a sign-in, a library): shown, never added or
+    edited in the admin. First in the bases, so that it wins."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Region)
 class RegionAdmin(_UserManagersOnly):
     list_display = ["code", "name"]
@@ -125,30 +136,22 @@ admin.site.unregister(StaticDevice)
 
 
 @admin.register(TOTPDevice)
-class PortalTOTPDeviceAdmin(_UserManagersOnly, TOTPDeviceAdmin):
+class PortalTOTPDeviceAdmin(_ShownNotEdited, _UserManagersOnly, TOTPDeviceAdmin):
     """Who has an authenticator (never its key: OTP_ADMIN_HIDE_SENSITIVE_DATA); who manages
     users may delete one (a lost phone), and the person enrols again."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    ordering = ["user__username", "pk"]
 
 
 @admin.register(StaticDevice)
-class PortalStaticDeviceAdmin(_UserManagersOnly, StaticDeviceAdmin):
+class PortalStaticDeviceAdmin(_ShownNotEdited, _UserManagersOnly, StaticDeviceAdmin):
     """Who has recovery codes (never the codes); deletable by who manages users."""
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    ordering = ["user__username", "pk"]
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(_UserManagersOnly):
+class UserSessionAdmin(_ShownNotEdited, _UserManagersOnly):
     """Signed-in sessions of every user (who manages users): when, from where; end them."""
 
     list_display = ["user", "created_at", "last_seen_at", "ip_address", "ended_at", "end_reason"]
@@ -165,12 +168,6 @@ class UserSessionAdmin(_UserManagersOnly):
     ]
     exclude = ["session_key"]  # a bearer secret: never shown
     actions = ["end_sessions"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -192,7 +189,7 @@ class UserSessionAdmin(_UserManagersOnly):
 
 
 @admin.register(ExternalIdentity)
-class ExternalIdentityAdmin(_UserManagersOnly):
+class ExternalIdentityAdmin(_ShownNotEdited, _UserManagersOnly):
     """Accounts as the identity provider knows them (made at the first sign-on); read only:
     the provider is the source, and deleting one would let its next sign-in make a new
     account."""
@@ -200,12 +197,6 @@ class ExternalIdentityAdmin(_UserManagersOnly):
     list_display = ["user", "issuer", "subject", "last_sign_in_at", "created_at"]
     search_fields = ["user__username", "subject"]
     readonly_fields = ["user", "issuer", "subject", "groups", "created_at", "last_sign_in_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -272,7 +263,7 @@ for _model in (AccessAttempt, AccessLog, AccessFailureLog):
 
 @admin.register(AccessAttempt)
 class PortalAccessAttemptAdmin(_SignInRecords, AccessAttemptAdmin):
-    pass
+    ordering = ["-attempt_time", "-pk"]  # pages in a stable order
 
 
 @admin.register(AccessLog)

@@ -25,7 +25,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal import registry
 from portal.models import AccessReview, ApiToken, ExternalIdentity
-from portal.permissions import Action, can, field_visibility, regions_visible_to, user_roles
+from portal.permissions import Action, can, field_visibility, user_roles
 from portal.services import audit_event_record
 from portal.types import AnyUser, User
 
@@ -72,6 +72,7 @@ def access_rows(actor: AnyUser) -> list[AccessRow]:
     )
     with_totp = set(TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True))
     facts = registry.access_facts()
+    described: dict[tuple[Any, ...], dict[str, str]] = {}
     rows = []
     for user in users:
         identities = list(user.external_identities.all())
@@ -95,7 +96,7 @@ def access_rows(actor: AnyUser) -> list[AccessRow]:
         elif can(user, Action.SEE_ALL_REGIONS):
             customers = "all regions"
         else:
-            customers = ", ".join(r.code for r in regions_visible_to(user)) or "none"
+            customers = ", ".join(regions) or "none"  # regions_visible_to: their own
         reviews = list(user.access_reviews.all())
         rows.append(
             AccessRow(
@@ -111,11 +112,25 @@ def access_rows(actor: AnyUser) -> list[AccessRow]:
                 ),
                 tokens=tokens,
                 customer_regions=customers,
-                facts={fact.label: fact.describe(user) for fact in facts},
+                facts=_facts_of(user, regions, facts, described),
                 last_review=reviews[0] if reviews else None,
             )
         )
     return rows
+
+
+def _facts_of(
+    user: Any,
+    regions: list[str],
+    facts: list[registry.AccessFact],
+    described: dict[tuple[Any, ...], dict[str, str]],
+) -> dict[str, str]:
+    """The apps' columns for ``user``. They follow from the roles and regions alone (the
+    policy knows nothing else), so each combination is described once, not once a user."""
+    key = (user_roles(user), tuple(regions), user.is_active)
+    if key not in described:
+        described[key] = {fact.label: fact.describe(user) for fact in facts}
+    return described[key]
 
 
 def open_revocations(actor: AnyUser) -> QuerySet[AccessReview]:

@@ -108,7 +108,7 @@ def _new_recovery_codes(user: User) -> list[str]:
 
 
 @transaction.atomic
-def recovery_codes_renew(*, request: HttpRequest, user: User) -> list[str]:
+def recovery_codes_renew(*, user: User) -> list[str]:
     """Ten new recovery codes (the old ones stop working); needs a verified session."""
     codes = _new_recovery_codes(user)
     audit_event_record(action="auth.mfa_recovery_codes_renewed", actor=user, target=user)

@@ -93,7 +93,10 @@ def user_roles(user: AnyUser | None) -> frozenset[Role]:
     cached: frozenset[Role] | None = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    names = set(user.groups.values_list("name", flat=True))
+    if "groups" in getattr(user, "_prefetched_objects_cache", {}):  # a list of users
+        names = {group.name for group in user.groups.all()}
+    else:
+        names = set(user.groups.values_list("name", flat=True))
     roles = {role for role in Role if role.value in names}
     if getattr(user, "is_superuser", False):
         roles.add(Role.ADMIN)
@@ -142,7 +145,12 @@ def region_ids_of(user: AnyUser | None) -> list[int]:
     cached: tuple[int, ...] | None = getattr(user, _REGIONS_CACHE_ATTR, None)
     if cached is None:
         profile = getattr(user, "profile", None)
-        ids = () if profile is None else tuple(profile.regions.values_list("id", flat=True))
+        if profile is None:
+            ids: tuple[int, ...] = ()
+        elif "regions" in getattr(profile, "_prefetched_objects_cache", {}):
+            ids = tuple(sorted(region.pk for region in profile.regions.all()))
+        else:
+            ids = tuple(profile.regions.values_list("id", flat=True))
         setattr(user, _REGIONS_CACHE_ATTR, ids)
         cached = ids
     return list(cached)

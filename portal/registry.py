@@ -104,7 +104,8 @@ class MetricsGauge:
 @dataclass(frozen=True)
 class AccessFact:
     """One column of the access review: what a user's roles and regions give them in an
-    app (e.g. the collections they read), as text."""
+    app (e.g. the collections they read), as text. It must follow from the roles and
+    regions alone: the review describes each combination once."""
 
     name: str
     label: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -76,8 +76,6 @@ def access_review_resolve_view(request: HttpRequest, pk: str) -> HttpResponse:
         raise Http404("No such review.")
     try:
         access_review_resolve(actor=request.user, review=review)
-    except PermissionDenied:
-        raise
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return redirect("portal:access_review")

@@ -94,7 +94,7 @@ def mfa_recovery_codes(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     if mfa.mfa_device(user) is None or not mfa.recently_verified(request):
         return redirect(f"{reverse('mfa_verify')}?next={reverse('mfa_overview')}")
-    codes = mfa.recovery_codes_renew(request=request, user=user)
+    codes = mfa.recovery_codes_renew(user=user)
     return render(
         request,
         "registration/mfa_recovery_codes.html",

@@ -7,6 +7,7 @@ import io
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 
 from knowledge.demo import seed_collections
@@ -113,3 +114,24 @@ def test_decisions_are_recorded_and_revocations_resolved(people: dict[str, Any])
     assert AuditEvent.objects.filter(action="access.revocation_done").exists()
     assert "data-revocations" not in compliance.get("/audit/access/").content.decode()
     assert compliance.post("/audit/access/99999999999999999999/review/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_the_review_costs_the_same_queries_for_more_accounts(
+    people: dict[str, Any], make_user: Any, regions: Any
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.access_review import access_rows
+
+    def queries() -> int:
+        auditor = get_user_model().objects.get(username="auditor")  # a fresh object
+        with CaptureQueriesContext(connection) as captured:
+            access_rows(auditor)
+        return len(captured)
+
+    before = queries()
+    for n in range(5):
+        make_user(f"agent-extra-{n}", Role.AGENT, regions=[regions["north"]])
+    assert queries() == before

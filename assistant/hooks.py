@@ -9,14 +9,24 @@ from django.http import HttpRequest
 from assistant.models import HandoffStatus
 from assistant.presenters import labelled_conversations
 from assistant.selectors import conversation_list, handoff_queue, handoffs_open_count
+from assistant.services.handoffs import handoffs_return_of_leaver
 from portal.permissions import Action
-from portal.registry import DASHBOARD, MenuItem, Panel, register_menu_item, register_panel
+from portal.registry import (
+    DASHBOARD,
+    DeactivationStep,
+    MenuItem,
+    Panel,
+    register_deactivation_step,
+    register_menu_item,
+    register_panel,
+)
 
 RECENT_CONVERSATIONS = 5
 OLDEST_HANDOFFS = 5
 
 
 def register() -> None:
+    register_deactivation_step(DeactivationStep("assistant.handoffs", handoffs_return_of_leaver))
     register_menu_item(
         MenuItem(
             "Assistant",

@@ -7,14 +7,17 @@ from typing import Any
 from django.http import HttpRequest
 
 from forms_app.selectors import submission_decisions_recent, submissions_for_customer
+from forms_app.services.submissions import submissions_return_of_leaver
 from portal.permissions import Action, Role
 from portal.registry import (
     CUSTOMER_DETAIL,
     DASHBOARD,
+    DeactivationStep,
     DemoSeeder,
     MenuItem,
     ModelGrant,
     Panel,
+    register_deactivation_step,
     register_demo_seeder,
     register_menu_item,
     register_model_grant,
@@ -26,6 +29,7 @@ CUSTOMER_SUBMISSIONS = 20
 
 
 def register() -> None:
+    register_deactivation_step(DeactivationStep("forms_app.reviews", submissions_return_of_leaver))
     # The admin's form-definition pages for content managers (migration 0005; re-applied
     # after every migrate and flush by portal.services.role_groups_ensure).
     for model, actions in (

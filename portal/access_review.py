@@ -61,6 +61,7 @@ def access_rows(actor: AnyUser) -> list[AccessRow]:
         .prefetch_related(
             "groups",
             "profile__regions",
+            "scim_account__groups",
             Prefetch("external_identities", queryset=ExternalIdentity.objects.order_by("pk")),
             Prefetch(
                 "api_tokens",
@@ -76,7 +77,11 @@ def access_rows(actor: AnyUser) -> list[AccessRow]:
     rows = []
     for user in users:
         identities = list(user.external_identities.all())
-        if identities:
+        scim = getattr(user, "scim_account", None)
+        if scim is not None and scim.deleted_at is None:
+            groups = sorted(group.display_name for group in scim.groups.all())
+            granted = "provisioned (SCIM) groups: " + (", ".join(groups) or "none")
+        elif identities:
             groups = sorted({g for identity in identities for g in identity.groups})
             granted = "single sign-on groups: " + (", ".join(groups) or "none")
         else:
@@ -107,7 +112,7 @@ def access_rows(actor: AnyUser) -> list[AccessRow]:
                 last_sign_in=f"{user.last_login:%Y-%m-%d %H:%M}" if user.last_login else "never",
                 second_factor=(
                     "identity provider"
-                    if identities
+                    if identities or scim is not None
                     else ("authenticator app" if user.pk in with_totp else "none")
                 ),
                 tokens=tokens,

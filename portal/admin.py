@@ -27,6 +27,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from portal.identity.provisioning import account_deactivate, scim_token_revoke
 from portal.mfa import recently_verified
 from portal.models import (
     TOKEN_SCOPES,
@@ -36,6 +37,9 @@ from portal.models import (
     GroupMapping,
     Profile,
     Region,
+    ScimAccount,
+    ScimGroup,
+    ScimToken,
     UserSession,
 )
 from portal.permissions import Action, Role, can, can_act_for
@@ -107,6 +111,22 @@ admin.site.unregister(Group)
 class PortalUserAdmin(_UserManagersOnly, UserAdmin):
     inlines = [ProfileInline]
     list_filter = ["groups", "is_active", "is_staff", "profile__regions"]
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Unticking "active" is a deactivation like the provider's: sessions ended, tokens
+        revoked, open hand-offs and reviews back in their queues (audited)."""
+        deactivated = change and "is_active" in form.changed_data and not obj.is_active
+        if deactivated:
+            obj.is_active = True  # account_deactivate does it, with the rest
+        super().save_model(request, obj, form, change)
+        if deactivated:
+            account_deactivate(
+                user=obj,
+                actor=request.user,
+                actor_label=request.user.get_username(),
+                reason="deactivated_in_admin",
+            )
+            obj.is_active = False
 
 
 @admin.register(Group)
@@ -197,6 +217,76 @@ class ExternalIdentityAdmin(_ShownNotEdited, _UserManagersOnly):
     list_display = ["user", "issuer", "subject", "last_sign_in_at", "created_at"]
     search_fields = ["user__username", "subject"]
     readonly_fields = ["user", "issuer", "subject", "groups", "created_at", "last_sign_in_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ScimToken)
+class ScimTokenAdmin(_ShownNotEdited, _UserManagersOnly):
+    """The provisioning client's bearer tokens (made by ``manage.py scim_token create``,
+    which shows the token once); revoke them here."""
+
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    exclude = ["key_hash"]
+    actions = ["revoke"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        if not _may(request, Action.MANAGE_USERS):
+            actions.pop("revoke", None)
+        return actions
+
+    @admin.action(description="Revoke selected SCIM tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ScimToken]) -> None:
+        for token in queryset.filter(revoked_at__isnull=True):
+            scim_token_revoke(token=token, actor=request.user)
+        messages.success(request, "Revoked.")
+
+
+@admin.register(ScimAccount)
+class ScimAccountAdmin(_ShownNotEdited, _UserManagersOnly):
+    """Accounts the identity provider provisioned (SCIM); read only: the provider is the
+    source."""
+
+    list_display = ["user", "external_id", "display_name", "updated_at", "deleted_at"]
+    search_fields = ["user__username", "external_id", "display_name"]
+    readonly_fields = [
+        "user",
+        "scim_id",
+        "external_id",
+        "display_name",
+        "emails",
+        "version",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+    ]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ScimGroup)
+class ScimGroupAdmin(_ShownNotEdited, _UserManagersOnly):
+    """The provider's groups and members (SCIM); read only. What a group gives is its
+    group mapping's."""
+
+    list_display = ["display_name", "external_id", "updated_at"]
+    search_fields = ["display_name", "external_id"]
+    readonly_fields = [
+        "scim_id",
+        "display_name",
+        "external_id",
+        "members",
+        "version",
+        "created_at",
+        "updated_at",
+    ]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

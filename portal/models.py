@@ -201,3 +201,66 @@ class AccessReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()}: {self.user} by {self.reviewer}"
+
+
+class ScimToken(models.Model):
+    """The bearer token of an identity provider's provisioning client (SCIM, /scim/v2/). Only
+    its SHA-256 is stored; the token is shown once, by ``manage.py scim_token create``."""
+
+    name = models.CharField(max_length=100, unique=True)
+    prefix = models.CharField(max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class ScimAccount(models.Model):
+    """A staff account provisioned by the identity provider (SCIM). Its roles and regions are
+    what its SCIM groups map to (``GroupMapping``); ``scim_id`` is its SCIM ``id``. A SCIM
+    deletion deactivates the account and hides it from SCIM (``deleted_at``): accounts are
+    never removed, the audit trail names them."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scim_account"
+    )
+    scim_id = models.UUIDField(unique=True)
+    external_id = models.CharField(max_length=255, blank=True, db_index=True)
+    display_name = models.CharField(max_length=255, blank=True)
+    # [{"value", "type", "primary"}]; the primary (else the first) is the user's e-mail.
+    emails = models.JSONField(default=list, blank=True)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"SCIM account of {self.user}"
+
+
+class ScimGroup(models.Model):
+    """A group of the identity provider, pushed by SCIM with its members. Its
+    ``display_name`` is what ``GroupMapping.group`` names."""
+
+    scim_id = models.UUIDField(unique=True)
+    display_name = models.CharField(max_length=255, unique=True)
+    external_id = models.CharField(max_length=255, blank=True, db_index=True)
+    members = models.ManyToManyField(ScimAccount, blank=True, related_name="groups")
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["display_name"]
+
+    def __str__(self) -> str:
+        return self.display_name

@@ -12,7 +12,10 @@ app's ``AppConfig.ready()`` registers (in the spirit of Wagtail's hooks):
 - **operations** (docs/operations.md): **warm-ups** (``register_warmup``) run when a web or
   worker process starts (``portal.startup``), **readiness checks**
   (``register_readiness_check``) answered at ``/readyz``, and **gauges**
-  (``register_metrics_gauge``) read when ``/metrics`` is scraped.
+  (``register_metrics_gauge``) read when ``/metrics`` is scraped;
+- **leaver steps** (``register_deactivation_step``): what an app hands back when an account
+  is deactivated (``portal.identity.provisioning.account_deactivate``), e.g. the hand-offs
+  and reviews the leaver held, returned to their queues.
 
 Registrations are keyed by name, so registering twice (tests reloading apps) replaces.
 """
@@ -125,6 +128,15 @@ class ModelGrant:
     actions: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class DeactivationStep:
+    """What an app does when an account is deactivated: ``run(user, actor_label)`` returns
+    the leaver's open work to its queue (audited by the app) and says how many items."""
+
+    name: str
+    run: Callable[[Any, str], int]
+
+
 _menu: dict[str, MenuItem] = {}
 _panels: dict[str, Panel] = {}
 _seeders: dict[str, DemoSeeder] = {}
@@ -133,6 +145,7 @@ _readiness_checks: dict[str, ReadinessCheck] = {}
 _gauges: dict[str, MetricsGauge] = {}
 _grants: dict[tuple[str, str, str], ModelGrant] = {}
 _facts: dict[str, AccessFact] = {}
+_deactivation_steps: dict[str, DeactivationStep] = {}
 
 
 def register_menu_item(item: MenuItem) -> None:
@@ -163,6 +176,14 @@ def register_access_fact(fact: AccessFact) -> None:
 
 def access_facts() -> list[AccessFact]:
     return sorted(_facts.values(), key=lambda fact: (fact.order, fact.name))
+
+
+def register_deactivation_step(step: DeactivationStep) -> None:
+    _deactivation_steps[step.name] = step
+
+
+def deactivation_steps() -> list[DeactivationStep]:
+    return [_deactivation_steps[name] for name in sorted(_deactivation_steps)]
 
 
 def register_model_grant(grant: ModelGrant) -> None:

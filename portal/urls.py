@@ -58,6 +58,9 @@ urlpatterns = [
     ),
     path("accounts/sso/login/", identity_views.sso_login, name="sso_login"),
     path("accounts/sso/callback/", identity_views.sso_callback, name="sso_callback"),
+    # Provisioning by the identity provider (SCIM 2.0; bearer token, docs/identity.md).
+    path("scim/v2", identity_views.scim_endpoint, name="scim_root"),
+    path("scim/v2/<path:path>", identity_views.scim_endpoint, name="scim"),
     path("accounts/password/", auth.PasswordChangeView.as_view(), name="password_change"),
     path(
         "accounts/password/done/",

@@ -154,3 +154,25 @@ def handoff_resolve(*, actor: AnyUser, handoff: Handoff, notes: str = "") -> Han
         details={"notes": notes},
     )
     return handoff
+
+
+@transaction.atomic
+def handoffs_return_of_leaver(user: Any, actor_label: str) -> int:
+    """Return the hand-offs assigned to ``user`` to their region's queue (open, nobody
+    assigned): their account was deactivated. Audited as ``assistant.handoff_returned``
+    (actor: ``actor_label``). Returns how many."""
+    returned = 0
+    for handoff in Handoff.objects.select_for_update().filter(
+        assignee=user, status=HandoffStatus.ASSIGNED
+    ):
+        handoff.assignee = None
+        handoff.status = HandoffStatus.OPEN
+        handoff.save(update_fields=["assignee", "status", "updated_at"])
+        audit_event_record(
+            action="assistant.handoff_returned",
+            actor_username=actor_label,
+            target=handoff,
+            details={"previous_assignee": user.get_username(), "reason": "account_deactivated"},
+        )
+        returned += 1
+    return returned

@@ -399,3 +399,37 @@ def submission_reject(
 
 def submission_withdraw(*, actor: AnyUser, submission: FormSubmission) -> FormSubmission:
     return submission_transition(actor=actor, submission=submission, name="withdraw")
+
+
+@db_transaction.atomic
+def submissions_return_of_leaver(user: User, actor_label: str) -> int:
+    """Return the submissions ``user`` had in review to the review queue (``submitted``, no
+    reviewer): their account was deactivated. Each gets a history row and the audit event
+    ``form_submission.review_returned`` (actor: ``actor_label``, e.g. the provisioning
+    client). Returns how many."""
+    returned = 0
+    for submission in FormSubmission.objects.select_for_update().filter(
+        reviewer=user, status=SubmissionStatus.IN_REVIEW
+    ):
+        submission.status = SubmissionStatus.SUBMITTED
+        submission.reviewer = None
+        submission.save(update_fields=["status", "reviewer", "updated_at"])
+        SubmissionEvent.objects.create(
+            submission=submission,
+            actor=user,
+            from_status=SubmissionStatus.IN_REVIEW,
+            to_status=SubmissionStatus.SUBMITTED,
+            comment="Returned to the review queue: the reviewer's account was deactivated.",
+        )
+        audit_event_record(
+            action="form_submission.review_returned",
+            actor_username=actor_label,
+            target=submission,
+            details={
+                "form": submission.definition.slug,
+                "previous_reviewer": user.get_username(),
+                "reason": "account_deactivated",
+            },
+        )
+        returned += 1
+    return returned

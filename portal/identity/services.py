@@ -15,12 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from portal.models import ExternalIdentity, GroupMapping, Profile, Region
+from portal.models import ExternalIdentity, GroupMapping, Profile, Region, ScimAccount
 from portal.permissions import Role, forget_roles
 from portal.services import audit_event_record, user_set_roles
 from portal.types import User
@@ -100,20 +101,23 @@ def _sync(
     except NoAccess:
         _refused(issuer, subject, [], "groups_claim_invalid")
         return None, "groups_claim_invalid"
-    grants = grants_of(groups)
     identity = (
         ExternalIdentity.objects.select_for_update()
         .select_related("user")
         .filter(issuer=issuer, subject=subject)
         .first()
-    )
+    ) or _provisioned_identity(issuer, subject, claims)
+    account = _provisioned(identity.user) if identity is not None else None
+    if account is not None:  # provisioned (SCIM): its SCIM groups decide, not the claim
+        groups = scim_groups_of(account)
+    grants = grants_of(groups)
     if identity is not None and not identity.user.is_active:
         _refused(issuer, subject, groups, "account_disabled", identity.user)
         return None, "account_disabled"
     if not grants.roles:
         if identity is not None:  # the groups went: so does the access
             user_set_roles(user=identity.user, roles=[])
-            _set_regions(identity.user, [])
+            set_regions(identity.user, [])
             identity.groups = groups
             identity.save(update_fields=["groups"])
         _refused(issuer, subject, groups, "no_mapped_group", identity.user if identity else None)
@@ -126,16 +130,17 @@ def _sync(
         user.set_unusable_password()  # only the provider signs this account in
         identity = ExternalIdentity.objects.create(user=user, issuer=issuer, subject=subject)
     user = identity.user
-    user.email = str(claims.get("email", ""))[:254]
-    user.first_name = str(claims.get("given_name", ""))[:150]
-    user.last_name = str(claims.get("family_name", ""))[:150]
-    try:
-        user.full_clean(exclude=["password", "username"])
-    except ValidationError:
-        user.email = ""  # a malformed address is not kept
-    user.save()
+    if account is None:  # a provisioned account's names come from SCIM
+        user.email = str(claims.get("email", ""))[:254]
+        user.first_name = str(claims.get("given_name", ""))[:150]
+        user.last_name = str(claims.get("family_name", ""))[:150]
+        try:
+            user.full_clean(exclude=["password", "username"])
+        except ValidationError:
+            user.email = ""  # a malformed address is not kept
+        user.save()
     user_set_roles(user=user, roles=grants.roles)
-    _set_regions(user, grants.regions)
+    set_regions(user, grants.regions)
     identity.groups = groups
     identity.last_sign_in_at = timezone.now()
     identity.save(update_fields=["groups", "last_sign_in_at"])
@@ -155,7 +160,36 @@ def _sync(
     return user, ""
 
 
-def _set_regions(user: User, regions: Iterable[Region]) -> None:
+def scim_groups_of(account: ScimAccount) -> list[str]:
+    """The names of the provider's groups (SCIM) ``account`` is a member of."""
+    return sorted(account.groups.values_list("display_name", flat=True))
+
+
+def _provisioned(user: User) -> ScimAccount | None:
+    return ScimAccount.objects.filter(user=user, deleted_at__isnull=True).first()
+
+
+def _provisioned_identity(
+    issuer: str, subject: str, claims: dict[str, Any]
+) -> ExternalIdentity | None:
+    """The first sign-in of an account the provider provisioned (SCIM): the ID token's
+    ``OIDC_SCIM_MATCH_CLAIM`` (e.g. Entra's ``oid``) equals the account's SCIM externalId,
+    which is unique among provisioned accounts. Never matched by e-mail or user name."""
+    claim = settings.OIDC_SCIM_MATCH_CLAIM
+    value = claims.get(claim) if claim else None
+    if not isinstance(value, str) or not value:
+        return None
+    account = (
+        ScimAccount.objects.select_related("user")
+        .filter(external_id=value, deleted_at__isnull=True)
+        .first()
+    )
+    if account is None or account.user.external_identities.filter(issuer=issuer).exists():
+        return None  # none, or already linked to another subject of this provider
+    return ExternalIdentity.objects.create(user=account.user, issuer=issuer, subject=subject)
+
+
+def set_regions(user: User, regions: Iterable[Region]) -> None:
     profile, _ = Profile.objects.get_or_create(user=user)
     profile.regions.set(list(regions))
     forget_roles(user)

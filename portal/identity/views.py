@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from django.conf import settings
@@ -10,9 +11,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
+from scim2_server.requests import ScimRequest
 
-from portal.identity import oidc
+from portal.identity import oidc, scim
 from portal.identity.services import NoAccess, sso_failed, sso_sign_in
 from portal.mfa import STATE as MFA_STATE
 
@@ -84,3 +87,23 @@ def _failed(request: HttpRequest, code: str, status: int) -> HttpResponse:
         {"code": code, "provider": settings.OIDC_DISPLAY_NAME},
         status=status,
     )
+
+
+@csrf_exempt
+def scim_endpoint(request: HttpRequest, path: str = "") -> HttpResponse:
+    """SCIM 2.0 (/scim/v2/...): the provider's provisioning client, by bearer token only
+    (the browser session is not used). ``portal.identity.scim``."""
+    scim_request = ScimRequest(
+        method=request.method or "GET",
+        base_url=request.build_absolute_uri("/scim/v2"),
+        path="/" + path.removesuffix(".scim"),
+        query={key: request.GET[key] for key in request.GET},
+        headers=dict(request.headers),
+        body=request.body,
+    )
+    response = scim.serve(scim_request)
+    body = b"" if response.body is None else json.dumps(response.body).encode()
+    answer = HttpResponse(body, status=response.status.value)
+    for name, value in response.headers.items():
+        answer[name] = value
+    return answer

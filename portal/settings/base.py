@@ -160,6 +160,12 @@ OIDC_TIMEOUT_SECONDS = env.int("OIDC_TIMEOUT_SECONDS", default=10)
 # Group -> role[:region] mappings seeded into the database (the admin edits them after):
 # "portal-agents-north=agent:north,portal-admins=admin".
 OIDC_GROUP_MAP = env.str("OIDC_GROUP_MAP", default="")
+# Provisioning (SCIM 2.0, /scim/v2/): the ID token claim that equals a provisioned account's
+# SCIM externalId, which links the account at its first single sign-on (Entra ID: "oid";
+# Okta and Keycloak: "sub"). Empty: provisioned accounts are never linked.
+OIDC_SCIM_MATCH_CLAIM = env.str("OIDC_SCIM_MATCH_CLAIM", default="sub")
+# The most resources one SCIM list answers with (filter.maxResults).
+SCIM_MAX_RESULTS = env.int("SCIM_MAX_RESULTS", default=200)
 # When set, only these local accounts may sign in with a password (break-glass accounts);
 # everyone else uses single sign-on. Empty: every local account may.
 LOCAL_LOGIN_ALLOWED = env.list("LOCAL_LOGIN_ALLOWED", default=[])

@@ -979,6 +979,13 @@ FILLERS: dict[str, Filler] = {
     "session_end_others": _none,
     "sso_login": _none,  # single sign-on is off here: 404 (tests/portal/identity)
     "sso_callback": _none,
+    # SCIM answers its bearer token only: every session here gets 401 (discovery is public
+    # and static). tests/portal/identity/test_scim.py.
+    "scim_root": _none,
+    "scim": lambda w: [
+        ({"path": path}, "")
+        for path in ("Users", "Groups", "ServiceProviderConfig", "Schemas", "ResourceTypes")
+    ],
     "logout": _none,  # POST-probed last (it signs the user out)
     "password_change": _none,
     "password_change_done": _none,

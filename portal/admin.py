@@ -116,6 +116,8 @@ class PortalUserAdmin(_UserManagersOnly, UserAdmin):
         """Unticking "active" is a deactivation like the provider's: sessions ended, tokens
         revoked, open hand-offs and reviews back in their queues (audited)."""
         deactivated = change and "is_active" in form.changed_data and not obj.is_active
+        if change and "is_active" in form.changed_data and obj.is_active:
+            ScimAccount.objects.filter(user=obj).update(admin_hold=False)  # SCIM may again
         if deactivated:
             obj.is_active = True  # account_deactivate does it, with the rest
         super().save_model(request, obj, form, change)

@@ -236,12 +236,22 @@ class ScimAccount(models.Model):
     # [{"value", "type", "primary"}]; the primary (else the first) is the user's e-mail.
     emails = models.JSONField(default=list, blank=True)
     version = models.PositiveIntegerField(default=1)
+    # Deactivated by the portal's administrators (not by SCIM): SCIM cannot reactivate it.
+    admin_hold = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["user__username"]
+        constraints = [
+            # It links the account at its first single sign-on: one live account per value.
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=models.Q(deleted_at__isnull=True) & ~models.Q(external_id=""),
+                name="scim_account_external_id_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"SCIM account of {self.user}"

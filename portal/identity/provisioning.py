@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.contrib.auth.validators import ASCIIUsernameValidator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
@@ -30,8 +31,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from portal import registry
-from portal.identity.services import grants_of, scim_groups_of, set_regions
-from portal.models import ApiToken, ScimAccount, ScimGroup, ScimToken
+from portal.identity.services import Grants, grants_of, scim_groups_of, set_regions
+from portal.models import ApiToken, ExternalIdentity, ScimAccount, ScimGroup, ScimToken
 from portal.permissions import Role
 from portal.services import (
     TOKEN_PREFIX_LENGTH,
@@ -134,6 +135,8 @@ def account_deactivate(
     user = user_model.objects.select_for_update().get(pk=user.pk)
     user.is_active = False
     user.save(update_fields=["is_active"])
+    # Deactivated by the portal's administrators, not the provider: SCIM may not undo it.
+    ScimAccount.objects.filter(user=user).update(admin_hold=not actor_label.startswith("scim:"))
     counts = {
         "sessions_ended": user_sessions_end(user=user, actor=actor, reason="account_deactivated")
     }
@@ -172,9 +175,11 @@ def _clean_user(data: UserData) -> UserData:
         errors["userName"] = "A user name of 1 to 150 characters is required."
     else:
         try:
-            UnicodeUsernameValidator()(name)
+            # ASCII only: no look-alike of another account's name (a Cyrillic or
+            # full-width letter, the Kelvin sign) in the audit trail and the admin.
+            ASCIIUsernameValidator()(name)
         except ValidationError:
-            errors["userName"] = "Letters, digits and @ . + - _ only."
+            errors["userName"] = "ASCII letters, digits and @ . + - _ only."
     for label, value in (
         ("name.givenName", data.given_name),
         ("name.familyName", data.family_name),
@@ -218,7 +223,9 @@ def _primary_email(emails: list[dict[str, Any]]) -> str:
     return (primary or [item["value"] for item in emails] or [""])[0]
 
 
-def _write_user(account: ScimAccount, user: User, data: UserData) -> None:
+def _write_user(account: ScimAccount, user: User, data: UserData) -> bool:
+    """Save the account as ``data`` says; True when its externalId changed (an SSO link
+    made with the old one no longer holds)."""
     taken = get_user_model().objects.filter(username__iexact=data.user_name)
     if user.pk is not None:
         taken = taken.exclude(pk=user.pk)
@@ -237,10 +244,12 @@ def _write_user(account: ScimAccount, user: User, data: UserData) -> None:
     user.email = _primary_email(data.emails)
     user.save()
     account.user = user
+    relinked = bool(account.pk) and account.external_id != data.external_id
     account.external_id = data.external_id
     account.display_name = data.display_name
     account.emails = data.emails
     account.save()
+    return relinked
 
 
 def _user_details(data: UserData) -> dict[str, Any]:
@@ -276,12 +285,27 @@ def scim_user_update(*, token: ScimToken, account: ScimAccount, data: UserData) 
     account = ScimAccount.objects.select_for_update().select_related("user").get(pk=account.pk)
     user = account.user
     was_active = user.is_active
-    _write_user(account, user, data)
+    if data.active and not was_active and account.admin_hold:
+        raise ValidationError(
+            {
+                "active": "The portal's administrators deactivated this account; only they can "
+                "reactivate it (in the admin)."
+            }
+        )
+    relinked = _write_user(account, user, data)
     ScimAccount.objects.filter(pk=account.pk).update(version=F("version") + 1)
     label = _client_label(token)
     audit_event_record(
-        action="scim.user_updated", actor_username=label, target=user, details=_user_details(data)
+        action="scim.user_updated",
+        actor_username=label,
+        target=user,
+        details={**_user_details(data), "external_id_changed": relinked},
     )
+    if relinked:
+        # The single sign-on link was made with the old externalId: it goes, with the
+        # sessions it opened; the next sign-in links again by the new one.
+        ExternalIdentity.objects.filter(user=user).delete()
+        user_sessions_end(user=user, actor=None, reason="external_id_changed")
     if was_active and not data.active:
         account_deactivate(user=user, actor_label=label, reason="scim_active_false")
     elif data.active and not was_active:
@@ -429,6 +453,10 @@ def _sync_access(accounts: Iterable[ScimAccount]) -> None:
         user = account.user
         groups = [] if account.deleted_at else scim_groups_of(account)
         grants = grants_of(groups)
+        grantable = set(settings.SCIM_GRANTABLE_ROLES)
+        grants = Grants(
+            frozenset(role for role in grants.roles if role.value in grantable), grants.regions
+        )
         roles = sorted(role.value for role in grants.roles)
         regions = sorted(region.code for region in grants.regions)
         profile = getattr(user, "profile", None)

@@ -80,6 +80,7 @@ KEPT: dict[str, dict[str, set[str] | None]] = {
     GROUP_SCHEMA: {"displayname": None, "members": {"value", "$ref", "type"}},
 }
 COMMON = {"schemas", "id", "externalid", "meta"}
+MAX_START = 2**31  # a larger startIndex is past the end anyway
 BEARER = AuthenticationScheme(
     type=AuthenticationScheme.Type.oauthbearertoken,
     name="OAuth Bearer Token",
@@ -147,6 +148,10 @@ def _keep_attributes(schema: str, value: dict[str, Any]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, item in value.items():
         name = key.lower()
+        if name == schema.lower() and isinstance(item, dict):
+            # {"urn:...:core:2.0:User": {"active": false}}: the core schema as a container.
+            result[key] = _keep_attributes(schema, item)
+            continue
         if name.startswith(schema.lower() + ":"):  # "urn:...:core:2.0:User:userName"
             name = name.removeprefix(schema.lower() + ":")
         if name == "schemas" and isinstance(item, list):
@@ -170,6 +175,8 @@ def _keep_sub(subs: set[str] | None, item: Any) -> Any:
 
 def _path_kept(schema: str, path: str) -> bool:
     name = path.strip()
+    if name.lower() == schema.lower():
+        return True  # the core schema itself: its value is filtered like a body
     if name.lower().startswith("urn:"):
         if not name.lower().startswith(schema.lower() + ":"):
             return False  # another schema's attribute (an extension)
@@ -188,11 +195,15 @@ def _dropped(request: ScimRequest) -> ScimRequest:
     """``request`` without the attributes the portal does not keep (see the module's doc).
     A PATCH left with no operation becomes a GET of the resource (nothing to change)."""
     schema = _resource_schema(request.path)
-    if schema is None or request.method.upper() not in ("POST", "PUT", "PATCH"):
+    if (
+        schema is None
+        or request.method.upper() not in ("POST", "PUT", "PATCH")
+        or request.path.rstrip("/").lower().endswith("/.search")  # a search, not a resource
+    ):
         return request
     try:
         body = json.loads(request.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return request  # the library answers invalidSyntax
     if not isinstance(body, dict):
         return request
@@ -207,7 +218,13 @@ def _dropped(request: ScimRequest) -> ScimRequest:
                 continue
             path = operation.get("path")
             if isinstance(path, str) and path:
-                if _path_kept(schema, path):
+                if path.strip().lower() == schema.lower() and isinstance(
+                    operation.get("value"), dict
+                ):
+                    kept_operations.append(
+                        {**operation, "value": _keep_attributes(schema, operation["value"])}
+                    )
+                elif _path_kept(schema, path):
                     kept_operations.append(operation)
             elif isinstance(operation.get("value"), dict):
                 value = _keep_attributes(schema, operation["value"])
@@ -416,6 +433,11 @@ class PortalStorage(ScimStorage):
     def _row(self, resource_type: ResourceType, resource_id: str | None) -> Any:
         scim_id = _uuid_or_none(str(resource_id or ""))
         rows = _accounts() if resource_type.name == "User" else _groups()
+        if transaction.get_connection().in_atomic_block:
+            # Inside an operation (PUT, PATCH, DELETE read the resource, change it, write
+            # it back): the row stays locked until the write, so that two concurrent
+            # changes are applied one after the other, never on the same old state.
+            rows = rows.select_for_update(of=("self",))
         row = rows.filter(scim_id=scim_id).first() if scim_id else None
         if row is None:
             raise NotFoundException(detail=f"{resource_type.name} {resource_id!r} not found")
@@ -437,7 +459,7 @@ class PortalStorage(ScimStorage):
         *,
         position: Any = None,
     ) -> SearchPage:
-        start = search_request.start_index_0 or 0
+        start = min(search_request.start_index_0 or 0, MAX_START)
         stop = None if search_request.count is None else start + search_request.count
         if len(resource_types) == 1:
             resource_type = resource_types[0]

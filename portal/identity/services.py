@@ -109,7 +109,16 @@ def _sync(
     ) or _provisioned_identity(issuer, subject, claims)
     account = _provisioned(identity.user) if identity is not None else None
     if account is not None:  # provisioned (SCIM): its SCIM groups decide, not the claim
+        claim = settings.OIDC_SCIM_MATCH_CLAIM
+        if claim and claims.get(claim) != account.external_id:
+            # The link was made for another externalId: the provider no longer vouches
+            # that this person is this account.
+            _refused(issuer, subject, groups, "identity_mismatch", account.user)
+            return None, "identity_mismatch"
         groups = scim_groups_of(account)
+    elif identity is None and not settings.OIDC_JIT_ACCOUNTS:
+        _refused(issuer, subject, groups, "no_account")
+        return None, "no_account"
     grants = grants_of(groups)
     if identity is not None and not identity.user.is_active:
         _refused(issuer, subject, groups, "account_disabled", identity.user)

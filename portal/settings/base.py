@@ -164,6 +164,15 @@ OIDC_GROUP_MAP = env.str("OIDC_GROUP_MAP", default="")
 # SCIM externalId, which links the account at its first single sign-on (Entra ID: "oid";
 # Okta and Keycloak: "sub"). Empty: provisioned accounts are never linked.
 OIDC_SCIM_MATCH_CLAIM = env.str("OIDC_SCIM_MATCH_CLAIM", default="sub")
+# The roles SCIM group membership may give (its token is a bearer secret: by default it
+# cannot make administrators; map admin groups for single sign-on, or list admin here).
+SCIM_GRANTABLE_ROLES = env.list(
+    "SCIM_GRANTABLE_ROLES",
+    default=["agent", "supervisor", "compliance", "content_manager"],
+)
+# When false, single sign-on never creates accounts: only provisioned (SCIM) or existing
+# linked accounts sign in (recommended once SCIM provisions every member of staff).
+OIDC_JIT_ACCOUNTS = env.bool("OIDC_JIT_ACCOUNTS", default=True)
 # The most resources one SCIM list answers with (filter.maxResults).
 SCIM_MAX_RESULTS = env.int("SCIM_MAX_RESULTS", default=200)
 # When set, only these local accounts may sign in with a password (break-glass accounts);

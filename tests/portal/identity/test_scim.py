@@ -92,6 +92,23 @@ def _group(scim: Scim, name: str, members: list[str]) -> dict[str, Any]:
     return response.json()
 
 
+def _password_session(base: str, username: str) -> requests.Session:
+    """A browser session signed in with a password through the live portal's form."""
+    browser = requests.Session()
+    page = browser.get(f"{base}/accounts/login/", timeout=30)
+    browser.post(
+        page.url,
+        data={
+            "username": username,
+            "password": PASSWORD,
+            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+        },
+        headers={"Referer": page.url},
+        timeout=30,
+    )
+    return browser
+
+
 def _patch(scim: Scim, path: str, *operations: dict[str, Any]) -> requests.Response:
     return scim("PATCH", path, {"schemas": [PATCH], "Operations": list(operations)})
 
@@ -108,18 +125,7 @@ def test_the_token_is_required_and_a_browser_session_is_not_enough(
         assert response.json()["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
     # An administrator signed in to the portal gets nothing from SCIM either.
     make_user("scim_admin", Role.ADMIN)
-    browser = requests.Session()
-    page = browser.get(f"{live_server.url}/accounts/login/", timeout=30)
-    browser.post(
-        page.url,
-        data={
-            "username": "scim_admin",
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
-        },
-        headers={"Referer": page.url},
-        timeout=30,
-    )
+    browser = _password_session(live_server.url, "scim_admin")
     assert "sessionid" in browser.cookies
     assert browser.get(f"{live_server.url}/scim/v2/Users", timeout=30).status_code == 401
 
@@ -218,18 +224,7 @@ def test_deactivation_takes_effect_at_once(
     leaver = get_user_model().objects.get(username="leaver")
     leaver.set_password(PASSWORD)  # to hold a browser session in this test
     leaver.save()
-    browser = requests.Session()
-    page = browser.get(f"{live_server.url}/accounts/login/", timeout=30)
-    browser.post(
-        page.url,
-        data={
-            "username": "leaver",
-            "password": PASSWORD,
-            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
-        },
-        headers={"Referer": page.url},
-        timeout=30,
-    )
+    browser = _password_session(live_server.url, "leaver")
     assert browser.get(f"{live_server.url}/", timeout=30, allow_redirects=False).status_code == 200
     _, key = api_token_create(user=leaver, name="script", scopes=["read"])
     api = {"Authorization": f"Bearer {key}"}
@@ -382,3 +377,98 @@ def test_unticking_active_in_the_admin_is_a_full_deactivation(
     assert handoff.assignee_id is None and submission.reviewer_id is None
     event = AuditEvent.objects.get(action="auth.account_deactivated")
     assert event.actor_id == manager.pk and event.details["reason"] == "deactivated_in_admin"
+
+
+def test_a_deactivation_addressed_to_the_core_schema_is_applied(scim: Scim) -> None:
+    """Both PATCH forms that name the core schema as a container (RFC 7644 §3.5.2) reach
+    the account: dropping what the portal does not keep must not drop them."""
+    users = get_user_model().objects
+    for name, operation in (
+        ("urn_value", {"op": "replace", "value": {USER: {"active": False}}}),
+        ("urn_path", {"op": "replace", "path": USER, "value": {"active": False}}),
+    ):
+        body = _create_user(scim, name)
+        assert _patch(scim, f"/Users/{body['id']}", operation).status_code in (200, 204)
+        assert not users.get(username=name).is_active, name
+
+
+def test_searches_by_post_keep_their_filter_and_odd_paging_is_not_an_error(scim: Scim) -> None:
+    _create_user(scim, "first")
+    wanted = _create_user(scim, "second")
+    search = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+        "filter": 'userName eq "second"',
+    }
+    found = scim("POST", "/Users/.search", search).json()
+    assert found["totalResults"] == 1 and found["Resources"][0]["id"] == wanted["id"]
+    past_the_end = scim("GET", f"/Users?startIndex={10**25}&count=5")
+    assert past_the_end.status_code == 200 and past_the_end.json().get("Resources", []) == []
+    deep = scim("POST", "/Users", data=b"[" * 5000 + b"]" * 5000)
+    assert deep.status_code == 400
+
+
+def test_scim_cannot_undo_an_administrators_deactivation_nor_grant_admin(
+    scim: Scim, make_user: Any
+) -> None:
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    from portal.admin import PortalUserAdmin
+
+    body = _create_user(scim, "held")
+    user = get_user_model().objects.get(username="held")
+    request = RequestFactory().post("/admin/")
+    request.user = make_user("hold_admin", Role.ADMIN)
+    user.is_active = False
+
+    class Form:
+        changed_data = ["is_active"]
+
+    PortalUserAdmin(get_user_model(), admin.site).save_model(request, user, Form(), True)
+    again = _patch(scim, f"/Users/{body['id']}", {"op": "replace", "path": "active", "value": True})
+    assert again.status_code == 400 and "administrators" in again.json()["detail"]
+    assert not get_user_model().objects.get(username="held").is_active
+    # Administrators come from single sign-on or the admin, not from a SCIM group.
+    group_mappings_seed("portal-admins=admin")
+    other = _create_user(scim, "would_be_admin")
+    _group(scim, "portal-admins", [other["id"]])
+    assert user_roles(get_user_model().objects.get(username="would_be_admin")) == frozenset()
+    with override_settings(SCIM_GRANTABLE_ROLES=["admin"]):  # an operator who opts in
+        opted = _create_user(scim, "opted_in_admin")
+        group_id = scim("GET", '/Groups?filter=displayName eq "portal-admins"').json()
+        _patch(
+            scim,
+            f"/Groups/{group_id['Resources'][0]['id']}",
+            {"op": "add", "path": "members", "value": [{"value": opted["id"]}]},
+        )
+    assert user_roles(get_user_model().objects.get(username="opted_in_admin")) == frozenset(
+        {Role.ADMIN}
+    )
+
+
+def test_look_alike_user_names_are_refused(scim: Scim) -> None:
+    for name in ("\u0430dmin", "\uff41dmin", "brea\u212aglass"):  # Cyrillic, full-width, Kelvin
+        response = scim("POST", "/Users", _entra_user(name, f"oid-{ord(name[0])}"))
+        assert response.status_code == 400, name
+
+
+def test_an_external_id_change_unlinks_single_sign_on(
+    sso: Any, live_server: Any, regions: dict[str, Any]
+) -> None:
+    group_mappings_seed("portal-supervisors=supervisor")
+    _, key = scim_token_create(name="okta")
+    scim = Scim(live_server.url, key)
+    body = _create_user(scim, "carol.provisioned", "u-carol-55d0")
+    _group(scim, "portal-supervisors", [body["id"]])
+    assert provider_sign_in(live_server.url, "carol").response.status_code == 200
+    user = get_user_model().objects.get(username="carol.provisioned")
+    assert user.external_identities.count() == 1
+    changed = _patch(
+        scim, f"/Users/{body['id']}", {"op": "replace", "path": "externalId", "value": "u-new"}
+    )
+    assert changed.status_code in (200, 204)
+    assert user.external_identities.count() == 0
+    with override_settings(OIDC_JIT_ACCOUNTS=False):
+        done = provider_sign_in(live_server.url, "carol")
+    assert 'data-sso-no-access="no_account"' in done.response.text
+    assert not get_user_model().objects.filter(username="carol").exists()

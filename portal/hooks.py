@@ -19,6 +19,16 @@ def register() -> None:
     )
     register_menu_item(
         MenuItem(
+            "Audit integrity",
+            "portal:audit_verify",
+            Action.VIEW_AUDIT,
+            order=91,
+            in_nav=False,
+            description="Verify the audit trail's hash chain and its signed anchors.",
+        )
+    )
+    register_menu_item(
+        MenuItem(
             "Access review",
             "portal:access_review",
             Action.VIEW_AUDIT,

@@ -51,12 +51,20 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # The hash chain (portal/audit_chain.py): set once, just after the event is committed,
+    # by the database's sealing function; an unsealed event has no seq yet.
+    seq = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
+    prev_hash = models.CharField(max_length=64, blank=True, editable=False, db_default="")
+    hash = models.CharField(max_length=64, blank=True, editable=False, db_default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["target_type", "target_id"]),
             models.Index(fields=["actor", "-created_at"]),
+            models.Index(
+                fields=["id"], condition=models.Q(seq__isnull=True), name="audit_unsealed"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -65,6 +73,26 @@ class AuditEvent(models.Model):
     @property
     def details_json(self) -> str:
         return json.dumps(self.details, sort_keys=True, ensure_ascii=False, default=str)
+
+
+class AuditAnchor(models.Model):
+    """A signed checkpoint of the audit chain: its head (seq, hash) and the number of
+    events at that moment, HMAC-signed with ``AUDIT_ANCHOR_KEY`` and, where configured,
+    appended to a write-once file too (``AUDIT_ANCHOR_PATH``). A rewrite of the whole chain
+    no longer matches the anchors. Append-only like the trail."""
+
+    created_at = models.DateTimeField()
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    events = models.BigIntegerField()
+    key_id = models.CharField(max_length=32)
+    signature = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-seq", "-id"]
+
+    def __str__(self) -> str:
+        return f"anchor at {self.seq} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
 # What a token may do (docs/api.md, "Token scopes"): GET outside the assistant needs

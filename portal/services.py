@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from portal import metrics, request_context
 from portal.audit import minimised
+from portal.audit_chain import seal_on_commit
 from portal.models import TOKEN_SCOPES, ApiToken, AuditEvent, Profile, Region
 from portal.permissions import Role, can_act_for, forget_roles
 from portal.types import AnyUser
@@ -66,8 +67,10 @@ def audit_event_record(
     )
     event.full_clean()
     event.save()
-    # Counted once the event is committed (portal_audit_events_total{action}).
+    # Counted once the event is committed (portal_audit_events_total{action}), and given
+    # its place in the hash chain just after (portal.audit_chain).
     transaction.on_commit(partial(metrics.audit_event_observe, action), robust=True)
+    seal_on_commit()
     return event
 
 

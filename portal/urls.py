@@ -10,11 +10,13 @@ from portal.identity import views as identity_views
 from portal.views import access as access_views
 from portal.views import auth, pages
 from portal.views import mfa as mfa_views
+from portal.views import records as records_views
 from portal.views import sessions as session_views
 
 portal_patterns = [
     path("", pages.dashboard, name="dashboard"),
     path("audit/", pages.audit_list, name="audit_list"),
+    path("audit/verify/", records_views.audit_verify, name="audit_verify"),
     path("audit/access/", access_views.access_review, name="access_review"),
     path("audit/access.csv", access_views.access_review_csv, name="access_review_csv"),
     path(

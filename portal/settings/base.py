@@ -341,8 +341,22 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=20)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 
+# The audit chain's anchors (portal/audit_chain.py, docs/records.md): HMAC keys (the first
+# signs, all verify; default: derived from SECRET_KEY, set your own in production, kept
+# away from the database's administrators), an append-only file that receives a copy of
+# each anchor (empty: none), and how often the beat task writes one.
+AUDIT_ANCHOR_KEYS = env.list("AUDIT_ANCHOR_KEYS", default=[])
+AUDIT_ANCHOR_PATH = env.str("AUDIT_ANCHOR_PATH", default="")
+AUDIT_ANCHOR_MINUTES = env.int("AUDIT_ANCHOR_MINUTES", default=60)
+
 CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "portal.tasks.housekeeping_task", "schedule": timedelta(hours=1)},
+    # Seal any audit event left unsealed (a crash between commit and sealing), then anchor
+    # the chain's head.
+    "audit-anchor": {
+        "task": "portal.tasks.audit_anchor_task",
+        "schedule": timedelta(minutes=AUDIT_ANCHOR_MINUTES),
+    },
 }
 
 # Knowledge: embeddings, ingestion and search

@@ -927,6 +927,7 @@ FILLERS: dict[str, Filler] = {
     "portal:dashboard": _none,
     "portal:audit_list": _none,  # walked first, every page (see walk_audit)
     "portal:access_review": _none,
+    "portal:audit_verify": _none,  # anchors: hashes and counts only
     "portal:access_review_csv": _none,
     "portal:access_review_record": lambda w: [  # POST only
         ({"user_id": pk}, "") for pk in [*(u.pk for u in w.users.values()), MISSING_PK]

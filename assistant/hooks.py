@@ -8,7 +8,13 @@ from django.http import HttpRequest
 
 from assistant.models import HandoffStatus
 from assistant.presenters import labelled_conversations
-from assistant.selectors import conversation_list, handoff_queue, handoffs_open_count
+from assistant.selectors import (
+    CONVERSATION_COLUMNS,
+    conversation_list,
+    conversation_records,
+    handoff_queue,
+    handoffs_open_count,
+)
 from assistant.services.handoffs import handoffs_return_of_leaver
 from portal.permissions import Action
 from portal.registry import (
@@ -16,9 +22,11 @@ from portal.registry import (
     DeactivationStep,
     MenuItem,
     Panel,
+    RecordSource,
     register_deactivation_step,
     register_menu_item,
     register_panel,
+    register_record_source,
 )
 
 RECENT_CONVERSATIONS = 5
@@ -27,6 +35,15 @@ OLDEST_HANDOFFS = 5
 
 def register() -> None:
     register_deactivation_step(DeactivationStep("assistant.handoffs", handoffs_return_of_leaver))
+    register_record_source(
+        RecordSource(
+            "conversations",
+            "Conversations with their answers and sources",
+            CONVERSATION_COLUMNS,
+            conversation_records,
+            order=10,
+        )
+    )
     register_menu_item(
         MenuItem(
             "Assistant",

@@ -100,3 +100,58 @@ def handoff_get(user: AnyUser, handoff_id: int) -> Handoff:
 
 def handoffs_open_count(user: AnyUser) -> int:
     return handoffs_managed_by(user).filter(status=HandoffStatus.OPEN).count()
+
+
+# --- records for an export (portal.records.export, through the registry) ----------------
+
+CONVERSATION_COLUMNS = (
+    "id",
+    "owner",
+    "customer_id",
+    "title",
+    "created_at",
+    "updated_at",
+    "messages",
+)
+
+
+def conversation_records(selection: Any) -> Any:
+    """Every conversation of ``selection`` (a ``portal.registry.RecordFilter``: created in
+    its period, of its user, of its customer) with its messages: the question, the answer
+    as shown, its citations and sources, the tools called, the model. For the export only:
+    no policy here, the export's caller must read the audit trail."""
+    conversations = Conversation.objects.select_related("owner").order_by("pk")
+    if selection.start:
+        conversations = conversations.filter(created_at__gte=selection.start)
+    if selection.end:
+        conversations = conversations.filter(created_at__lte=selection.end)
+    if selection.user_id:
+        conversations = conversations.filter(owner_id=selection.user_id)
+    if selection.customer_id:
+        conversations = conversations.filter(customer_id=selection.customer_id)
+    for conversation in conversations.iterator(chunk_size=200):
+        messages = [
+            {
+                "id": message.pk,
+                "role": message.role,
+                "content": message.content,
+                "citations": message.citations,
+                "source_chunk_ids": message.source_chunk_ids,
+                "source_collection_ids": message.source_collection_ids,
+                "source_record_ids": message.source_record_ids,
+                "tool_calls": message.tool_calls,
+                "model_name": message.model_name,
+                "error": message.error,
+                "created_at": message.created_at.isoformat(),
+            }
+            for message in Message.objects.filter(conversation=conversation).order_by("pk")
+        ]
+        yield {
+            "id": conversation.pk,
+            "owner": conversation.owner.get_username(),
+            "customer_id": conversation.customer_id,
+            "title": conversation.title,
+            "created_at": conversation.created_at.isoformat(),
+            "updated_at": conversation.updated_at.isoformat(),
+            "messages": messages,
+        }

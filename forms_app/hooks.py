@@ -6,7 +6,12 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from forms_app.selectors import submission_decisions_recent, submissions_for_customer
+from forms_app.selectors import (
+    SUBMISSION_COLUMNS,
+    submission_decisions_recent,
+    submission_records,
+    submissions_for_customer,
+)
 from forms_app.services.submissions import submissions_return_of_leaver
 from portal.permissions import Action, Role
 from portal.registry import (
@@ -17,11 +22,13 @@ from portal.registry import (
     MenuItem,
     ModelGrant,
     Panel,
+    RecordSource,
     register_deactivation_step,
     register_demo_seeder,
     register_menu_item,
     register_model_grant,
     register_panel,
+    register_record_source,
 )
 
 RECENT_DECISIONS = 5
@@ -30,6 +37,15 @@ CUSTOMER_SUBMISSIONS = 20
 
 def register() -> None:
     register_deactivation_step(DeactivationStep("forms_app.reviews", submissions_return_of_leaver))
+    register_record_source(
+        RecordSource(
+            "submissions",
+            "Submissions with their history",
+            SUBMISSION_COLUMNS,
+            submission_records,
+            order=20,
+        )
+    )
     # The admin's form-definition pages for content managers (migration 0005; re-applied
     # after every migrate and flush by portal.services.role_groups_ensure).
     for model, actions in (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from forms_app.models import FormDefinition, FormField, FormSubmission, SubmissionStatus
 from forms_app.permissions import (
@@ -107,3 +107,69 @@ def submission_data_for(user: AnyUser, submission: FormSubmission) -> dict[str, 
         if field in MASKERS and data.get(spec.key) not in (None, ""):
             data[spec.key] = visible_value(user, field, str(data[spec.key]))[0]
     return data
+
+
+# --- records for an export (portal.records.export, through the registry) ----------------
+
+SUBMISSION_COLUMNS = (
+    "id",
+    "form",
+    "version",
+    "customer_id",
+    "status",
+    "submitted_by",
+    "reviewer",
+    "created_at",
+    "submitted_at",
+    "decided_at",
+    "decision_comment",
+    "data",
+    "provenance",
+    "history",
+)
+
+
+def submission_records(selection: Any) -> Any:
+    """Every submission of ``selection`` (a ``portal.registry.RecordFilter``: created in its
+    period, submitted or reviewed by its user, of its customer) with its data, provenance
+    and history. For the export only: the export's caller must read the audit trail."""
+    submissions = FormSubmission.objects.select_related(
+        "definition", "submitted_by", "reviewer"
+    ).order_by("pk")
+    if selection.start:
+        submissions = submissions.filter(created_at__gte=selection.start)
+    if selection.end:
+        submissions = submissions.filter(created_at__lte=selection.end)
+    if selection.user_id:
+        submissions = submissions.filter(
+            Q(submitted_by_id=selection.user_id) | Q(reviewer_id=selection.user_id)
+        )
+    if selection.customer_id:
+        submissions = submissions.filter(customer_id=selection.customer_id)
+    for submission in submissions.iterator(chunk_size=200):
+        history = [
+            {
+                "from": event.from_status,
+                "to": event.to_status,
+                "actor": event.actor.get_username(),
+                "comment": event.comment,
+                "at": event.at.isoformat(),
+            }
+            for event in submission.events.select_related("actor").order_by("at", "pk")
+        ]
+        yield {
+            "id": submission.pk,
+            "form": submission.definition.slug,
+            "version": submission.definition.version,
+            "customer_id": submission.customer_id,
+            "status": submission.status,
+            "submitted_by": submission.submitted_by.get_username(),
+            "reviewer": submission.reviewer.get_username() if submission.reviewer else "",
+            "created_at": submission.created_at.isoformat(),
+            "submitted_at": submission.submitted_at.isoformat() if submission.submitted_at else "",
+            "decided_at": submission.decided_at.isoformat() if submission.decided_at else "",
+            "decision_comment": submission.decision_comment,
+            "data": submission.data,
+            "provenance": submission.provenance,
+            "history": history,
+        }

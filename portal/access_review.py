@@ -24,6 +24,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from portal import registry
+from portal.formatting import csv_safe
 from portal.models import AccessReview, ApiToken, ExternalIdentity
 from portal.permissions import Action, can, field_visibility, user_roles
 from portal.services import audit_event_record
@@ -145,11 +146,6 @@ def open_revocations(actor: AnyUser) -> QuerySet[AccessReview]:
     ).select_related("user", "reviewer")
 
 
-def _csv_safe(value: str) -> str:
-    """A spreadsheet must not run a cell as a formula (CSV injection)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
-
-
 def access_csv(actor: AnyUser) -> str:
     """The review as CSV (one line per account)."""
     rows = access_rows(actor)
@@ -176,7 +172,7 @@ def access_csv(actor: AnyUser) -> str:
         review = row.last_review
         writer.writerow(
             [
-                _csv_safe(str(value))
+                csv_safe(str(value))
                 for value in (
                     row.user.get_username(),
                     row.user.get_full_name(),

@@ -16,3 +16,8 @@ def format_size(size: int) -> str:
         return f"{size} byte" if size == 1 else f"{size} bytes"
     unit, scale = ("MB", MB) if size >= MB else ("KB", KB)
     return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+
+
+def csv_safe(value: str) -> str:
+    """A spreadsheet must not run a cell as a formula (CSV injection)."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

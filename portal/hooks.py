@@ -29,6 +29,17 @@ def register() -> None:
     )
     register_menu_item(
         MenuItem(
+            "Exports for regulators",
+            "portal:export_list",
+            Action.VIEW_AUDIT,
+            order=93,
+            in_nav=False,
+            description="Audit events, conversations and submissions of a period, a user "
+            "or a customer, as JSON Lines and CSV with a manifest.",
+        )
+    )
+    register_menu_item(
+        MenuItem(
             "Access review",
             "portal:access_review",
             Action.VIEW_AUDIT,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from django.conf import settings
 from django.db import models
+
+from portal.storage import encrypted_storage
 
 
 class Region(models.Model):
@@ -302,3 +305,46 @@ class ScimGroup(models.Model):
 
     def __str__(self) -> str:
         return self.display_name
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+def _export_path(instance: models.Model, filename: str) -> str:
+    return f"exports/{uuid.uuid4().hex}.zip"
+
+
+class RecordExport(models.Model):
+    """An export for regulators or eDiscovery (portal.records.export): a ZIP of JSON Lines
+    and CSV files with a manifest, built by a Celery task, encrypted at rest, downloaded by
+    who asked for it. Asking and downloading are audited."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="record_exports"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    # {"start", "end" (ISO), "user_id", "user", "customer_id"}
+    filters = models.JSONField(default=dict, blank=True)
+    progress = models.JSONField(default=dict, blank=True)  # {source: records written}
+    manifest = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    file = models.FileField(
+        upload_to=_export_path, max_length=200, storage=encrypted_storage, blank=True
+    )
+    size_bytes = models.BigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Export #{self.pk} ({self.status})"

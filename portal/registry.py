@@ -13,6 +13,8 @@ app's ``AppConfig.ready()`` registers (in the spirit of Wagtail's hooks):
   worker process starts (``portal.startup``), **readiness checks**
   (``register_readiness_check``) answered at ``/readyz``, and **gauges**
   (``register_metrics_gauge``) read when ``/metrics`` is scraped;
+- **record sources** (``register_record_source``): what an app adds to an export for
+  regulators (``portal.records.export``), e.g. conversations with their answers and sources;
 - **leaver steps** (``register_deactivation_step``): what an app hands back when an account
   is deactivated (``portal.identity.provisioning.account_deactivate``), e.g. the hand-offs
   and reviews the leaver held, returned to their queues.
@@ -137,6 +139,30 @@ class DeactivationStep:
     run: Callable[[Any, str], int]
 
 
+@dataclass(frozen=True)
+class RecordFilter:
+    """Which records an export holds: created in [start, end] (None: open), of one user
+    (as actor, owner, submitter or reviewer) and of one customer (None: any)."""
+
+    start: Any = None
+    end: Any = None
+    user_id: int | None = None
+    customer_id: int | None = None
+
+
+@dataclass(frozen=True)
+class RecordSource:
+    """One file pair of an export (``<name>.jsonl`` and ``<name>.csv``): ``rows(filter)``
+    yields JSON-ready dicts in a stable order; ``columns`` are the CSV's (nested values
+    become JSON text)."""
+
+    name: str
+    label: str
+    columns: tuple[str, ...]
+    rows: Callable[[RecordFilter], Any]
+    order: int = 100
+
+
 _menu: dict[str, MenuItem] = {}
 _panels: dict[str, Panel] = {}
 _seeders: dict[str, DemoSeeder] = {}
@@ -146,6 +172,7 @@ _gauges: dict[str, MetricsGauge] = {}
 _grants: dict[tuple[str, str, str], ModelGrant] = {}
 _facts: dict[str, AccessFact] = {}
 _deactivation_steps: dict[str, DeactivationStep] = {}
+_record_sources: dict[str, RecordSource] = {}
 
 
 def register_menu_item(item: MenuItem) -> None:
@@ -176,6 +203,14 @@ def register_access_fact(fact: AccessFact) -> None:
 
 def access_facts() -> list[AccessFact]:
     return sorted(_facts.values(), key=lambda fact: (fact.order, fact.name))
+
+
+def register_record_source(source: RecordSource) -> None:
+    _record_sources[source.name] = source
+
+
+def record_sources() -> list[RecordSource]:
+    return sorted(_record_sources.values(), key=lambda source: (source.order, source.name))
 
 
 def register_deactivation_step(step: DeactivationStep) -> None:

@@ -35,3 +35,9 @@ def audit_anchor_task(self: object) -> dict[str, object]:
 
     anchor = anchor_write()
     return {"seq": anchor.seq if anchor else 0}
+
+
+# The records package's tasks, registered with the workers through this module.
+from portal.records.tasks import records_export_task  # noqa: E402
+
+__all__ = ["audit_anchor_task", "housekeeping_task", "records_export_task"]

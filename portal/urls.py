@@ -17,6 +17,12 @@ portal_patterns = [
     path("", pages.dashboard, name="dashboard"),
     path("audit/", pages.audit_list, name="audit_list"),
     path("audit/verify/", records_views.audit_verify, name="audit_verify"),
+    path("audit/exports/", records_views.export_list, name="export_list"),
+    path(
+        "audit/exports/<str:pk>/download/",
+        records_views.export_download,
+        name="export_download",
+    ),
     path("audit/access/", access_views.access_review, name="access_review"),
     path("audit/access.csv", access_views.access_review_csv, name="access_review_csv"),
     path(

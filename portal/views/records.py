@@ -1,18 +1,25 @@
-"""The audit chain's page: verify the trail now, and the signed anchors (portal.audit_chain)."""
+"""Records pages: the audit chain's integrity (portal.audit_chain) and exports for
+regulators (portal.records.export)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from portal.audit_chain import verify
-from portal.models import AuditAnchor
+from portal.models import AuditAnchor, ExportStatus, RecordExport
 from portal.permissions import Action
+from portal.records.export import exports_visible_to, records_export_open, records_export_request
 from portal.services import audit_event_record
+from portal.validation import parse_id
 from portal.views.decorators import require_action
 
 ANCHORS_SHOWN = 20
+EXPORTS_SHOWN = 50
+EXPORT_FIELDS = ("start", "end", "username", "customer_id")
 
 
 @require_http_methods(["GET", "POST"])
@@ -36,4 +43,49 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
         request,
         "portal/audit_verify.html",
         {"result": result, "anchors": AuditAnchor.objects.order_by("-seq")[:ANCHORS_SHOWN]},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@require_action(Action.VIEW_AUDIT)
+def export_list(request: HttpRequest) -> HttpResponse:
+    """The exports (who asked, what, status, progress) and the form that asks for one."""
+    errors: dict[str, list[str]] = {}
+    values = {key: request.POST.get(key, "") for key in EXPORT_FIELDS}
+    if request.method == "POST":
+        try:
+            records_export_request(actor=request.user, **values)
+        except ValidationError as invalid:
+            errors = invalid.message_dict
+        else:
+            messages.success(request, "Export queued: it is built in the background.")
+            return redirect("portal:export_list")
+    exports = list(exports_visible_to(request.user)[:EXPORTS_SHOWN])
+    return render(
+        request,
+        "portal/exports.html",
+        {
+            "exports": exports,
+            "errors": errors,
+            "values": values,
+            "working": any(
+                e.status in (ExportStatus.QUEUED, ExportStatus.RUNNING) for e in exports
+            ),
+        },
+        status=400 if errors else 200,
+    )
+
+
+@require_action(Action.VIEW_AUDIT)
+def export_download(request: HttpRequest, pk: str) -> FileResponse:
+    number = parse_id(pk)
+    try:
+        handle = records_export_open(actor=request.user, export_id=number or 0)
+    except RecordExport.DoesNotExist:
+        raise Http404("No such export.") from None
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=f"records-export-{number}.zip",
+        content_type="application/zip",
     )

@@ -97,7 +97,14 @@ from knowledge.ingestion.pipeline import ingest
 from knowledge.models import Collection, Document
 from knowledge.permissions import collections_managed_by, collections_visible_to
 from knowledge.services import collection_create, document_archive, document_create
-from portal.models import TOKEN_SCOPES, AccessReview, AuditEvent, Region, UserSession
+from portal.models import (
+    TOKEN_SCOPES,
+    AccessReview,
+    AuditEvent,
+    RecordExport,
+    Region,
+    UserSession,
+)
 from portal.permissions import Role, field_visibility, region_filter
 from portal.services import api_token_create, region_ensure, user_ensure
 from tests.assistant.conftest import chat_requests
@@ -928,6 +935,8 @@ FILLERS: dict[str, Filler] = {
     "portal:audit_list": _none,  # walked first, every page (see walk_audit)
     "portal:access_review": _none,
     "portal:audit_verify": _none,  # anchors: hashes and counts only
+    "portal:export_list": _none,
+    "portal:export_download": _pks(lambda w: RecordExport.objects.order_by("pk")),
     "portal:access_review_csv": _none,
     "portal:access_review_record": lambda w: [  # POST only
         ({"user_id": pk}, "") for pk in [*(u.pk for u in w.users.values()), MISSING_PK]

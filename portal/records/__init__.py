@@ -1,0 +1,1 @@
+"""Records management beside the audit trail: exports for regulators (``export``)."""

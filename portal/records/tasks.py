@@ -1,0 +1,14 @@
+"""The export's Celery task (imported by ``portal.tasks`` so that workers know it)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from portal.records.export import records_export_build
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=0)
+def records_export_task(self: object, export_id: int) -> dict[str, object]:
+    """Build export ``export_id`` (portal.records.export)."""
+    export = records_export_build(export_id)
+    return {"export": export.pk, "status": export.status}

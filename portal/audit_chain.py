@@ -40,22 +40,36 @@ log = logging.getLogger(__name__)
 GENESIS = "0" * 64
 
 
-def seal_pending(max_rows: int = 100_000) -> int:
-    """Give every committed, unsealed event its place in the chain; returns how many."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT portal_auditevent_seal_pending(%s)", [max_rows])
+def seal_pending(max_rows: int = 100_000, only_ids: list[int] | None = None) -> int:
+    """Give committed, unsealed events their place in the chain (``only_ids``: those
+    events, found by primary key; None: every pending one); returns how many."""
+    # One statement: in autocommit (after a commit, where on_commit runs) it is its own
+    # transaction, one round trip; inside a transaction it joins it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT portal_auditevent_seal_pending(%s, %s::bigint[])", [max_rows, only_ids]
+        )
         return int(cursor.fetchone()[0])
 
 
+_PENDING = "portal_audit_unsealed_ids"
+
+
 def _seal_after_commit() -> None:
-    seal_pending()
+    ids = getattr(connection, _PENDING, [])
+    setattr(connection, _PENDING, [])
+    if ids:
+        seal_pending(only_ids=ids)
 
 
-def seal_on_commit() -> None:
-    """Seal this transaction's events just after it commits (registered once per
-    transaction; at once outside a transaction)."""
-    pending = getattr(connection, "run_on_commit", [])
-    if not any(entry[1] is _seal_after_commit for entry in pending):
+def seal_on_commit(event_id: int) -> None:
+    """Seal event ``event_id`` just after its transaction commits (one sealing per
+    transaction, for all its events; at once outside a transaction)."""
+    pending: list[int] = getattr(connection, _PENDING, [])
+    pending.append(event_id)
+    setattr(connection, _PENDING, pending)
+    callbacks = getattr(connection, "run_on_commit", [])
+    if not any(entry[1] is _seal_after_commit for entry in callbacks):
         transaction.on_commit(_seal_after_commit, robust=True)
 
 

@@ -70,7 +70,7 @@ def audit_event_record(
     # Counted once the event is committed (portal_audit_events_total{action}), and given
     # its place in the hash chain just after (portal.audit_chain).
     transaction.on_commit(partial(metrics.audit_event_observe, action), robust=True)
-    seal_on_commit()
+    seal_on_commit(event.pk)
     return event
 
 

@@ -29,8 +29,9 @@ $$;
 # wrote events (portal.audit_chain.seal_pending, on_commit), by the beat task for
 # stragglers, and before every verification. It takes no other lock, so no deadlock.
 SEAL = """
-CREATE OR REPLACE FUNCTION portal_auditevent_seal_pending(max_rows integer DEFAULT 100000)
-RETURNS integer LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION portal_auditevent_seal_pending(
+    max_rows integer DEFAULT 100000, only_ids bigint[] DEFAULT NULL
+) RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     head_seq bigint;
     head_hash text;
@@ -38,6 +39,10 @@ DECLARE
     h text;
     n integer := 0;
 BEGIN
+    -- The events are already durable (their writer committed): the sealing need not wait
+    -- for its own flush. Were it lost in a crash, the same events are sealed again (the
+    -- beat task), and any later synchronous commit (an anchor) flushes it first.
+    PERFORM set_config('synchronous_commit', 'off', true);
     PERFORM pg_advisory_xact_lock(hashtext('portal_auditevent_chain'));
     SELECT seq, hash INTO head_seq, head_hash
         FROM portal_auditevent WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1;
@@ -45,7 +50,15 @@ BEGIN
         head_seq := 0;
         head_hash := repeat('0', 64);
     END IF;
-    FOR r IN SELECT * FROM portal_auditevent WHERE seq IS NULL ORDER BY id LIMIT max_rows LOOP
+    -- only_ids: the events one transaction wrote (found by primary key); NULL: all pending.
+    FOR r IN
+        SELECT * FROM portal_auditevent
+        WHERE seq IS NULL AND only_ids IS NULL
+        UNION ALL
+        SELECT * FROM portal_auditevent
+        WHERE only_ids IS NOT NULL AND id = ANY(only_ids) AND seq IS NULL
+        ORDER BY id LIMIT max_rows
+    LOOP
         h := encode(sha256(convert_to(head_hash || portal_auditevent_content(r), 'UTF8')), 'hex');
         head_seq := head_seq + 1;
         UPDATE portal_auditevent SET seq = head_seq, prev_hash = head_hash, hash = h
@@ -95,7 +108,7 @@ BACKFILL = "SELECT portal_auditevent_seal_pending(2147483647);"
 BACKWARD = """
 DROP TRIGGER IF EXISTS portal_auditanchor_no_update_delete ON portal_auditanchor;
 DROP FUNCTION IF EXISTS portal_auditanchor_append_only();
-DROP FUNCTION IF EXISTS portal_auditevent_seal_pending(integer);
+DROP FUNCTION IF EXISTS portal_auditevent_seal_pending(integer, bigint[]);
 DROP FUNCTION IF EXISTS portal_auditevent_content(portal_auditevent);
 CREATE OR REPLACE FUNCTION portal_auditevent_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$

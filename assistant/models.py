@@ -70,6 +70,11 @@ class Message(models.Model):
     # (customer names and numbers, hand-off reasons).
     cards = EncryptedJSONField(default=list, blank=True)
     model_name = models.CharField(max_length=200, blank=True)
+    # What explains the answer later (assistant/answering/lineage.py): models, prompt
+    # version, retrieval settings, each source's ids and the SHA-256 of what the model read,
+    # citations kept and removed, tools. The texts themselves, encrypted, beside it.
+    lineage = models.JSONField(default=dict, blank=True)
+    source_texts = EncryptedJSONField(default=list, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)

@@ -141,6 +141,8 @@ def conversation_records(selection: Any) -> Any:
                 "source_record_ids": message.source_record_ids,
                 "tool_calls": message.tool_calls,
                 "model_name": message.model_name,
+                "lineage": message.lineage,
+                "source_texts": message.source_texts,
                 "error": message.error,
                 "created_at": message.created_at.isoformat(),
             }

@@ -21,6 +21,7 @@ from assistant.answering import llm
 from assistant.answering.citations import check_citations
 from assistant.answering.commands import command_run, is_command
 from assistant.answering.extractive import Source, extractive_answer
+from assistant.answering.lineage import answer_lineage
 from assistant.answering.model_answer import answer_with_model
 from assistant.answering.prompt import gather_sources, history, model_messages
 from assistant.answering.rendering import render_answer
@@ -121,7 +122,7 @@ def _extractive(context: ToolContext, draft: AnswerDraft, question: str) -> None
 
 def _finish(context: ToolContext, draft: AnswerDraft, question: str, started: float) -> Message:
     by_number = context.sources.by_number()
-    content, kept = draft.content, list[int]()
+    content, kept, removed = draft.content, list[int](), list[int]()
     if not draft.error:
         content, kept, removed = check_citations(content, set(by_number))
         if removed:
@@ -145,6 +146,15 @@ def _finish(context: ToolContext, draft: AnswerDraft, question: str, started: fl
     chunk_ids = context.sources.chunk_ids()
     collection_ids = sorted(set(chunk_collection_ids(context.user, chunk_ids).values()))
     total_ms = (time.monotonic() - started) * 1000
+    lineage, source_texts = answer_lineage(
+        sources=list(context.sources.items),
+        model_requested=settings.OPENAI_MODEL if llm.llm_configured() else draft.model_name,
+        model_reported=draft.model_name,
+        kept=kept,
+        removed=removed,
+        tools=context.calls,
+        searched=not context.direct,
+    )
     return _assistant_message_store(
         context=context,
         question=question,
@@ -162,6 +172,8 @@ def _finish(context: ToolContext, draft: AnswerDraft, question: str, started: fl
             "completion_tokens": draft.completion_tokens,
             "latency_ms": round(total_ms),
             "error": draft.error,
+            "lineage": lineage,
+            "source_texts": source_texts,
         },
         model_ms=draft.model_ms,
     )
@@ -191,6 +203,8 @@ def _assistant_message_store(
             ],
             "citations": fields["citations"],
             "model": fields["model_name"],
+            "prompt_version": fields["lineage"]["prompt_version"],
+            "source_hashes": [entry["sha256"] for entry in fields["lineage"]["sources"]],
             "error": fields["error"],
             # Time in the model vs. in the portal around it (retrieval, tools, storage).
             "model_ms": round(model_ms, 1),

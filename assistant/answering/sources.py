@@ -167,12 +167,15 @@ class SourceSet:
         chosen = self.items if sources is None else sources
         if not chosen:
             return "<sources>\n(no sources were found)\n</sources>"
-        parts = [
-            f'<source n="{s.number}" kind="{s.kind}">\n'
-            f"{neutralise_fence(s.label())}\n{neutralise_fence(s.text)}\n</source>"
-            for s in chosen
-        ]
-        return "<sources>\n" + "\n".join(parts) + "\n</sources>"
+        return "<sources>\n" + "\n".join(source_block(s) for s in chosen) + "\n</sources>"
+
+
+def source_block(source: Source) -> str:
+    """One source exactly as the model reads it (what the answer's lineage hashes)."""
+    return (
+        f'<source n="{source.number}" kind="{source.kind}">\n'
+        f"{neutralise_fence(source.label())}\n{neutralise_fence(source.text)}\n</source>"
+    )
 
 
 def customer_record_text(user: AnyUser, customer: CustomerView) -> str:

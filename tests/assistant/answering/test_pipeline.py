@@ -217,3 +217,60 @@ def test_document_markers_reach_the_model_neutralised_and_its_links_stay_text(
     (link,) = re.findall(r"<a [^>]*>", message.content_html)  # the one citation, only
     assert 'class="citation"' in link and "/forms/refund/" not in message.content_html
     assert "the refund form" in message.content_html
+
+
+def test_an_answer_keeps_its_lineage(
+    server: FakeOpenAI, documents: dict[str, Any], agent: Any, settings: Any
+) -> None:
+    """What explains the answer later: the models, the prompt's version, the retrieval
+    settings, every source's ids and the hash of exactly what the model read (kept,
+    encrypted), the citations kept and removed, the tools."""
+    import hashlib
+
+    from assistant.answering.lineage import prompt_version
+    from assistant.answering.prompt import SYSTEM_PROMPT
+
+    server.chat_replies.append({"content": "The fee is 5 euros [1], see also [9]."})
+    conversation = conversation_create(owner=agent)
+    message = answer(user=agent, conversation=conversation, text="What is the annual card fee?")
+    lineage = message.lineage
+    assert lineage["model"] == {"requested": settings.OPENAI_MODEL, "reported": "test-model"}
+    assert lineage["prompt_version"] == prompt_version()
+    assert lineage["retrieval"]["mode"] == "hybrid"
+    assert lineage["retrieval"]["k"] == settings.ASSISTANT_MAX_SOURCES
+    assert lineage["retrieval"]["ef_search"] == settings.KNOWLEDGE_HNSW_EF_SEARCH
+    assert lineage["retrieval"]["embedding_model"].endswith("all-MiniLM-L6-v2")
+    assert lineage["citations"] == {"kept": [1], "removed": [9]}
+    chunk_sources = [s for s in lineage["sources"] if s["kind"] == "chunk"]
+    assert [s["chunk_id"] for s in chunk_sources] == message.source_chunk_ids
+    assert chunk_sources[0]["document_id"] == documents["fees"].pk
+    # Each hash is of exactly what the model read, which is kept beside it.
+    body = next(r["body"] for r in server.requests if r["path"].endswith("/chat/completions"))
+    prompt = body["messages"][-1]["content"]
+    texts = {item["n"]: item["text"] for item in message.source_texts}
+    for source in lineage["sources"]:
+        assert texts[source["n"]] in prompt
+        assert hashlib.sha256(texts[source["n"]].encode()).hexdigest() == source["sha256"]
+    # The texts are encrypted in the database; the lineage itself holds no text.
+    assert PRODUCTS_CANARY not in json.dumps(lineage)
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT source_texts::text FROM assistant_message WHERE id = %s", [message.pk]
+        )
+        assert PRODUCTS_CANARY not in cursor.fetchone()[0]
+    event = AuditEvent.objects.get(action="assistant.answer")
+    assert event.details["prompt_version"] == lineage["prompt_version"]
+    assert event.details["source_hashes"] == [s["sha256"] for s in lineage["sources"]]
+    # The version follows the code: another prompt is another version.
+    prompt_version.cache_clear()
+    try:
+        import assistant.answering.lineage as lineage_module
+
+        original = lineage_module.SYSTEM_PROMPT
+        lineage_module.SYSTEM_PROMPT = SYSTEM_PROMPT + " (changed)"
+        assert prompt_version() != lineage["prompt_version"]
+    finally:
+        lineage_module.SYSTEM_PROMPT = original
+        prompt_version.cache_clear()

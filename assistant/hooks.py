@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import reverse
 
 from assistant.models import HandoffStatus
 from assistant.presenters import labelled_conversations
@@ -19,10 +20,12 @@ from assistant.services.handoffs import handoffs_return_of_leaver
 from portal.permissions import Action
 from portal.registry import (
     DASHBOARD,
+    AuditLink,
     DeactivationStep,
     MenuItem,
     Panel,
     RecordSource,
+    register_audit_link,
     register_deactivation_step,
     register_menu_item,
     register_panel,
@@ -35,6 +38,14 @@ OLDEST_HANDOFFS = 5
 
 def register() -> None:
     register_deactivation_step(DeactivationStep("assistant.handoffs", handoffs_return_of_leaver))
+    register_audit_link(
+        AuditLink(
+            "assistant.answer",
+            "Explain",
+            lambda event: reverse("assistant:answer_explain", args=[event.target_id]),
+            Action.SUPERVISE_ANSWERS,
+        )
+    )
     register_record_source(
         RecordSource(
             "conversations",

@@ -38,6 +38,8 @@ class Action(StrEnum):
     ASK_ASSISTANT = "ask_assistant"
     MANAGE_HANDOFFS = "manage_handoffs"
     MANAGE_USERS = "manage_users"
+    # Read any assistant answer with its lineage ("explain this answer"): AI supervision.
+    SUPERVISE_ANSWERS = "supervise_answers"
 
 
 _STAFF = frozenset({Action.USE_PORTAL, Action.USE_API, Action.SEARCH_KNOWLEDGE})
@@ -60,6 +62,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         Action.ASK_ASSISTANT,
         Action.VIEW_AUDIT,
         Action.SEE_ALL_REGIONS,
+        Action.SUPERVISE_ANSWERS,
     },
     Role.CONTENT_MANAGER: _STAFF | {Action.MANAGE_CONTENT, Action.ASK_ASSISTANT},
     Role.ADMIN: _STAFF

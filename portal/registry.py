@@ -163,6 +163,17 @@ class RecordSource:
     order: int = 100
 
 
+@dataclass(frozen=True)
+class AuditLink:
+    """A link shown beside audit events of ``event_action`` in the trail, to who may
+    ``requires``: e.g. "Explain" on ``assistant.answer`` events. ``url(event)``."""
+
+    event_action: str
+    label: str
+    url: Callable[[Any], str]
+    requires: Action
+
+
 _menu: dict[str, MenuItem] = {}
 _panels: dict[str, Panel] = {}
 _seeders: dict[str, DemoSeeder] = {}
@@ -173,6 +184,7 @@ _grants: dict[tuple[str, str, str], ModelGrant] = {}
 _facts: dict[str, AccessFact] = {}
 _deactivation_steps: dict[str, DeactivationStep] = {}
 _record_sources: dict[str, RecordSource] = {}
+_audit_links: dict[str, AuditLink] = {}
 
 
 def register_menu_item(item: MenuItem) -> None:
@@ -203,6 +215,19 @@ def register_access_fact(fact: AccessFact) -> None:
 
 def access_facts() -> list[AccessFact]:
     return sorted(_facts.values(), key=lambda fact: (fact.order, fact.name))
+
+
+def register_audit_link(link: AuditLink) -> None:
+    _audit_links[f"{link.event_action}|{link.label}"] = link
+
+
+def audit_links(user: AnyUser, events: list[Any]) -> None:
+    """Give each of ``events`` the links (``event.links``: [(label, url)]) ``user`` may follow."""
+    usable = [link for link in _audit_links.values() if can(user, link.requires)]
+    for event in events:
+        event.links = [
+            (link.label, link.url(event)) for link in usable if link.event_action == event.action
+        ]
 
 
 def register_record_source(source: RecordSource) -> None:

@@ -10,9 +10,11 @@ from assistant.views.chat import (
     feedback,
     message_fragment,
 )
+from assistant.views.explain import answer_explain_view
 from assistant.views.handoffs import handoff_assign_view, handoff_queue_view, handoff_resolve_view
 
 __all__ = [
+    "answer_explain_view",
     "ask",
     "chat_index",
     "citation_preview",

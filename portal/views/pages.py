@@ -52,7 +52,9 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     filters = form.cleaned_data if form.is_valid() else {}
     events = audit_event_list(user=request.user, **filters)
     context = page_context(request, events, 50)
-    context.update(filter_form=form, events=context["page_obj"].object_list)
+    events_shown = list(context["page_obj"].object_list)
+    registry.audit_links(request.user, events_shown)
+    context.update(filter_form=form, events=events_shown)
     return render(request, "portal/audit_list.html", context)
 
 

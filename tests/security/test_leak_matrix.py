@@ -105,7 +105,7 @@ from portal.models import (
     Region,
     UserSession,
 )
-from portal.permissions import Role, field_visibility, region_filter
+from portal.permissions import Action, Role, can, field_visibility, region_filter
 from portal.services import api_token_create, region_ensure, user_ensure
 from tests.assistant.conftest import chat_requests
 from tests.knowledge.customers.conftest import make_customer
@@ -579,7 +579,10 @@ def allowed_and_expected(canary: Canary, user: Any, world: World) -> tuple[bool,
         # "The Django admin"). The audit trail keeps the question, the hand-off reason and
         # the feedback comment only as fingerprints (portal.audit): view_audit reads none
         # of them.
-        ok = reads or superuser
+        # Who supervises the assistant explains any answer: its question is shown
+        # (assistant/explanation.py; the sources and the answer only within their rights).
+        supervises = canary.kind == "conv" and can(user, Action.SUPERVISE_ANSWERS)
+        ok = reads or superuser or supervises
         return ok, ok
     if canary.kind == "sub":
         submission = _submission_of(canary, world)
@@ -975,6 +978,7 @@ FILLERS: dict[str, Filler] = {
     "assistant:message_fragment": _pks(lambda w: w.messages()),
     "assistant:citation_preview": _citations,
     "assistant:feedback": _pks(lambda w: w.messages()),
+    "assistant:answer_explain": _pks(lambda w: w.messages()),
     "assistant:handoff_queue": _with_queries(_none, lambda w: ["resolved=1"]),
     "assistant:handoff_assign": _pks(_handoffs),
     "assistant:handoff_resolve": _pks(_handoffs),

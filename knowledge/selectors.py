@@ -420,3 +420,10 @@ def document_counts_by_status() -> dict[str, int]:
     only, nothing any user reads)."""
     rows = Document.objects.order_by().values("status").annotate(n=Count("pk"))
     return {row["status"]: row["n"] for row in rows}
+
+
+def documents_live_versions(document_ids: list[int]) -> dict[int, int]:
+    """The live (searchable) version of each of ``document_ids`` that still exists (document
+    id -> version; 0: nothing searchable). For an answer's lineage: a source cited version N
+    of a document that now answers with version M. No policy: ids and numbers only."""
+    return dict(Document.objects.filter(pk__in=document_ids).values_list("pk", "live_version"))

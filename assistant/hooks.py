@@ -16,6 +16,7 @@ from assistant.selectors import (
     handoff_queue,
     handoffs_open_count,
 )
+from assistant.services.conversations import conversations_expired, conversations_purge
 from assistant.services.handoffs import handoffs_return_of_leaver
 from portal.permissions import Action
 from portal.registry import (
@@ -25,11 +26,13 @@ from portal.registry import (
     MenuItem,
     Panel,
     RecordSource,
+    RetentionClass,
     register_audit_link,
     register_deactivation_step,
     register_menu_item,
     register_panel,
     register_record_source,
+    register_retention_class,
 )
 
 RECENT_CONVERSATIONS = 5
@@ -38,6 +41,16 @@ OLDEST_HANDOFFS = 5
 
 def register() -> None:
     register_deactivation_step(DeactivationStep("assistant.handoffs", handoffs_return_of_leaver))
+    register_retention_class(
+        RetentionClass(
+            "conversations",
+            "Conversations with their messages, feedback and hand-offs",
+            conversations_purge,
+            lambda cutoff, holds: conversations_expired(cutoff, holds).count(),
+            ("conversation", "user", "customer"),
+            order=10,
+        )
+    )
     register_audit_link(
         AuditLink(
             "assistant.answer",

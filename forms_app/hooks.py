@@ -12,7 +12,11 @@ from forms_app.selectors import (
     submission_records,
     submissions_for_customer,
 )
-from forms_app.services.submissions import submissions_return_of_leaver
+from forms_app.services.submissions import (
+    submissions_expired,
+    submissions_purge,
+    submissions_return_of_leaver,
+)
 from portal.permissions import Action, Role
 from portal.registry import (
     CUSTOMER_DETAIL,
@@ -23,12 +27,14 @@ from portal.registry import (
     ModelGrant,
     Panel,
     RecordSource,
+    RetentionClass,
     register_deactivation_step,
     register_demo_seeder,
     register_menu_item,
     register_model_grant,
     register_panel,
     register_record_source,
+    register_retention_class,
 )
 
 RECENT_DECISIONS = 5
@@ -37,6 +43,16 @@ CUSTOMER_SUBMISSIONS = 20
 
 def register() -> None:
     register_deactivation_step(DeactivationStep("forms_app.reviews", submissions_return_of_leaver))
+    register_retention_class(
+        RetentionClass(
+            "submissions",
+            "Decided, withdrawn or abandoned submissions, with history and files",
+            submissions_purge,
+            lambda cutoff, holds: submissions_expired(cutoff, holds).count(),
+            ("submission", "user", "customer"),
+            order=20,
+        )
+    )
     register_record_source(
         RecordSource(
             "submissions",

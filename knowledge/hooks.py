@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from knowledge.permissions import collections_visible_to
+from knowledge.services import document_versions_expired, document_versions_purge
 from portal.permissions import Action, Role
 from portal.registry import (
     AccessFact,
@@ -16,6 +17,7 @@ from portal.registry import (
     MetricsGauge,
     ModelGrant,
     ReadinessCheck,
+    RetentionClass,
     Warmup,
     register_access_fact,
     register_demo_seeder,
@@ -23,6 +25,7 @@ from portal.registry import (
     register_metrics_gauge,
     register_model_grant,
     register_readiness_check,
+    register_retention_class,
     register_warmup,
 )
 
@@ -60,6 +63,15 @@ def register() -> None:
         register_model_grant(ModelGrant(Role.CONTENT_MANAGER, "knowledge", model, actions))
     register_access_fact(AccessFact("collections", "Collections it reads", _collections_read))
     register_demo_seeder(DemoSeeder("knowledge", _seed, order=10))
+    register_retention_class(
+        RetentionClass(
+            "document_versions",
+            "Uploads no longer the live version of their document",
+            document_versions_purge,
+            lambda cutoff, holds: document_versions_expired(cutoff, holds).count(),
+            order=30,
+        )
+    )
     register_warmup(Warmup("embedding model", _warm_embedding_model))
     register_readiness_check(ReadinessCheck("embedding_model", _embedding_model_readiness))
     register_metrics_gauge(

@@ -598,3 +598,26 @@ def document_delete(*, actor: AnyUser | None, document: Document, reason: str = 
     )
     documents.delete()  # versions, chunks (and postings, in the database) with it
     _delete_files_on_commit(names)
+
+
+# --- retention (portal.records.retention, through the registry) --------------------------
+
+
+def document_versions_expired(cutoff: object, holds: object) -> QuerySet[DocumentVersion]:
+    """Uploads that are no longer the live version of their document, older than
+    ``cutoff`` (the document's history row stays in the audit trail)."""
+    from django.db.models import F
+
+    return DocumentVersion.objects.filter(
+        created_at__lt=cutoff, number__lt=F("document__live_version")
+    )
+
+
+def document_versions_purge(cutoff: object, holds: object, batch: int) -> int:
+    """Delete a batch of expired document versions with their files."""
+    rows = list(document_versions_expired(cutoff, holds)[:batch])
+    for version in rows:
+        if version.file:
+            version.file.delete(save=False)
+        version.delete()
+    return len(rows)

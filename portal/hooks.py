@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from portal.permissions import Action
-from portal.registry import MenuItem, register_menu_item
+from portal.records.retention import PORTAL_CLASSES
+from portal.registry import MenuItem, register_menu_item, register_retention_class
 
 
 def register() -> None:
+    for retention in PORTAL_CLASSES:
+        register_retention_class(retention)
     register_menu_item(MenuItem("Dashboard", "portal:dashboard", order=0))
     register_menu_item(
         MenuItem(
@@ -36,6 +39,16 @@ def register() -> None:
             in_nav=False,
             description="Audit events, conversations and submissions of a period, a user "
             "or a customer, as JSON Lines and CSV with a manifest.",
+        )
+    )
+    register_menu_item(
+        MenuItem(
+            "Retention and legal holds",
+            "portal:retention",
+            Action.VIEW_AUDIT,
+            order=94,
+            in_nav=False,
+            description="How long each kind of record is kept; legal holds that keep them.",
         )
     )
     register_menu_item(

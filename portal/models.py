@@ -348,3 +348,36 @@ class RecordExport(models.Model):
 
     def __str__(self) -> str:
         return f"Export #{self.pk} ({self.status})"
+
+
+class LegalHold(models.Model):
+    """A preservation order on a customer, a user, a conversation or a submission: its
+    records are never purged by retention (portal.records.retention) until released."""
+
+    KINDS = (
+        ("customer", "Customer"),
+        ("user", "User"),
+        ("conversation", "Conversation"),
+        ("submission", "Submission"),
+    )
+
+    kind = models.CharField(max_length=16, choices=KINDS)
+    target_id = models.BigIntegerField()
+    reason = models.TextField()
+    case_reference = models.CharField(max_length=100)
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    placed_at = models.DateTimeField(auto_now_add=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    released_at = models.DateTimeField(null=True, blank=True)
+    release_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-placed_at", "-id"]
+        indexes = [models.Index(fields=["kind", "target_id"], name="legal_hold_target")]
+
+    def __str__(self) -> str:
+        return f"Hold on {self.kind} {self.target_id} ({self.case_reference})"

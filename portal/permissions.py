@@ -40,6 +40,8 @@ class Action(StrEnum):
     MANAGE_USERS = "manage_users"
     # Read any assistant answer with its lineage ("explain this answer"): AI supervision.
     SUPERVISE_ANSWERS = "supervise_answers"
+    # Place and release legal holds (records kept whatever their retention).
+    MANAGE_HOLDS = "manage_holds"
 
 
 _STAFF = frozenset({Action.USE_PORTAL, Action.USE_API, Action.SEARCH_KNOWLEDGE})
@@ -63,6 +65,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         Action.VIEW_AUDIT,
         Action.SEE_ALL_REGIONS,
         Action.SUPERVISE_ANSWERS,
+        Action.MANAGE_HOLDS,
     },
     Role.CONTENT_MANAGER: _STAFF | {Action.MANAGE_CONTENT, Action.ASK_ASSISTANT},
     Role.ADMIN: _STAFF

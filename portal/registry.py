@@ -13,6 +13,8 @@ app's ``AppConfig.ready()`` registers (in the spirit of Wagtail's hooks):
   worker process starts (``portal.startup``), **readiness checks**
   (``register_readiness_check``) answered at ``/readyz``, and **gauges**
   (``register_metrics_gauge``) read when ``/metrics`` is scraped;
+- **retention classes** (``register_retention_class``): records an app purges once their
+  retention ran out, never those under a legal hold (``portal.records.retention``);
 - **record sources** (``register_record_source``): what an app adds to an export for
   regulators (``portal.records.export``), e.g. conversations with their answers and sources;
 - **leaver steps** (``register_deactivation_step``): what an app hands back when an account
@@ -174,6 +176,33 @@ class AuditLink:
     requires: Action
 
 
+@dataclass(frozen=True)
+class Holds:
+    """The ids under an active legal hold, per kind (customer, user, conversation,
+    submission): what a purge must leave alone."""
+
+    ids: dict[str, frozenset[int]]
+
+    def of(self, kind: str) -> frozenset[int]:
+        return self.ids.get(kind, frozenset())
+
+
+@dataclass(frozen=True)
+class RetentionClass:
+    """Records kept ``RETENTION_DAYS[name]`` days (0: forever), then purged by
+    ``purge(cutoff, holds, batch)``: delete at most ``batch`` expired records (older than
+    ``cutoff``, none under ``holds``) and return how many (the caller repeats while it gets
+    a full batch; it audits the counts, never contents). ``pending(cutoff, holds)`` counts
+    what would go. ``hold_kinds`` are the kinds of hold it honours."""
+
+    name: str
+    label: str
+    purge: Callable[[Any, Holds, int], int]
+    pending: Callable[[Any, Holds], int]
+    hold_kinds: tuple[str, ...] = ()
+    order: int = 100
+
+
 _menu: dict[str, MenuItem] = {}
 _panels: dict[str, Panel] = {}
 _seeders: dict[str, DemoSeeder] = {}
@@ -185,6 +214,7 @@ _facts: dict[str, AccessFact] = {}
 _deactivation_steps: dict[str, DeactivationStep] = {}
 _record_sources: dict[str, RecordSource] = {}
 _audit_links: dict[str, AuditLink] = {}
+_retention_classes: dict[str, RetentionClass] = {}
 
 
 def register_menu_item(item: MenuItem) -> None:
@@ -215,6 +245,14 @@ def register_access_fact(fact: AccessFact) -> None:
 
 def access_facts() -> list[AccessFact]:
     return sorted(_facts.values(), key=lambda fact: (fact.order, fact.name))
+
+
+def register_retention_class(retention: RetentionClass) -> None:
+    _retention_classes[retention.name] = retention
+
+
+def retention_classes() -> list[RetentionClass]:
+    return sorted(_retention_classes.values(), key=lambda item: (item.order, item.name))
 
 
 def register_audit_link(link: AuditLink) -> None:

@@ -38,6 +38,11 @@ def audit_anchor_task(self: object) -> dict[str, object]:
 
 
 # The records package's tasks, registered with the workers through this module.
-from portal.records.tasks import records_export_task  # noqa: E402
+from portal.records.tasks import records_export_task, retention_purge_task  # noqa: E402
 
-__all__ = ["audit_anchor_task", "housekeeping_task", "records_export_task"]
+__all__ = [
+    "audit_anchor_task",
+    "housekeeping_task",
+    "records_export_task",
+    "retention_purge_task",
+]

@@ -18,6 +18,8 @@ portal_patterns = [
     path("audit/", pages.audit_list, name="audit_list"),
     path("audit/verify/", records_views.audit_verify, name="audit_verify"),
     path("audit/exports/", records_views.export_list, name="export_list"),
+    path("audit/retention/", records_views.retention, name="retention"),
+    path("audit/holds/<str:pk>/release/", records_views.hold_release, name="hold_release"),
     path(
         "audit/exports/<str:pk>/download/",
         records_views.export_download,

@@ -35,3 +35,28 @@ def conversation_create(*, owner: AnyUser, title: str = "", customer: Any = None
         details={"customer_id": getattr(customer, "pk", None)},
     )
     return conversation
+
+
+# --- retention (portal.records.retention, through the registry) --------------------------
+
+
+def conversations_expired(cutoff: Any, holds: Any) -> Any:
+    """Conversations untouched since ``cutoff``, none under a legal hold (on it, its owner
+    or its customer) and none with a hand-off still open."""
+    from assistant.models import HandoffStatus
+
+    return (
+        Conversation.objects.filter(updated_at__lt=cutoff)
+        .exclude(pk__in=holds.of("conversation"))
+        .exclude(owner_id__in=holds.of("user"))
+        .exclude(customer_id__in=holds.of("customer"))
+        .exclude(handoffs__status__in=[HandoffStatus.OPEN, HandoffStatus.ASSIGNED])
+    )
+
+
+def conversations_purge(cutoff: Any, holds: Any, batch: int) -> int:
+    """Delete a batch of expired conversations with their messages, feedback and hand-offs
+    (the audit trail keeps its events: fingerprints, not the text)."""
+    ids = list(conversations_expired(cutoff, holds).values_list("pk", flat=True)[:batch])
+    Conversation.objects.filter(pk__in=ids).delete()
+    return len(ids)

@@ -433,3 +433,37 @@ def submissions_return_of_leaver(user: User, actor_label: str) -> int:
         )
         returned += 1
     return returned
+
+
+# --- retention (portal.records.retention, through the registry) --------------------------
+
+_CLOSED = (
+    SubmissionStatus.APPROVED,
+    SubmissionStatus.REJECTED,
+    SubmissionStatus.WITHDRAWN,
+    SubmissionStatus.DRAFT,
+)
+
+
+def submissions_expired(cutoff: Any, holds: Any) -> Any:
+    """Decided, withdrawn or abandoned (draft) submissions untouched since ``cutoff``, none
+    under a legal hold (on it, its customer, who filed or reviewed it). Submissions waiting
+    for or in review are open work: never purged."""
+    return (
+        FormSubmission.objects.filter(updated_at__lt=cutoff, status__in=_CLOSED)
+        .exclude(pk__in=holds.of("submission"))
+        .exclude(customer_id__in=holds.of("customer"))
+        .exclude(submitted_by_id__in=holds.of("user"))
+        .exclude(reviewer_id__in=holds.of("user"))
+    )
+
+
+def submissions_purge(cutoff: Any, holds: Any, batch: int) -> int:
+    """Delete a batch of expired submissions with their history and attached files."""
+    rows = list(submissions_expired(cutoff, holds)[:batch])
+    for submission in rows:
+        for attachment in SubmissionAttachment.objects.filter(submission=submission):
+            attachment.file.delete(save=False)
+            attachment.delete()
+        submission.delete()
+    return len(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from portal.records.export import records_export_build
+from portal.records.retention import retention_purge
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=0)
@@ -12,3 +13,9 @@ def records_export_task(self: object, export_id: int) -> dict[str, object]:
     """Build export ``export_id`` (portal.records.export)."""
     export = records_export_build(export_id)
     return {"export": export.pk, "status": export.status}
+
+
+@shared_task(bind=True, acks_late=True, max_retries=0)
+def retention_purge_task(self: object) -> dict[str, int]:
+    """Purge what outlived its retention, never what a legal hold keeps."""
+    return retention_purge()

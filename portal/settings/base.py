@@ -341,6 +341,17 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=20)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 
+# Retention (docs/records.md): days each class of records is kept before the daily purge
+# deletes it (0: forever); records under a legal hold are never purged.
+RETENTION_DAYS = {
+    "conversations": env.int("RETENTION_CONVERSATIONS_DAYS", default=2555),  # 7 years
+    "submissions": env.int("RETENTION_SUBMISSIONS_DAYS", default=2555),
+    "document_versions": env.int("RETENTION_DOCUMENT_VERSIONS_DAYS", default=2555),
+    "sessions": env.int("RETENTION_SESSIONS_DAYS", default=90),
+    "exports": env.int("RETENTION_EXPORTS_DAYS", default=30),
+    "login_failures": env.int("RETENTION_LOGIN_FAILURES_DAYS", default=30),
+}
+
 # The audit chain's anchors (portal/audit_chain.py, docs/records.md): HMAC keys (the first
 # signs, all verify; default: derived from SECRET_KEY, set your own in production, kept
 # away from the database's administrators), an append-only file that receives a copy of
@@ -353,6 +364,10 @@ CELERY_BEAT_SCHEDULE = {
     "housekeeping": {"task": "portal.tasks.housekeeping_task", "schedule": timedelta(hours=1)},
     # Seal any audit event left unsealed (a crash between commit and sealing), then anchor
     # the chain's head.
+    "records-retention": {
+        "task": "portal.records.tasks.retention_purge_task",
+        "schedule": timedelta(days=1),
+    },
     "audit-anchor": {
         "task": "portal.tasks.audit_anchor_task",
         "schedule": timedelta(minutes=AUDIT_ANCHOR_MINUTES),

@@ -4,15 +4,21 @@ regulators (portal.records.export)."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.audit_chain import verify
-from portal.models import AuditAnchor, ExportStatus, RecordExport
-from portal.permissions import Action
+from portal.models import AuditAnchor, ExportStatus, LegalHold, RecordExport
+from portal.permissions import Action, can
 from portal.records.export import exports_visible_to, records_export_open, records_export_request
+from portal.records.retention import (
+    holds_listed,
+    legal_hold_place,
+    legal_hold_release,
+    retention_overview,
+)
 from portal.services import audit_event_record
 from portal.validation import parse_id
 from portal.views.decorators import require_action
@@ -89,3 +95,52 @@ def export_download(request: HttpRequest, pk: str) -> FileResponse:
         filename=f"records-export-{number}.zip",
         content_type="application/zip",
     )
+
+
+HOLD_FIELDS = ("kind", "target_id", "reason", "case_reference")
+
+
+@require_http_methods(["GET", "POST"])
+@require_action(Action.VIEW_AUDIT)
+def retention(request: HttpRequest) -> HttpResponse:
+    """Retention classes and their durations; legal holds (placed here by compliance)."""
+    errors: dict[str, list[str]] = {}
+    values = {key: request.POST.get(key, "") for key in HOLD_FIELDS}
+    if request.method == "POST":
+        try:
+            legal_hold_place(actor=request.user, **values)
+        except PermissionDenied:
+            raise
+        except ValidationError as invalid:
+            errors = invalid.message_dict
+        else:
+            messages.success(request, "Legal hold placed.")
+            return redirect("portal:retention")
+    return render(
+        request,
+        "portal/retention.html",
+        {
+            "classes": retention_overview(request.user),
+            "holds": holds_listed(request.user),
+            "kinds": LegalHold.KINDS,
+            "may_hold": can(request.user, Action.MANAGE_HOLDS),
+            "errors": errors,
+            "values": values,
+        },
+        status=400 if errors else 200,
+    )
+
+
+@require_POST
+@require_action(Action.MANAGE_HOLDS)
+def hold_release(request: HttpRequest, pk: str) -> HttpResponse:
+    hold = LegalHold.objects.filter(pk=parse_id(pk) or 0).first()
+    if hold is None:
+        raise Http404("No such hold.")
+    try:
+        legal_hold_release(actor=request.user, hold=hold, note=request.POST.get("note", ""))
+    except ValidationError as invalid:
+        messages.error(request, " ".join(invalid.messages))
+    else:
+        messages.success(request, "Legal hold released.")
+    return redirect("portal:retention")

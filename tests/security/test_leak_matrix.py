@@ -101,6 +101,7 @@ from portal.models import (
     TOKEN_SCOPES,
     AccessReview,
     AuditEvent,
+    LegalHold,
     RecordExport,
     Region,
     UserSession,
@@ -939,6 +940,8 @@ FILLERS: dict[str, Filler] = {
     "portal:access_review": _none,
     "portal:audit_verify": _none,  # anchors: hashes and counts only
     "portal:export_list": _none,
+    "portal:retention": _none,
+    "portal:hold_release": _pks(lambda w: LegalHold.objects.order_by("pk")),  # POST only
     "portal:export_download": _pks(lambda w: RecordExport.objects.order_by("pk")),
     "portal:access_review_csv": _none,
     "portal:access_review_record": lambda w: [  # POST only

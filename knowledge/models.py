@@ -34,6 +34,10 @@ class Collection(models.Model):
     # Empty means every region; otherwise readers must serve one of these regions.
     read_regions = models.ManyToManyField("portal.Region", blank=True, related_name="collections")
     manage_roles = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    # A throw-away collection of manage.py evaluate_retrieval: "<host>:<pid>" of the run
+    # that owns it, or "kept" (--keep); empty for every real collection. Its documents are
+    # ingested by the run itself, never by the workers' sweeps.
+    evaluation_run = models.CharField(max_length=120, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

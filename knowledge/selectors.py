@@ -412,7 +412,7 @@ def documents_needing_reindex() -> QuerySet[Document]:
     """Documents with chunks embedded by another model than the configured one."""
     model_id = get_backend().model_id
     stale = Chunk.objects.filter(document=OuterRef("pk")).exclude(embedding_model=model_id)
-    return Document.objects.filter(Exists(stale))
+    return Document.objects.filter(Exists(stale), collection__evaluation_run="")
 
 
 def document_counts_by_status() -> dict[str, int]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -102,9 +103,10 @@ def collection_create(
     read_roles: Iterable[str] = (),
     manage_roles: Iterable[str] = (),
     read_regions: Iterable[Region] = (),
+    evaluation_run: str = "",
 ) -> Collection:
     """Create a collection; only content managers and admins may, and a content manager only
-    one they manage (``collection_creator_check``)."""
+    one they manage (``collection_creator_check``). ``evaluation_run``: see the field."""
     if actor is not None and not can_create_collection(actor):
         raise PermissionDenied("You may not create collections.")
     read_regions = list(read_regions)
@@ -115,6 +117,7 @@ def collection_create(
         sensitivity=sensitivity,
         read_roles=_check_roles(read_roles, "read_roles"),
         manage_roles=_check_roles(manage_roles, "manage_roles"),
+        evaluation_run=evaluation_run,
     )
     collection_slug_check(slug)
     collection.full_clean()
@@ -621,3 +624,44 @@ def document_versions_purge(cutoff: object, holds: object, batch: int) -> int:
             version.file.delete(save=False)
         version.delete()
     return len(rows)
+
+
+# --- evaluation runs (manage.py evaluate_retrieval) ---------------------------------------
+
+EVALUATION_KEPT = "kept"
+EVALUATION_MAX_AGE = timedelta(hours=24)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+@transaction.atomic
+def evaluation_leftovers_delete(*, host: str) -> list[str]:
+    """Delete what interrupted evaluation runs left (their collection with its documents,
+    their user and region): runs of ``host`` whose process is gone, and any run older than
+    a day. Kept collections (``--keep``) stay. Returns the slugs deleted."""
+    from django.contrib.auth import get_user_model
+
+    deleted = []
+    old = timezone.now() - EVALUATION_MAX_AGE
+    for collection in Collection.objects.exclude(evaluation_run__in=["", EVALUATION_KEPT]):
+        run_host, _, pid = collection.evaluation_run.rpartition(":")
+        gone = run_host == host and pid.isdigit() and not _process_alive(int(pid))
+        if not gone and collection.created_at >= old:
+            continue  # a run still going (here or on another machine)
+        tag = collection.slug.removeprefix("eval-")
+        regions = list(collection.read_regions.all())
+        collection_delete(actor=None, collection=collection)
+        get_user_model().objects.filter(username=f"eval-{tag}").delete()
+        for region in regions:
+            if region.code.startswith("eval-"):
+                region.delete()
+        deleted.append(collection.slug)
+    return deleted

@@ -78,9 +78,13 @@ def document_requeue_stale_task(minutes: int = 15) -> int:
     those whose runs died ``KNOWLEDGE_MAX_INGEST_ATTEMPTS`` times are marked failed instead.
     Returns how many were queued."""
     cutoff = timezone.now() - timedelta(minutes=minutes)
-    stale = Document.objects.filter(
-        status__in=[DocumentStatus.PENDING, DocumentStatus.PROCESSING], updated_at__lt=cutoff
-    ).only("pk", "version", "ingest_attempts")
+    stale = (
+        Document.objects.filter(
+            status__in=[DocumentStatus.PENDING, DocumentStatus.PROCESSING], updated_at__lt=cutoff
+        )
+        .filter(collection__evaluation_run="")  # an evaluation run ingests its own
+        .only("pk", "version", "ingest_attempts")
+    )
     queued = 0
     for document in stale:
         if not fail_exhausted(document):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -82,3 +83,116 @@ def test_evaluate_retrieval_command(tmp_path: Path, capsys: pytest.CaptureFixtur
     lines = capsys.readouterr().out.strip().splitlines()
     assert [line.rsplit("mode=", 1)[1] for line in lines[-3:]] == ["dense", "keyword", "hybrid"]
     assert lines[-1].startswith("nDCG@10=") and "recall@10=" in lines[-1]
+
+
+@pytest.mark.django_db
+def test_the_evaluation_collection_is_its_runs_alone_and_kept_only_on_demand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make_user: Any, regions: dict[str, Any]
+) -> None:
+    from django.contrib.auth import get_user_model
+
+    from knowledge.permissions import collections_visible_to
+    from portal.models import Region
+    from portal.permissions import Role
+
+    folder = _toy_beir(tmp_path)
+    call_command("evaluate_retrieval", str(folder), "--mode", "keyword", "--keep")
+    kept = Collection.objects.get(slug__startswith="eval-")
+    assert kept.evaluation_run == "kept"
+    # Nobody else reads its abstracts: not compliance, not an admin, not another agent.
+    for user in (
+        make_user("ev_compliance", Role.COMPLIANCE),
+        make_user("ev_admin", Role.ADMIN),
+        make_user("ev_agent", Role.AGENT, regions=[regions["north"]]),
+    ):
+        assert not collections_visible_to(user).filter(pk=kept.pk).exists()
+    assert not get_user_model().objects.filter(username__startswith="eval-").exists()
+    # Reused by a later run (its own user, in the kept collection's region), then dropped.
+    call_command("evaluate_retrieval", str(folder), "--mode", "keyword", "--reuse", kept.slug)
+    assert capsys.readouterr().out.strip().splitlines()[-2].startswith("nDCG@10=1.0000")
+    # A real collection cannot be "reused" (and so marked an evaluation's).
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="kept by an evaluation"):
+        call_command("evaluate_retrieval", str(folder), "--reuse", "products-fees")
+    assert Region.objects.filter(code__startswith="eval-").count() == 1  # the kept one's
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("how", ["interrupt", "sigterm"])
+def test_an_interrupted_run_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    import os
+    import signal
+
+    from django.contrib.auth import get_user_model
+
+    from knowledge.management.commands import evaluate_retrieval
+    from portal.models import Region
+
+    def interrupted(*args: Any, **kwargs: Any) -> str:
+        assert Collection.objects.filter(slug__startswith="eval-").exists()  # loaded
+        if how == "sigterm":  # a time limit or a kill: a real signal to this process
+            os.kill(os.getpid(), signal.SIGTERM)
+        raise KeyboardInterrupt  # Ctrl-C
+
+    monkeypatch.setattr(evaluate_retrieval.Command, "_score", interrupted)
+    expected = SystemExit if how == "sigterm" else KeyboardInterrupt
+    with pytest.raises(expected):
+        call_command("evaluate_retrieval", str(_toy_beir(tmp_path)), "--mode", "keyword")
+    assert not Collection.objects.filter(slug__startswith="eval-").exists()
+    assert not get_user_model().objects.filter(username__startswith="eval-").exists()
+    assert not Region.objects.filter(code__startswith="eval-").exists()
+    assert signal.getsignal(signal.SIGTERM) is not evaluate_retrieval._terminated
+
+
+@pytest.mark.django_db
+def test_leftovers_of_killed_runs_are_deleted_and_never_swept_to_the_workers(
+    tmp_path: Path,
+) -> None:
+    import os
+    import socket
+    import subprocess
+    from datetime import timedelta
+
+    from django.core.files.base import ContentFile
+    from django.utils import timezone
+
+    from knowledge.models import Document
+    from knowledge.services import collection_create, document_create, evaluation_leftovers_delete
+    from knowledge.tasks import document_requeue_stale_task
+
+    host = socket.gethostname()
+    child = subprocess.Popen(["true"])
+    child.wait()
+    dead_pid = child.pid
+
+    def run(slug: str, owner: str) -> Collection:
+        collection = collection_create(
+            actor=None, slug=slug, name=slug, read_roles=["agent"], evaluation_run=owner
+        )
+        document_create(
+            actor=None,
+            collection=collection,
+            title="abstract",
+            file=ContentFile(b"an abstract", name="a.txt"),
+            enqueue=False,
+        )
+        return collection
+
+    killed = run("eval-killed", f"{host}:{dead_pid}")
+    running = run("eval-running", f"{host}:{os.getpid()}")
+    elsewhere_old = run("eval-elsewhere", "other-host:123")
+    Collection.objects.filter(pk=elsewhere_old.pk).update(
+        created_at=timezone.now() - timedelta(days=2)
+    )
+    kept = run("eval-kept", "kept")
+    Document.objects.update(updated_at=timezone.now() - timedelta(hours=2))
+    assert document_requeue_stale_task() == 0  # evaluation documents are the run's to ingest
+    assert sorted(evaluation_leftovers_delete(host=host)) == ["eval-elsewhere", "eval-killed"]
+    assert set(Collection.objects.values_list("slug", flat=True)) >= {
+        running.slug,
+        kept.slug,
+    }
+    assert not Collection.objects.filter(pk=killed.pk).exists()

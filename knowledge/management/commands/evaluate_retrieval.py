@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import statistics
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -18,13 +22,23 @@ from knowledge.evaluation import documents_from_chunks, load_beir, ndcg_at_k, re
 from knowledge.ingestion.pipeline import ingest
 from knowledge.models import Collection
 from knowledge.selectors import SearchMode, chunk_search
-from knowledge.services import collection_create, collection_delete, document_create
+from knowledge.services import (
+    EVALUATION_KEPT,
+    collection_create,
+    collection_delete,
+    document_create,
+    evaluation_leftovers_delete,
+)
 from portal.permissions import Role
-from portal.services import user_ensure
+from portal.services import region_ensure, user_ensure
 from portal.types import AnyUser
 
 CHUNKS_PER_QUERY = 100
 MODES = [SearchMode.DENSE, SearchMode.KEYWORD, SearchMode.HYBRID]
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the clean-up, like Ctrl-C
 
 
 class Command(BaseCommand):
@@ -49,37 +63,80 @@ class Command(BaseCommand):
         if options["limit_queries"]:
             queries = queries[: options["limit_queries"]]
         self.stdout.write(f"{len(data.corpus)} documents, {len(queries)} queries")
+        host = socket.gethostname()
+        for slug in evaluation_leftovers_delete(host=host):
+            self.stderr.write(f"deleted the leftovers of an interrupted run: {slug}")
         tag = uuid.uuid4().hex[:8]
-        user, _ = user_ensure(
-            username=f"eval-{tag}", password=uuid.uuid4().hex, roles=[Role.COMPLIANCE]
+        reused = (
+            Collection.objects.filter(slug=options["reuse"], evaluation_run=EVALUATION_KEPT).first()
+            if options["reuse"]
+            else None
         )
-        collection, id_map = self._load(data, options["reuse"], tag)
+        if options["reuse"] and reused is None:
+            raise CommandError(
+                f"No collection {options['reuse']!r} kept by an evaluation (--keep) to reuse."
+            )
+        # Readable by the run's own user alone: an agent of a region of its own (a region
+        # limits agents; compliance and admins, who see all regions, are not readers).
+        region = (
+            reused.read_regions.first()
+            if reused is not None
+            else region_ensure(code=f"eval-{tag}", name=f"Evaluation {tag}")
+        )
+        user, _ = user_ensure(
+            username=f"eval-{tag}",
+            password=uuid.uuid4().hex,
+            roles=[Role.AGENT],
+            regions=[region] if region else [],
+        )
+        collection: Collection | None = reused
+        main = threading.current_thread() is threading.main_thread()
+        # SIGTERM (a time limit, a kill) unwinds like Ctrl-C, through the clean-up below.
+        previous = signal.signal(signal.SIGTERM, _terminated) if main else None
         try:
+            if collection is None:
+                collection = self._create(tag, region, f"{host}:{os.getpid()}")
+                id_map = self._load(data, collection)
+            else:
+                id_map = self._ids(collection)
             modes = MODES if options["mode"] == "all" else [SearchMode(options["mode"])]
             lines = [self._score(user, collection, id_map, queries, data.qrels, m) for m in modes]
             for line in lines:
                 self.stdout.write(line)
         finally:
-            if options["keep"] or options["reuse"]:
-                self.stdout.write(f"kept collection {collection.slug}")
-            else:
-                collection_delete(actor=None, collection=collection)
-            user.delete()
+            if main:
+                signal.signal(signal.SIGTERM, previous)
+            self._clean_up(collection, region, user, keep=bool(options["keep"] or reused))
 
-    def _load(self, data: Any, reuse: str, tag: str) -> tuple[Collection, dict[int, str]]:
-        if reuse:
-            collection = Collection.objects.filter(slug=reuse).first()
-            if collection is None:
-                raise CommandError(f"No collection {reuse!r} to reuse.")
-            docs = collection.documents.values_list("pk", "source_url")
-            return collection, {pk: url.rsplit("/", 1)[-1] for pk, url in docs}
-        collection = collection_create(
+    def _clean_up(self, collection: Any, region: Any, user: Any, keep: bool) -> None:
+        """Delete the run's collection (unless kept), region and user, whatever ended it:
+        an error, Ctrl-C, SIGTERM."""
+        if collection is not None and keep:
+            Collection.objects.filter(pk=collection.pk).update(evaluation_run=EVALUATION_KEPT)
+            self.stdout.write(f"kept collection {collection.slug}")
+        elif collection is not None:
+            collection_delete(actor=None, collection=collection)
+        user.delete()
+        if region is not None and not keep:
+            region.delete()
+
+    def _create(self, tag: str, region: Any, run: str) -> Collection:
+        return collection_create(
             actor=None,
             slug=f"eval-{tag}",
             name=f"Evaluation {tag}",
-            read_roles=[Role.COMPLIANCE.value],
-            manage_roles=[Role.ADMIN.value],
+            read_roles=[Role.AGENT.value],
+            manage_roles=[],
+            read_regions=[region],
+            evaluation_run=run,
         )
+
+    @staticmethod
+    def _ids(collection: Collection) -> dict[int, str]:
+        docs = collection.documents.values_list("pk", "source_url")
+        return {pk: url.rsplit("/", 1)[-1] for pk, url in docs}
+
+    def _load(self, data: Any, collection: Collection) -> dict[int, str]:
         id_map: dict[int, str] = {}
         started = time.perf_counter()
         with tqdm(total=len(data.corpus), desc="store", unit="doc") as bar:
@@ -107,7 +164,7 @@ class Command(BaseCommand):
             f"ingested {len(outcome.ready)} documents ({len(outcome.failed)} failed) "
             f"in {elapsed:.0f} s"
         )
-        return collection, id_map
+        return id_map
 
     def _score(
         self,

@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied
 
 from assistant.answering.lineage import prompt_version
 from assistant.models import Message, MessageRole
+from assistant.presenters.shown import Viewer
 from knowledge.customers.selectors import customers_visible_to
 from knowledge.selectors import chunk_collection_ids, chunk_search, documents_live_versions
 from portal.permissions import Action, can, field_visibility
@@ -136,7 +137,10 @@ def answer_explain(viewer: AnyUser, message_id: int) -> Explanation:
         asker=asker.get_username(),
         lineage=lineage,
         sources=rows,
-        answer_shown=all(not row.withheld for row in rows),
+        # Everything it was written from (passages, records, cards; also for answers
+        # stored before lineage existed) must be readable by the viewer.
+        answer_shown=all(not row.withheld for row in rows)
+        and Viewer(viewer, message.conversation, [message]).may_read_sources(message),
         prompt_current=lineage.get("prompt_version") == prompt_version(),
         search_today=search_today,
         found_again=found_again,

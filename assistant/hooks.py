@@ -13,6 +13,7 @@ from assistant.selectors import (
     CONVERSATION_COLUMNS,
     conversation_list,
     conversation_records,
+    handoff_held_submissions,
     handoff_queue,
     handoffs_open_count,
 )
@@ -23,12 +24,14 @@ from portal.registry import (
     DASHBOARD,
     AuditLink,
     DeactivationStep,
+    HoldExpansion,
     MenuItem,
     Panel,
     RecordSource,
     RetentionClass,
     register_audit_link,
     register_deactivation_step,
+    register_hold_expansion,
     register_menu_item,
     register_panel,
     register_record_source,
@@ -41,6 +44,7 @@ OLDEST_HANDOFFS = 5
 
 def register() -> None:
     register_deactivation_step(DeactivationStep("assistant.handoffs", handoffs_return_of_leaver))
+    register_hold_expansion(HoldExpansion("assistant.handoffs", handoff_held_submissions))
     register_retention_class(
         RetentionClass(
             "conversations",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 
 from assistant.models import Conversation, Handoff, HandoffStatus, Message
 from assistant.permissions import conversations_visible_to, handoffs_managed_by, handoffs_visible_to
@@ -128,7 +128,14 @@ def conversation_records(selection: Any) -> Any:
     if selection.user_id:
         conversations = conversations.filter(owner_id=selection.user_id)
     if selection.customer_id:
-        conversations = conversations.filter(customer_id=selection.customer_id)
+        customer = selection.customer_id
+        # The customer in focus, a hand-off about them, or their record before the model.
+        about = Conversation.objects.filter(
+            Q(customer_id=customer)
+            | Q(handoffs__customer_id=customer)
+            | Q(messages__source_record_ids__contains=[{"id": customer}])
+        )
+        conversations = conversations.filter(pk__in=about.values("pk"))
     for conversation in conversations.iterator(chunk_size=200):
         messages = [
             {
@@ -157,3 +164,18 @@ def conversation_records(selection: Any) -> Any:
             "updated_at": conversation.updated_at.isoformat(),
             "messages": messages,
         }
+
+
+def handoff_held_submissions(holds: Any) -> dict[str, set[int]]:
+    """Submissions a hold reaches through hand-offs (a held conversation's, owner's or
+    customer's hand-off links them), and those an open hand-off still needs: kept by the
+    retention purge (``portal.registry.HoldExpansion``)."""
+    from django.db.models import Q
+
+    reached = Handoff.objects.filter(
+        Q(status__in=[HandoffStatus.OPEN, HandoffStatus.ASSIGNED])
+        | Q(conversation_id__in=holds.of("conversation"))
+        | Q(conversation__owner_id__in=holds.of("user"))
+        | Q(customer_id__in=holds.of("customer"))
+    ).exclude(submission_id=None)
+    return {"submission": set(reached.values_list("submission_id", flat=True))}

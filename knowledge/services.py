@@ -607,22 +607,21 @@ def document_delete(*, actor: AnyUser | None, document: Document, reason: str = 
 
 
 def document_versions_expired(cutoff: object, holds: object) -> QuerySet[DocumentVersion]:
-    """Uploads that are no longer the live version of their document, older than
-    ``cutoff`` (the document's history row stays in the audit trail)."""
-    from django.db.models import F
+    """Uploads replaced before ``cutoff`` (a later version of their document was uploaded
+    then) that are no longer the live one; counted from their replacement, not upload."""
+    from django.db.models import Exists, F, OuterRef
 
-    return DocumentVersion.objects.filter(
-        created_at__lt=cutoff, number__lt=F("document__live_version")
+    replaced = DocumentVersion.objects.filter(
+        document=OuterRef("document"), number__gt=OuterRef("number"), created_at__lt=cutoff
     )
+    return DocumentVersion.objects.filter(Exists(replaced), number__lt=F("document__live_version"))
 
 
 def document_versions_purge(cutoff: object, holds: object, batch: int) -> int:
-    """Delete a batch of expired document versions with their files."""
+    """Delete a batch of expired document versions; their files once committed."""
     rows = list(document_versions_expired(cutoff, holds)[:batch])
-    for version in rows:
-        if version.file:
-            version.file.delete(save=False)
-        version.delete()
+    _delete_files_on_commit({version.file.name for version in rows if version.file})
+    DocumentVersion.objects.filter(pk__in=[version.pk for version in rows]).delete()
     return len(rows)
 
 

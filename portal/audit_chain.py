@@ -129,6 +129,7 @@ _DETAIL = {
     "the chain was rewritten from here",
     "start": "the chain does not start at 1: its first events were removed",
     "unsealed": "an event older than the sealing delay has no place in the chain",
+    "truncated": "the trail ends before an anchored event: its newest events were removed",
 }
 
 
@@ -183,6 +184,10 @@ def verify(
     ).order_by("id")[:limit]
     breaks.extend(Break(0, e.pk, "unsealed", _DETAIL["unsealed"]) for e in stale)
     anchors = 0
+    if last is None:  # the whole trail up to its head: an anchor past the head is a loss
+        for anchor in _anchors(high + 1, 2**62):
+            anchors += 1
+            breaks.append(Break(anchor["seq"], None, "truncated", _truncated(anchor, high)))
     for anchor in _anchors(low, high):
         anchors += 1
         problem = _anchor_problem(anchor)
@@ -281,6 +286,13 @@ def _anchors(low: int, high: int) -> list[dict[str, Any]]:
             except (ValueError, KeyError, TypeError):
                 found.append({"seq": 0, "unreadable": line[:80]})
     return found
+
+
+def _truncated(anchor: dict[str, Any], head: int) -> str:
+    return (
+        f"an anchor of {anchor.get('created_at')} vouches for events up to seq "
+        f"{anchor.get('seq')}, but the trail ends at {head}: its newest events were removed"
+    )
 
 
 def _anchor_problem(anchor: dict[str, Any]) -> str:

@@ -34,7 +34,7 @@ def register() -> None:
         MenuItem(
             "Exports for regulators",
             "portal:export_list",
-            Action.VIEW_AUDIT,
+            Action.SUPERVISE_ANSWERS,
             order=93,
             in_nav=False,
             description="Audit events, conversations and submissions of a period, a user "

@@ -203,6 +203,16 @@ class RetentionClass:
     order: int = 100
 
 
+@dataclass(frozen=True)
+class HoldExpansion:
+    """Records a hold covers beyond its own target, as an app knows them: e.g. the
+    submission a held conversation's hand-off links, or one an open hand-off still needs.
+    ``expand(holds)`` returns more ids per kind."""
+
+    name: str
+    expand: Callable[[Holds], dict[str, set[int]]]
+
+
 _menu: dict[str, MenuItem] = {}
 _panels: dict[str, Panel] = {}
 _seeders: dict[str, DemoSeeder] = {}
@@ -215,6 +225,7 @@ _deactivation_steps: dict[str, DeactivationStep] = {}
 _record_sources: dict[str, RecordSource] = {}
 _audit_links: dict[str, AuditLink] = {}
 _retention_classes: dict[str, RetentionClass] = {}
+_hold_expansions: dict[str, HoldExpansion] = {}
 
 
 def register_menu_item(item: MenuItem) -> None:
@@ -249,6 +260,14 @@ def access_facts() -> list[AccessFact]:
 
 def register_retention_class(retention: RetentionClass) -> None:
     _retention_classes[retention.name] = retention
+
+
+def register_hold_expansion(expansion: HoldExpansion) -> None:
+    _hold_expansions[expansion.name] = expansion
+
+
+def hold_expansions() -> list[HoldExpansion]:
+    return [_hold_expansions[name] for name in sorted(_hold_expansions)]
 
 
 def retention_classes() -> list[RetentionClass]:

@@ -43,13 +43,22 @@ def conversation_create(*, owner: AnyUser, title: str = "", customer: Any = None
 def conversations_expired(cutoff: Any, holds: Any) -> Any:
     """Conversations untouched since ``cutoff``, none under a legal hold (on it, its owner
     or its customer) and none with a hand-off still open."""
+    from django.db.models import Q
+
     from assistant.models import HandoffStatus
 
+    held_customers = holds.of("customer")
+    # A customer is in a conversation by its focus, by a hand-off about them, or as a
+    # record put before the model in any of its answers.
+    about_held = Q(customer_id__in=held_customers) | Q(handoffs__customer_id__in=held_customers)
+    for customer_id in sorted(held_customers):
+        about_held |= Q(messages__source_record_ids__contains=[{"id": customer_id}])
     return (
         Conversation.objects.filter(updated_at__lt=cutoff)
         .exclude(pk__in=holds.of("conversation"))
         .exclude(owner_id__in=holds.of("user"))
-        .exclude(customer_id__in=holds.of("customer"))
+        .exclude(pk__in=Conversation.objects.filter(about_held).values("pk"))
+        .exclude(handoffs__submission_id__in=holds.of("submission"))
         .exclude(handoffs__status__in=[HandoffStatus.OPEN, HandoffStatus.ASSIGNED])
     )
 

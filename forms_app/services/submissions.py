@@ -29,6 +29,7 @@ from forms_app.permissions import can_edit_submission, can_fill_definition
 from forms_app.services.prefill import prefill_values, to_json_value
 from forms_app.workflow import Transition, transition_get
 from knowledge.customers.selectors import customer_records_get, customer_transactions
+from portal.records.retention import delete_files_on_commit
 from portal.services import audit_event_record
 from portal.types import AnyUser, User, account_of
 from portal.validation import upload_filename
@@ -461,9 +462,8 @@ def submissions_expired(cutoff: Any, holds: Any) -> Any:
 def submissions_purge(cutoff: Any, holds: Any, batch: int) -> int:
     """Delete a batch of expired submissions with their history and attached files."""
     rows = list(submissions_expired(cutoff, holds)[:batch])
-    for submission in rows:
-        for attachment in SubmissionAttachment.objects.filter(submission=submission):
-            attachment.file.delete(save=False)
-            attachment.delete()
-        submission.delete()
+    attachments = list(SubmissionAttachment.objects.filter(submission__in=rows))
+    delete_files_on_commit([attachment.file for attachment in attachments])
+    SubmissionAttachment.objects.filter(pk__in=[a.pk for a in attachments]).delete()
+    FormSubmission.objects.filter(pk__in=[row.pk for row in rows]).delete()
     return len(rows)

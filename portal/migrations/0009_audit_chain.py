@@ -72,10 +72,15 @@ $$;
 """
 
 # Append-only as before, but for the one update the sealing makes: an unsealed event gets
-# its chain columns, nothing else of it changes.
+# the next place in the chain, linked to the head, with the hash of its content; nothing
+# else of it changes. The trigger checks all of it, so no session can give an event another
+# place or a forged hash. A new event is always unsealed, whatever the INSERT says.
 APPEND_ONLY = """
 CREATE OR REPLACE FUNCTION portal_auditevent_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+    head_seq bigint;
+    head_hash text;
 BEGIN
     IF TG_OP = 'UPDATE' AND OLD.seq IS NULL AND NEW.seq IS NOT NULL
        AND (NEW.id, NEW.created_at, NEW.actor_id, NEW.actor_username, NEW.action,
@@ -84,12 +89,32 @@ BEGIN
            (OLD.id, OLD.created_at, OLD.actor_id, OLD.actor_username, OLD.action,
             OLD.target_type, OLD.target_id, OLD.request_id, OLD.ip_address, OLD.details)
     THEN
-        RETURN NEW;
+        SELECT seq, hash INTO head_seq, head_hash
+            FROM portal_auditevent WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1;
+        IF NEW.seq = coalesce(head_seq, 0) + 1
+           AND NEW.prev_hash = coalesce(head_hash, repeat('0', 64))
+           AND NEW.hash = encode(
+               sha256(convert_to(NEW.prev_hash || portal_auditevent_content(NEW), 'UTF8')), 'hex')
+        THEN
+            RETURN NEW;
+        END IF;
     END IF;
     RAISE EXCEPTION 'portal_auditevent is append-only: % refused', TG_OP
         USING ERRCODE = 'insufficient_privilege';
 END;
 $$;
+CREATE OR REPLACE FUNCTION portal_auditevent_unsealed() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.seq := NULL;
+    NEW.prev_hash := '';
+    NEW.hash := '';
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER portal_auditevent_insert_unsealed
+    BEFORE INSERT ON portal_auditevent
+    FOR EACH ROW EXECUTE FUNCTION portal_auditevent_unsealed();
 CREATE OR REPLACE FUNCTION portal_auditanchor_append_only() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -106,6 +131,8 @@ CREATE TRIGGER portal_auditanchor_no_update_delete
 BACKFILL = "SELECT portal_auditevent_seal_pending(2147483647);"
 
 BACKWARD = """
+DROP TRIGGER IF EXISTS portal_auditevent_insert_unsealed ON portal_auditevent;
+DROP FUNCTION IF EXISTS portal_auditevent_unsealed();
 DROP TRIGGER IF EXISTS portal_auditanchor_no_update_delete ON portal_auditanchor;
 DROP FUNCTION IF EXISTS portal_auditanchor_append_only();
 DROP FUNCTION IF EXISTS portal_auditevent_seal_pending(integer, bigint[]);

@@ -59,13 +59,15 @@ AUDIT_COLUMNS = (
 
 
 def _may_export(actor: AnyUser) -> None:
-    if not can(actor, Action.VIEW_AUDIT):
-        raise PermissionDenied("Only who reads the audit trail exports records.")
+    if not (can(actor, Action.VIEW_AUDIT) and can(actor, Action.SUPERVISE_ANSWERS)):
+        raise PermissionDenied("Only compliance exports records.")
 
 
 def exports_visible_to(actor: AnyUser) -> QuerySet[RecordExport]:
-    """Every export, for who reads the audit trail (the list says who asked for what)."""
-    if not can(actor, Action.VIEW_AUDIT):
+    """Every export, for compliance (the list says who asked for what). An export holds
+    every answer and submission whole: it is compliance's (``supervise_answers`` with
+    ``view_audit``), not every reader of the audit trail's."""
+    if not (can(actor, Action.VIEW_AUDIT) and can(actor, Action.SUPERVISE_ANSWERS)):
         return RecordExport.objects.none()
     return RecordExport.objects.select_related("requested_by")
 
@@ -77,7 +79,10 @@ def _day(value: str, label: str, end: bool = False) -> datetime | None:
     value = (value or "").strip()
     if not value:
         return None
-    day = parse_date(value) if len(value) <= 10 else None
+    try:
+        day = parse_date(value) if len(value) <= 10 else None
+    except ValueError:  # well formed, but no such day (2026-02-30)
+        day = None
     if day is None:
         raise ValidationError({label: "A date like 2026-11-30."})
     moment = datetime.combine(day, datetime.max.time() if end else datetime.min.time())
@@ -110,10 +115,11 @@ def records_export_request(
         else:
             filters["user_id"], filters["user"] = user.pk, user.get_username()
     if customer_id.strip():
-        if not customer_id.strip().isdigit() or len(customer_id.strip()) > 12:
+        number = customer_id.strip()
+        if not (number.isascii() and number.isdigit()) or len(number) > 12:
             errors["customer_id"] = "A customer id is a number."
         else:
-            filters["customer_id"] = int(customer_id.strip())
+            filters["customer_id"] = int(number)
     if errors:
         raise ValidationError(errors)
     export = RecordExport.objects.create(requested_by=cast(User, actor), filters=filters)
@@ -156,6 +162,8 @@ def _audit_rows(selection: RecordFilter) -> Iterator[dict[str, Any]]:
         events = events.filter(
             Q(target_type="customers.customer", target_id=str(selection.customer_id))
             | Q(details__customer_id=selection.customer_id)
+            # An answer given from the customer's record.
+            | Q(details__record_ids__contains=[{"id": selection.customer_id}])
         )
     for event in events.iterator(chunk_size=2000):
         yield {
@@ -340,7 +348,7 @@ def records_export_open(*, actor: AnyUser, export_id: int) -> IO[bytes]:
     export = RecordExport.objects.filter(
         pk=export_id, requested_by_id=getattr(actor, "pk", None), status=ExportStatus.DONE
     ).first()
-    if export is None or not can(actor, Action.VIEW_AUDIT):
+    if export is None or not exports_visible_to(actor).filter(pk=export.pk).exists():
         raise RecordExport.DoesNotExist("No such export.")
     audit_event_record(
         action="records.export_downloaded",

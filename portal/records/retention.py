@@ -10,6 +10,7 @@ released; placing and releasing holds (``manage_holds``) is audited and listed.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
@@ -26,6 +27,8 @@ from portal.registry import Holds, RetentionClass
 from portal.services import audit_event_record
 from portal.types import AnyUser, User
 
+log = logging.getLogger(__name__)
+
 BATCH = 500
 KINDS = dict(LegalHold.KINDS)
 MAX_REASON = 2000
@@ -35,11 +38,17 @@ MAX_REASON = 2000
 
 
 def holds_active() -> Holds:
+    """What the active holds cover: their targets, and what the apps say those reach
+    (``HoldExpansion``: e.g. a held conversation's linked submission)."""
     ids: dict[str, set[int]] = {}
     for kind, target in LegalHold.objects.filter(released_at__isnull=True).values_list(
         "kind", "target_id"
     ):
         ids.setdefault(kind, set()).add(target)
+    base = Holds({kind: frozenset(values) for kind, values in ids.items()})
+    for expansion in registry.hold_expansions():
+        for kind, more in expansion.expand(base).items():
+            ids.setdefault(kind, set()).update(more)
     return Holds({kind: frozenset(values) for kind, values in ids.items()})
 
 
@@ -59,7 +68,7 @@ def legal_hold_place(
     if kind not in KINDS:
         errors["kind"] = f"Choose one of {', '.join(KINDS)}."
     number = target_id.strip()
-    if not number.isdigit() or len(number) > 18:
+    if not (number.isascii() and number.isdigit()) or len(number) > 18:
         errors["target_id"] = "An id is a number."
     reason, case_reference = reason.strip(), case_reference.strip()
     if not reason or len(reason) > MAX_REASON:
@@ -136,10 +145,15 @@ def retention_overview(actor: AnyUser) -> list[RetentionRow]:
     return rows
 
 
+MAX_BATCHES = 10_000  # per class and run: a purge that never runs dry stops here
+
+
 def retention_purge(now: Any = None, batch: int = BATCH) -> dict[str, int]:
-    """Purge every class's expired records not under hold; audit the counts per class."""
+    """Purge every class's expired records not under hold, batch by batch: each batch in its
+    own transaction, with the holds read again and its count audited (``records.purged``)
+    in it, so nothing is deleted unrecorded. A class that fails is audited
+    (``records.purge_failed``) and the others still run. Returns the counts per class."""
     now = now or timezone.now()
-    holds = holds_active()
     purged: dict[str, int] = {}
     for item in registry.retention_classes():
         days = retention_days(item.name)
@@ -147,20 +161,39 @@ def retention_purge(now: Any = None, batch: int = BATCH) -> dict[str, int]:
             continue
         cutoff = now - timedelta(days=days)
         total = 0
-        while True:
-            with transaction.atomic():
-                count = item.purge(cutoff, holds, batch)
-            total += count
-            if count < batch:
-                break
-        purged[item.name] = total
-        if total:
+        try:
+            for _ in range(MAX_BATCHES):
+                with transaction.atomic():
+                    count = item.purge(cutoff, holds_active(), batch)
+                    if count:
+                        audit_event_record(
+                            action="records.purged",
+                            actor_username="retention",
+                            details={
+                                "class": item.name,
+                                "count": count,
+                                "cutoff": cutoff.isoformat(),
+                            },
+                        )
+                total += count
+                if count < batch:
+                    break
+        except Exception as failure:
+            log.exception("Retention purge of %s failed", item.name)
             audit_event_record(
-                action="records.purged",
+                action="records.purge_failed",
                 actor_username="retention",
-                details={"class": item.name, "count": total, "cutoff": cutoff.isoformat()},
+                details={"class": item.name, "purged": total, "error": type(failure).__name__},
             )
+        purged[item.name] = total
     return purged
+
+
+def delete_files_on_commit(files: list[Any]) -> None:
+    """Delete stored files once the rows that named them are gone for good (a rolled-back
+    purge keeps both)."""
+    names = [(f.storage, f.name) for f in files if f]
+    transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
 
 
 # --- the portal's own classes ------------------------------------------------------------
@@ -184,10 +217,8 @@ def _exports(cutoff: Any, holds: Holds) -> Any:
 
 def _purge_exports(cutoff: Any, holds: Holds, batch: int) -> int:
     rows = list(_exports(cutoff, holds)[:batch])
-    for export in rows:
-        if export.file:
-            export.file.delete(save=False)
-        export.delete()
+    delete_files_on_commit([export.file for export in rows])
+    RecordExport.objects.filter(pk__in=[export.pk for export in rows]).delete()
     return len(rows)
 
 

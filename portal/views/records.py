@@ -54,6 +54,7 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @require_action(Action.VIEW_AUDIT)
+@require_action(Action.SUPERVISE_ANSWERS)
 def export_list(request: HttpRequest) -> HttpResponse:
     """The exports (who asked, what, status, progress) and the form that asks for one."""
     errors: dict[str, list[str]] = {}
@@ -83,6 +84,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_action(Action.VIEW_AUDIT)
+@require_action(Action.SUPERVISE_ANSWERS)
 def export_download(request: HttpRequest, pk: str) -> FileResponse:
     number = parse_id(pk)
     try:

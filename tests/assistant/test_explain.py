@@ -95,3 +95,18 @@ def test_the_audit_trail_links_answers_to_their_explanation(
     client.force_login(role_users["admin"])  # reads the trail, does not supervise answers
     page = client.get("/audit/?action=assistant.answer")
     assert page.status_code == 200 and link not in page.content
+
+
+def test_an_answer_from_before_lineage_is_shown_only_within_the_viewers_rights(
+    answered: Any,
+    role_users: dict[str, Any],  # noqa: F811
+    documents: dict[str, Any],
+) -> None:
+    from assistant.models import Message
+
+    Message.objects.filter(pk=answered.pk).update(lineage={}, source_texts=[])
+    compliance = role_users["compliance"]
+    assert answer_explain(compliance, answered.pk).answer_shown  # may read the fees document
+    Collection.objects.filter(pk=documents["fees"].collection_id).update(read_roles=["agent"])
+    explanation = answer_explain(compliance, answered.pk)
+    assert explanation.sources == [] and not explanation.answer_shown

@@ -38,9 +38,9 @@ def tamper() -> Iterator[Any]:
         with connection.cursor() as cursor:
             cursor.execute(sql, params or [])
 
-    run("ALTER TABLE portal_auditevent DISABLE TRIGGER portal_auditevent_no_update_delete")
+    run("ALTER TABLE portal_auditevent DISABLE TRIGGER USER")  # every trigger of the table
     yield run
-    run("ALTER TABLE portal_auditevent ENABLE TRIGGER portal_auditevent_no_update_delete")
+    run("ALTER TABLE portal_auditevent ENABLE TRIGGER USER")
 
 
 def test_events_are_sealed_in_one_chain_just_after_commit() -> None:
@@ -211,6 +211,8 @@ def test_audit_verify_command(tamper: Any, capsys: Any) -> None:
     assert "The chain is intact." in capsys.readouterr().out
     call_command("audit_verify", "--from", "2000-01-01", "--to", "2999-01-01")
     assert "Checked 5 events" in capsys.readouterr().out
+    with pytest.raises(CommandError, match="Not a date"):
+        call_command("audit_verify", "--from", "2026-02-30")
     tamper("UPDATE portal_auditevent SET action = 'test.changed' WHERE seq = 3")
     with pytest.raises(CommandError) as failed:
         call_command("audit_verify")
@@ -234,3 +236,42 @@ def test_the_integrity_page(client: Any, make_user: Any, tamper: Any) -> None:
     broken = client.post("/audit/verify/")
     assert b'data-verify-result="broken"' in broken.content and b"At seq 2" in broken.content
     assert AuditEvent.objects.filter(action="audit.verified").count() == 2
+
+
+def test_removing_the_newest_events_is_found_by_the_anchors(tamper: Any) -> None:
+    _events(6)
+    anchor_write()
+    _events(2)
+    assert verify().ok
+    tamper("DELETE FROM portal_auditevent WHERE seq >= 5")  # the tail, anchor's included
+    breaks = verify().breaks
+    assert [(b.seq, b.problem) for b in breaks] == [(6, "truncated")]
+    assert "newest events were removed" in breaks[0].detail
+
+
+def test_the_app_cannot_place_or_forge_a_seal() -> None:
+    """The database role the portal runs as (no trigger switched off): an INSERT never
+    chooses its place, and the only update allowed is the true next seal."""
+    _events(2)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO portal_auditevent (created_at, actor_username, action, target_type, "
+            "target_id, request_id, details, seq, prev_hash, hash) VALUES (now(), 'x', "
+            "'test.placed', '', '', '', '{}', 9223372036854775807, 'p', 'h') RETURNING id"
+        )
+        placed = cursor.fetchone()[0]
+    row = AuditEvent.objects.get(pk=placed)
+    assert (row.seq, row.prev_hash, row.hash) == (None, "", "")
+    for sql in (
+        "UPDATE portal_auditevent SET seq = 9223372036854775807, prev_hash = 'p', hash = 'h' "
+        "WHERE id = %s",
+        "UPDATE portal_auditevent SET seq = 3, prev_hash = (SELECT hash FROM "
+        "portal_auditevent WHERE seq = 2), hash = repeat('a', 64) WHERE id = %s",
+    ):
+        with (
+            pytest.raises(Exception, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql, [placed])
+    assert seal_pending() == 1 and verify().ok

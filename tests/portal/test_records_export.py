@@ -115,24 +115,41 @@ def test_filters_by_customer_and_by_user(world: dict[str, Any]) -> None:
         e["target_id"] == str(first.pk) or e["details"].get("customer_id") == first.pk
         for e in audit
     )
+    # A conversation that met the customer only as a record before the model counts too.
+    met = Conversation.objects.create(owner=world["other"], title="met by a record")
+    Message.objects.create(
+        conversation=met,
+        role="assistant",
+        content="about them",
+        source_record_ids=[{"type": "customer", "id": first.pk}],
+    )
+    again = records_export_build(
+        records_export_request(actor=world["compliance"], customer_id=str(first.pk)).pk
+    )
+    found = [json.loads(x) for x in _archive(again).read("conversations.jsonl").splitlines()]
+    assert sorted(c["id"] for c in found) == sorted([conversations[0]["id"], met.pk])
     by_user = records_export_build(
         records_export_request(actor=world["compliance"], username="exp_other").pk
     )
     conversations = [
         json.loads(line) for line in _archive(by_user).read("conversations.jsonl").splitlines()
     ]
-    assert [c["owner"] for c in conversations] == ["exp_other"]
+    assert [c["owner"] for c in conversations] == ["exp_other", "exp_other"]  # and "met"
     empty = records_export_build(
         records_export_request(actor=world["compliance"], start="2001-01-01", end="2001-12-31").pk
     )
     assert {f["records"] for f in empty.manifest["files"]} == {0}
 
 
-def test_bad_requests_are_refused_clearly(world: dict[str, Any]) -> None:
-    with pytest.raises(PermissionDenied):
-        records_export_request(actor=world["agent"])
+def test_bad_requests_are_refused_clearly(world: dict[str, Any], make_user: Any) -> None:
+    # Agents, and admins (who read the audit trail but do not supervise answers).
+    for user in (world["agent"], make_user("exp_admin", Role.ADMIN)):
+        with pytest.raises(PermissionDenied):
+            records_export_request(actor=user)
     for fields, key in (
         ({"start": "30/11/2026"}, "start"),
+        ({"start": "2026-02-30"}, "start"),  # well formed, no such day
+        ({"customer_id": "\u00b2"}, "customer_id"),  # a digit to isdigit(), not to int()
         ({"start": "2026-11-30", "end": "2026-11-01"}, "end"),
         ({"username": "nobody-here"}, "username"),
         ({"customer_id": "12; DROP"}, "customer_id"),

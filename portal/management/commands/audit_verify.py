@@ -13,7 +13,10 @@ from portal.audit_chain import seq_range, verify
 def _when(value: str | None) -> datetime | None:
     if not value:
         return None
-    parsed = parse_datetime(value)
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:  # well formed, but no such day or time
+        parsed = None
     if parsed is None:
         raise CommandError(f"Not a date or time: {value!r} (e.g. 2026-11-30 or 2026-11-30T12:00Z).")
     return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)

@@ -472,3 +472,35 @@ def test_an_external_id_change_unlinks_single_sign_on(
         done = provider_sign_in(live_server.url, "carol")
     assert 'data-sso-no-access="no_account"' in done.response.text
     assert not get_user_model().objects.filter(username="carol").exists()
+
+
+def test_concurrent_membership_changes_are_both_applied(scim: Scim) -> None:
+    """Two PATCHes of the same group at the same time (one removes a member, the other
+    adds one) each read the group locked, so neither works on the other's old list."""
+    import threading
+
+    users = [_create_user(scim, f"member{i}")["id"] for i in range(6)]
+
+    def patch(group_id: str, operation: dict[str, Any], barrier: Any, answers: list[int]) -> None:
+        barrier.wait()
+        answers.append(_patch(scim, f"/Groups/{group_id}", operation).status_code)
+
+    for round_ in range(4):
+        group = _group(scim, f"race-{round_}", users[:3])
+        barrier = threading.Barrier(2)
+        answers: list[int] = []
+        operations = (
+            {"op": "remove", "path": f'members[value eq "{users[0]}"]'},
+            {"op": "add", "path": "members", "value": [{"value": users[3]}]},
+        )
+        threads = [
+            threading.Thread(target=patch, args=(group["id"], operation, barrier, answers))
+            for operation in operations
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(answers) == [204, 204], answers
+        members = {m["value"] for m in scim("GET", f"/Groups/{group['id']}").json()["members"]}
+        assert members == {users[1], users[2], users[3]}, round_

@@ -121,10 +121,7 @@ def conversation_records(selection: Any) -> Any:
     as shown, its citations and sources, the tools called, the model. For the export only:
     no policy here, the export's caller must read the audit trail."""
     conversations = Conversation.objects.select_related("owner").order_by("pk")
-    if selection.start:
-        conversations = conversations.filter(created_at__gte=selection.start)
-    if selection.end:
-        conversations = conversations.filter(created_at__lte=selection.end)
+    conversations = selection.in_period(conversations)
     if selection.user_id:
         conversations = conversations.filter(owner_id=selection.user_id)
     if selection.customer_id:

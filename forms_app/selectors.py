@@ -136,10 +136,7 @@ def submission_records(selection: Any) -> Any:
     submissions = FormSubmission.objects.select_related(
         "definition", "submitted_by", "reviewer"
     ).order_by("pk")
-    if selection.start:
-        submissions = submissions.filter(created_at__gte=selection.start)
-    if selection.end:
-        submissions = submissions.filter(created_at__lte=selection.end)
+    submissions = selection.in_period(submissions)
     if selection.user_id:
         submissions = submissions.filter(
             Q(submitted_by_id=selection.user_id) | Q(reviewer_id=selection.user_id)

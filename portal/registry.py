@@ -151,6 +151,14 @@ class RecordFilter:
     user_id: int | None = None
     customer_id: int | None = None
 
+    def in_period(self, queryset: Any, field: str = "created_at") -> Any:
+        """``queryset`` narrowed to rows whose ``field`` lies in [start, end]."""
+        if self.start:
+            queryset = queryset.filter(**{f"{field}__gte": self.start})
+        if self.end:
+            queryset = queryset.filter(**{f"{field}__lte": self.end})
+        return queryset
+
 
 @dataclass(frozen=True)
 class RecordSource:

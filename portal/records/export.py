@@ -149,10 +149,7 @@ def record_filter(filters: dict[str, Any]) -> RecordFilter:
 
 def _audit_rows(selection: RecordFilter) -> Iterator[dict[str, Any]]:
     events = AuditEvent.objects.filter(seq__isnull=False).order_by("seq")
-    if selection.start:
-        events = events.filter(created_at__gte=selection.start)
-    if selection.end:
-        events = events.filter(created_at__lte=selection.end)
+    events = selection.in_period(events)
     if selection.user_id:
         events = events.filter(
             Q(actor_id=selection.user_id)

@@ -381,3 +381,31 @@ class LegalHold(models.Model):
 
     def __str__(self) -> str:
         return f"Hold on {self.kind} {self.target_id} ({self.case_reference})"
+
+
+class AuditVerification(models.Model):
+    """One verification of the audit chain, asked for on the integrity page and run by a
+    worker (portal.audit_chain.verification_run): a large trail takes longer than a page."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    ok = models.BooleanField(null=True)
+    checked = models.BigIntegerField(default=0)
+    anchors_checked = models.IntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    seconds = models.FloatField(default=0)
+    # [{"seq", "event_id", "problem", "detail"}]
+    breaks = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Verification #{self.pk} ({self.status})"

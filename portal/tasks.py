@@ -38,10 +38,15 @@ def audit_anchor_task(self: object) -> dict[str, object]:
 
 
 # The records package's tasks, registered with the workers through this module.
-from portal.records.tasks import records_export_task, retention_purge_task  # noqa: E402
+from portal.records.tasks import (  # noqa: E402
+    audit_verify_task,
+    records_export_task,
+    retention_purge_task,
+)
 
 __all__ = [
     "audit_anchor_task",
+    "audit_verify_task",
     "housekeeping_task",
     "records_export_task",
     "retention_purge_task",

@@ -260,12 +260,12 @@ def _write_source(
     ]
 
 
-def records_export_build(export_id: int) -> RecordExport:
+def records_export_build(export_id: int) -> RecordExport | None:
     """Build the export (the Celery task's work): every source's files, the manifest, the
     ZIP stored encrypted. A failure is kept on the row (and audited), never half a file."""
-    export = RecordExport.objects.get(pk=export_id)
-    if export.status not in (ExportStatus.QUEUED, ExportStatus.RUNNING):
-        return export
+    export = RecordExport.objects.filter(pk=export_id).first()
+    if export is None or export.status not in (ExportStatus.QUEUED, ExportStatus.RUNNING):
+        return export  # gone (purged), or built already (a redelivered message)
     RecordExport.objects.filter(pk=export.pk).update(
         status=ExportStatus.RUNNING, started_at=timezone.now()
     )

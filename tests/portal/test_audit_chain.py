@@ -221,21 +221,49 @@ def test_audit_verify_command(tamper: Any, capsys: Any) -> None:
 
 
 def test_the_integrity_page(client: Any, make_user: Any, tamper: Any) -> None:
+    from portal.models import AuditVerification
     from portal.permissions import Role
+    from portal.records.verification import verification_run
 
     _events(3)
     anchor_write()
     client.force_login(make_user("chain_agent", Role.AGENT))
     assert client.get("/audit/verify/").status_code == 403  # like the audit trail itself
+    assert client.post("/audit/verify/").status_code == 403
     client.force_login(make_user("chain_compliance", Role.COMPLIANCE))
     page = client.get("/audit/verify/")
     assert page.status_code == 200 and b"data-anchors" in page.content
-    intact = client.post("/audit/verify/")
-    assert b'data-verify-result="ok"' in intact.content
+    assert client.post("/audit/verify/").status_code == 302  # queued for a worker
+    queued = AuditVerification.objects.get()
+    assert b'data-verify-result="queued"' in client.get("/audit/verify/").content
+    verification_run(queued.pk)  # what the worker's task does
+    assert b'data-verify-result="ok"' in client.get("/audit/verify/").content
     tamper("UPDATE portal_auditevent SET actor_username = 'someone else' WHERE seq = 2")
-    broken = client.post("/audit/verify/")
+    client.post("/audit/verify/")
+    verification_run(AuditVerification.objects.order_by("-pk").first().pk)
+    broken = client.get("/audit/verify/")
     assert b'data-verify-result="broken"' in broken.content and b"At seq 2" in broken.content
     assert AuditEvent.objects.filter(action="audit.verified").count() == 2
+    assert AuditEvent.objects.filter(action="audit.verification_requested").count() == 2
+
+
+def test_a_real_worker_runs_the_verification(
+    client: Any, make_user: Any, celery_worker_thread: Any
+) -> None:
+    import time
+
+    from portal.models import AuditVerification
+    from portal.permissions import Role
+
+    _events(3)
+    client.force_login(make_user("chain_compliance2", Role.COMPLIANCE))
+    client.post("/audit/verify/")
+    deadline = time.monotonic() + 60
+    verification = AuditVerification.objects.get()
+    while verification.status in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        verification.refresh_from_db()
+    assert verification.status == "done" and verification.ok is True
 
 
 def test_removing_the_newest_events_is_found_by_the_anchors(tamper: Any) -> None:

@@ -303,3 +303,13 @@ def test_the_app_cannot_place_or_forge_a_seal() -> None:
         ):
             cursor.execute(sql, [placed])
     assert seal_pending() == 1 and verify().ok
+
+
+def test_an_anchor_counts_the_events_it_vouches_for(tamper: Any) -> None:
+    _events(6)
+    anchor_write()
+    assert verify().ok and verify().anchors_checked == 1
+    tamper("DELETE FROM portal_auditevent WHERE seq = 3")
+    problems = {(b.seq, b.problem): b.detail for b in verify().breaks}
+    assert (4, "gap") in problems
+    assert problems[(6, "anchor")] == "6 events were anchored up to 6, 5 remain"

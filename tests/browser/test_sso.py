@@ -12,7 +12,7 @@ import pytest
 from django.test import override_settings
 
 from portal.identity.services import group_mappings_seed
-from tests.support.idp import RunningOIDCProvider, oidc_provider
+from tests.support.idp import RunningOIDCProvider, portal_provider
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,15 +42,7 @@ GROUP_MAP = "portal-agents-north=agent:north,portal-compliance=compliance"
 
 @pytest.fixture(scope="module")
 def idp(live_server: Any) -> Iterator[RunningOIDCProvider]:
-    clients = [
-        {
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "redirect_uris": [f"{live_server.url}/accounts/sso/callback/"],
-            "post_logout_redirect_uris": [f"{live_server.url}/accounts/login/"],
-        }
-    ]
-    with oidc_provider(clients, USERS) as provider:
+    with portal_provider(live_server.url, CLIENT_ID, CLIENT_SECRET, USERS) as provider:
         yield provider
 
 

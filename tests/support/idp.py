@@ -130,6 +130,22 @@ def ensure_installed() -> None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def portal_provider(
+    portal_url: str, client_id: str, client_secret: str, users: list[dict[str, Any]]
+) -> Iterator[RunningOIDCProvider]:
+    """The provider with one client: the portal at ``portal_url`` (its SSO callback and
+    its sign-in page as the redirect URIs), and ``users``."""
+    client = {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "redirect_uris": [f"{portal_url}/accounts/sso/callback/"],
+        "post_logout_redirect_uris": [f"{portal_url}/accounts/login/"],
+    }
+    with oidc_provider([client], users) as provider:
+        yield provider
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import requests
 from django.test import override_settings
 
 from portal.identity.services import group_mappings_seed
-from tests.support.idp import RunningOIDCProvider, oidc_provider
+from tests.support.idp import RunningOIDCProvider, portal_provider
 
 CLIENT_ID = "portal"
 CLIENT_SECRET = "portal-test-client-secret-0123456789"
@@ -61,15 +61,7 @@ class SignIn:
 
 @pytest.fixture(scope="module")
 def idp(live_server: Any) -> Iterator[RunningOIDCProvider]:
-    clients = [
-        {
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "redirect_uris": [f"{live_server.url}/accounts/sso/callback/"],
-            "post_logout_redirect_uris": [f"{live_server.url}/accounts/login/"],
-        }
-    ]
-    with oidc_provider(clients, USERS) as provider:
+    with portal_provider(live_server.url, CLIENT_ID, CLIENT_SECRET, USERS) as provider:
         yield provider
 
 

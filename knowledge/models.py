@@ -8,7 +8,6 @@ from pathlib import PurePath
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
@@ -184,7 +183,6 @@ class Chunk(models.Model):
                 ef_construction=64,
                 opclasses=["vector_cosine_ops"],
             ),
-            GinIndex(fields=["search_vector"], name="chunk_search_vector_gin"),
             models.Index(fields=["collection", "embedding_model"], name="chunk_collection_model"),
             # BM25's corpus statistics per readable collection, read index-only.
             models.Index(

@@ -121,17 +121,22 @@ def embed(items: Sequence[Prepared], backend: EmbeddingBackend) -> dict[str, np.
     return vectors
 
 
+# One UPDATE of each chunk row (its text vector and BM25 length together), then its
+# postings. A chunk row (a 384-d vector and its text) fills its page, so an update cannot be
+# HOT and re-inserts the row into every index of the table, the HNSW one included: two
+# updates cost twice that (bench/keyword_index.py).
 _INDEX_SQL = """
 UPDATE knowledge_chunk c
-SET search_vector = to_tsvector(%(config)s::regconfig,
-        d.title || ' ' || array_to_string(c.heading_path, ' ') || ' ' || c.text)
-FROM knowledge_document d
-WHERE d.id = c.document_id AND c.document_id = ANY(%(documents)s);
-
-UPDATE knowledge_chunk c
-SET term_count = (SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1)), 0)
-                  FROM unnest(c.search_vector) AS t)
-WHERE c.document_id = ANY(%(documents)s);
+SET search_vector = v.vector,
+    term_count = (SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1)), 0)
+                  FROM unnest(v.vector) AS t)
+FROM (
+    SELECT c2.id, to_tsvector(%(config)s::regconfig,
+        d.title || ' ' || array_to_string(c2.heading_path, ' ') || ' ' || c2.text) AS vector
+    FROM knowledge_chunk c2 JOIN knowledge_document d ON d.id = c2.document_id
+    WHERE c2.document_id = ANY(%(documents)s)
+) v
+WHERE c.id = v.id;
 
 INSERT INTO knowledge_posting (chunk_id, term, collection_id, tf, dl)
 SELECT c.id, t.lexeme, c.collection_id, coalesce(array_length(t.positions, 1), 1), c.term_count

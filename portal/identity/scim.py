@@ -61,6 +61,7 @@ from scim2_server.utils import load_default_resource_types, load_default_schemas
 
 from portal.identity import provisioning
 from portal.models import ScimAccount, ScimGroup, ScimToken
+from portal.validation import InvalidText, check_data, check_text
 
 log = logging.getLogger(__name__)
 
@@ -553,6 +554,21 @@ def _authenticate(request: ScimRequest) -> ScimToken:
     return token
 
 
+def _check_body(request: ScimRequest) -> None:
+    """A NUL, a lone surrogate or JSON nested too deep anywhere in the body (or the query)
+    is a clear 400, as on every other route (``portal.validation``), never a database
+    error."""
+    try:
+        for value in request.query.values():
+            check_text(value, "The query")
+        if request.body:
+            check_data(json.loads(request.body))
+    except InvalidText as invalid:
+        raise InvalidValueException(detail=str(invalid)) from invalid
+    except (ValueError, RecursionError):
+        return  # not JSON: the library answers invalidSyntax
+
+
 def serve(request: ScimRequest) -> ScimResponse:
     """The response to one SCIM request (errors included, as SCIM errors)."""
     application = _application()
@@ -563,6 +579,7 @@ def serve(request: ScimRequest) -> ScimResponse:
             storage: ScimStorage = PortalStorage(token)
         else:
             storage = PortalStorage(cast(ScimToken, None))  # /ServiceProviderConfig only
+        _check_body(request)
         response = ScimHandler(_service(), storage).handle(_dropped(request))
     except Exception as exception:  # the library turns it into a SCIM error
         if not isinstance(exception, SCIMException):

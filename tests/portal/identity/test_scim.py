@@ -313,6 +313,19 @@ def test_what_is_refused_and_how(scim: Scim, make_user: Any) -> None:
     title = _patch(scim, f"/Users/{body['id']}", {"op": "replace", "path": "title", "value": "x"})
     assert title.status_code == 200 and "title" not in title.json()  # the resource, as it is
     assert scim("GET", "/Users/not-a-uuid").status_code == 404
+    # A NUL or a lone surrogate anywhere, or JSON nested too deep: a clear 400.
+    for raw in (
+        b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "nul",'
+        b' "displayName": "a\\u0000b"}',
+        b'{"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "sur",'
+        b' "name": {"givenName": "\\ud800"}}',
+        b'{"a": ' * 200 + b"1" + b"}" * 200,
+    ):
+        refused = scim("POST", "/Users", data=raw)
+        assert refused.status_code == 400, refused.text
+    search = scim("GET", '/Users?filter=userName eq "a%00b"')
+    assert search.status_code == 400
+    assert not get_user_model().objects.filter(username__in=["nul", "sur"]).exists()
     assert get_user_model().objects.get(username="breakglass").is_active
 
 

@@ -17,13 +17,20 @@ from assistant.selectors import (
     handoff_queue,
     handoffs_open_count,
 )
-from assistant.services.conversations import conversations_expired, conversations_purge
+from assistant.services.conversations import (
+    ERASURE_CLASSES,
+    conversations_erase,
+    conversations_erasure_blockers,
+    conversations_expired,
+    conversations_purge,
+)
 from assistant.services.handoffs import handoffs_return_of_leaver
 from portal.permissions import Action
 from portal.registry import (
     DASHBOARD,
     AuditLink,
     DeactivationStep,
+    ErasureStep,
     HoldExpansion,
     MenuItem,
     Panel,
@@ -31,6 +38,7 @@ from portal.registry import (
     RetentionClass,
     register_audit_link,
     register_deactivation_step,
+    register_erasure_step,
     register_hold_expansion,
     register_menu_item,
     register_panel,
@@ -45,6 +53,15 @@ OLDEST_HANDOFFS = 5
 def register() -> None:
     register_deactivation_step(DeactivationStep("assistant.handoffs", handoffs_return_of_leaver))
     register_hold_expansion(HoldExpansion("assistant.handoffs", handoff_held_submissions))
+    register_erasure_step(
+        ErasureStep(
+            "assistant.conversations",
+            conversations_erasure_blockers,
+            conversations_erase,
+            ERASURE_CLASSES,
+            order=10,
+        )
+    )
     register_retention_class(
         RetentionClass(
             "conversations",

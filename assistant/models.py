@@ -39,6 +39,11 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return self.title or f"Conversation {self.pk}"
 
+    def personal_data_key_id(self) -> int | None:
+        """About one customer: encrypted under their data key (erasure destroys it)."""
+        customer = self.customer if self.customer_id else None
+        return customer.data_key_id if customer is not None else None
+
 
 class MessageRole(models.TextChoices):
     USER = "user", "User"
@@ -88,6 +93,9 @@ class Message(models.Model):
         # Never the text: the admin's inline headers and logs print this, and an answer may
         # quote a collection the reader may not read (assistant.presenters decides that).
         return f"{self.role} message {self.pk}"
+
+    def personal_data_key_id(self) -> int | None:
+        return self.conversation.personal_data_key_id()
 
 
 class Feedback(models.Model):
@@ -163,3 +171,7 @@ class Handoff(models.Model):
 
     def __str__(self) -> str:
         return f"Handoff {self.pk} ({self.status})"
+
+    def personal_data_key_id(self) -> int | None:
+        customer = self.customer if self.customer_id else None
+        return customer.data_key_id if customer is not None else None

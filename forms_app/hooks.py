@@ -13,6 +13,9 @@ from forms_app.selectors import (
     submissions_for_customer,
 )
 from forms_app.services.submissions import (
+    ERASURE_CLASSES,
+    submissions_erase,
+    submissions_erasure_blockers,
     submissions_expired,
     submissions_purge,
     submissions_return_of_leaver,
@@ -23,6 +26,7 @@ from portal.registry import (
     DASHBOARD,
     DeactivationStep,
     DemoSeeder,
+    ErasureStep,
     MenuItem,
     ModelGrant,
     Panel,
@@ -30,6 +34,7 @@ from portal.registry import (
     RetentionClass,
     register_deactivation_step,
     register_demo_seeder,
+    register_erasure_step,
     register_menu_item,
     register_model_grant,
     register_panel,
@@ -43,6 +48,15 @@ CUSTOMER_SUBMISSIONS = 20
 
 def register() -> None:
     register_deactivation_step(DeactivationStep("forms_app.reviews", submissions_return_of_leaver))
+    register_erasure_step(
+        ErasureStep(
+            "forms_app.submissions",
+            submissions_erasure_blockers,
+            submissions_erase,
+            ERASURE_CLASSES,
+            order=20,
+        )
+    )
     register_retention_class(
         RetentionClass(
             "submissions",

@@ -170,6 +170,10 @@ class FormSubmission(models.Model):
     def __str__(self) -> str:
         return f"Submission #{self.pk} ({self.definition.slug}, {self.status})"
 
+    def personal_data_key_id(self) -> int | None:
+        """Encrypted under the customer's data key (erasure destroys it)."""
+        return self.customer.data_key_id
+
 
 class SubmissionEvent(models.Model):
     """One transition of a submission: the history shown on its page."""
@@ -186,6 +190,9 @@ class SubmissionEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_status or '—'} → {self.to_status}"
+
+    def personal_data_key_id(self) -> int | None:
+        return self.submission.personal_data_key_id()
 
 
 def _attachment_path(instance: models.Model, filename: str) -> str:
@@ -222,6 +229,9 @@ class SubmissionAttachment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.original_filename} ({self.field_key})"
+
+    def personal_data_key_id(self) -> int | None:
+        return self.submission.personal_data_key_id()
 
     def as_reference(self) -> dict[str, object]:
         """What the submission's data holds for the field."""

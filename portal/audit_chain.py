@@ -240,6 +240,22 @@ def _sign(anchor: dict[str, Any], key: bytes) -> str:
     return hmac.new(key, _payload(anchor), "sha256").hexdigest()
 
 
+def document_sign(payload: bytes) -> tuple[str, str]:
+    """(key id, HMAC-SHA256) of ``payload`` under the first anchor key: for records that
+    vouch for something later, such as erasure certificates."""
+    key = _keys()[0]
+    return _key_id(key), hmac.new(key, payload, "sha256").hexdigest()
+
+
+def document_signed(payload: bytes, key_id: str, signature: str) -> bool:
+    """Whether ``signature`` is the HMAC of ``payload`` under the anchor key ``key_id``."""
+    for key in _keys():
+        if _key_id(key) == key_id:
+            expected = hmac.new(key, payload, "sha256").hexdigest()
+            return hmac.compare_digest(expected, signature)
+    return False
+
+
 def anchor_write() -> AuditAnchor | None:
     """Seal, then sign the chain's head into an anchor (and a line of AUDIT_ANCHOR_PATH).
     None when the trail is empty."""

@@ -12,14 +12,15 @@ import json
 import os
 import re
 import struct
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
-from django.core.exceptions import FieldError, ImproperlyConfigured
+from django.core.exceptions import FieldError, ImproperlyConfigured, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connection, models
 from django.db.models import lookups
 
 from portal.validation import scrub_data
@@ -70,11 +71,114 @@ def decrypt(token: str) -> str:
 
 
 def rotate(token: str) -> str:
-    """``token`` re-encrypted with the first key."""
+    """``token`` re-encrypted with the first key (a value under a data key is left as it is:
+    rotating ``FIELD_ENCRYPTION_KEYS`` re-wraps the data keys, ``DataKey.wrapped``)."""
+    if token.startswith(DATA_KEY_PREFIX):
+        return token
     try:
         return fernet().rotate(token.encode()).decode()
     except InvalidToken as error:
         raise FieldDecryptionError("A value could not be decrypted for rotation.") from error
+
+
+# Per-subject data keys (crypto-shredding) -------------------------------------------------
+#
+# A customer's values are encrypted under a data key of their own (``portal.models.DataKey``),
+# itself stored wrapped (encrypted) by FIELD_ENCRYPTION_KEYS. Such a value is stored as
+# ``dk1:<data key id>:<Fernet token>``. Erasure destroys the data key: every copy of those
+# values — in the tables, in backups, replicas and WAL — becomes unreadable, while the rows
+# that hold them (and the audit trail's hashes) stay as they are. A model opts in by
+# defining ``personal_data_key_id()`` (the id of the data key its row is encrypted under, or
+# None for the project keys); its encrypted fields then encrypt under that key on save.
+
+DATA_KEY_PREFIX = "dk1:"
+ERASED = "[erased]"
+# How long a process keeps an unwrapped data key: an erasure reaches every other process
+# within this many seconds (the erasing process forgets the key at once).
+DATA_KEY_CACHE_SECONDS = 5.0
+_data_keys: dict[int, tuple[float, Fernet | None]] = {}
+
+
+class DataKeyDestroyed(ValidationError):
+    """A value was to be stored under a data key that erasure destroyed."""
+
+
+def data_key_new() -> str:
+    """A new data key (``DataKey.wrapped`` stores it encrypted by the project keys)."""
+    return Fernet.generate_key().decode()
+
+
+def data_keys_forget(key_id: int | None = None) -> None:
+    """Drop this process's unwrapped copy of one data key (or of all)."""
+    if key_id is None:
+        _data_keys.clear()
+    else:
+        _data_keys.pop(key_id, None)
+
+
+def _data_key(key_id: int) -> Fernet | None:
+    """The unwrapped data key ``key_id``, or None when it was destroyed (or never existed)."""
+    now = time.monotonic()
+    cached = _data_keys.get(key_id)
+    if cached is not None and (cached[1] is None or now - cached[0] < DATA_KEY_CACHE_SECONDS):
+        return cached[1]  # a destroyed key never comes back: remembered for good
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wrapped, destroyed_at FROM portal_datakey WHERE id = %s", [key_id])
+        row = cursor.fetchone()
+    key = None
+    if row is not None and row[0] and row[1] is None:
+        key = Fernet(decrypt(row[0]).encode())
+    if key is None and row is None:
+        return None  # not created yet in this transaction, perhaps: not remembered
+    _data_keys[key_id] = (now, key)
+    return key
+
+
+def encrypt_for(key_id: int, value: str) -> str:
+    """``value`` encrypted under the data key ``key_id``."""
+    key = _data_key(key_id)
+    if key is None:
+        raise DataKeyDestroyed(
+            "This customer's personal data was erased: nothing more can be stored about them."
+        )
+    return f"{DATA_KEY_PREFIX}{key_id}:{key.encrypt(value.encode()).decode()}"
+
+
+def data_key_of(token: str) -> int | None:
+    """The data key a stored value is encrypted under (None: the project keys)."""
+    if not token.startswith(DATA_KEY_PREFIX):
+        return None
+    key_id, _, _ = token[len(DATA_KEY_PREFIX) :].partition(":")
+    return int(key_id) if key_id.isdigit() else None
+
+
+def decrypt_stored(token: str) -> str | None:
+    """The plaintext of a stored value, under a data key or the project keys; None when its
+    data key was destroyed (the value was erased)."""
+    if not token.startswith(DATA_KEY_PREFIX):
+        return decrypt(token)
+    key_id, _, rest = token[len(DATA_KEY_PREFIX) :].partition(":")
+    key = _data_key(int(key_id)) if key_id.isdigit() else None
+    if key is None:
+        return None
+    try:
+        return key.decrypt(rest.encode()).decode()
+    except InvalidToken as error:
+        raise FieldDecryptionError(
+            f"A value under data key {key_id} could not be decrypted (a damaged value)."
+        ) from error
+
+
+class _Sealed(str):
+    """A value ``pre_save`` already encrypted under its row's data key."""
+
+    __slots__ = ()
+
+
+def _sealed(instance: models.Model, text: str) -> _Sealed | None:
+    key_of = getattr(instance, "personal_data_key_id", None)
+    key_id = key_of() if callable(key_of) else None
+    return None if key_id is None else _Sealed(encrypt_for(key_id, text))
 
 
 def _not_searchable(field: models.Field[Any, Any], lookup: str) -> FieldError:
@@ -113,7 +217,15 @@ class EncryptedTextField(models.TextField):
     def get_transform(self, name: str) -> Any:
         raise _not_searchable(self, name)
 
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        value = super().pre_save(model_instance, add)
+        if value is None or value == "" or isinstance(value, _Sealed):
+            return value
+        return _sealed(model_instance, str(value)) or value
+
     def get_prep_value(self, value: Any) -> Any:
+        if isinstance(value, _Sealed):
+            return str(value)
         value = super().get_prep_value(value)
         if value is None or value == "":
             return value
@@ -122,7 +234,8 @@ class EncryptedTextField(models.TextField):
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None or value == "":
             return value
-        return decrypt(value)
+        text = decrypt_stored(value)
+        return ERASED if text is None else text
 
 
 class EncryptedJSONField(models.TextField):
@@ -138,15 +251,29 @@ class EncryptedJSONField(models.TextField):
     def get_transform(self, name: str) -> Any:
         raise _not_searchable(self, name)
 
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        value = super().pre_save(model_instance, add)
+        if value is None or isinstance(value, _Sealed):
+            return value
+        return _sealed(model_instance, self._dumps(value)) or value
+
+    @staticmethod
+    def _dumps(value: Any) -> str:
+        return json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True)
+
     def get_prep_value(self, value: Any) -> Any:
+        if isinstance(value, _Sealed):
+            return str(value)
         if value is None:
             return None
-        return encrypt(json.dumps(value, cls=DjangoJSONEncoder, sort_keys=True))
+        return encrypt(self._dumps(value))
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None or value == "":
             return value
-        text = decrypt(value)
+        text = decrypt_stored(value)
+        if text is None:  # erased: an empty value of the field's shape
+            return self.get_default()
         data = json.loads(text)
         if _SURROGATE_ESCAPE.search(text):
             # Rows stored before input was checked may hold lone surrogates, which no page

@@ -53,6 +53,16 @@ def register() -> None:
     )
     register_menu_item(
         MenuItem(
+            "Erasure of personal data",
+            "portal:erasure",
+            Action.VIEW_AUDIT,
+            order=95,
+            in_nav=False,
+            description="Erase a customer's personal data on request; erasure certificates.",
+        )
+    )
+    register_menu_item(
+        MenuItem(
             "Access review",
             "portal:access_review",
             Action.VIEW_AUDIT,

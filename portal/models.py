@@ -8,6 +8,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from portal.crypto import EncryptedTextField, data_key_new
 from portal.storage import encrypted_storage
 
 
@@ -409,3 +410,56 @@ class AuditVerification(models.Model):
 
     def __str__(self) -> str:
         return f"Verification #{self.pk} ({self.status})"
+
+
+class DataKey(models.Model):
+    """The data key one subject's personal values are encrypted under (``portal.crypto``,
+    crypto-shredding), stored wrapped by ``FIELD_ENCRYPTION_KEYS`` (``rotate_field_keys``
+    re-wraps it). Erasure destroys it: ``wrapped`` emptied, ``destroyed_at`` set; the row
+    stays, so a value under it reads as erased rather than as damaged."""
+
+    subject_type = models.CharField(max_length=32)
+    subject_id = models.BigIntegerField(null=True, blank=True)  # set once the subject exists
+    wrapped = EncryptedTextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["subject_type", "subject_id"], name="datakey_subject")]
+
+    def __str__(self) -> str:
+        state = "destroyed" if self.destroyed_at else "live"
+        return f"Data key {self.pk} of {self.subject_type} {self.subject_id} ({state})"
+
+    @classmethod
+    def new(cls, subject_type: str, subject_id: int | None = None) -> DataKey:
+        """An unsaved new key (``bulk_create`` them, or ``save()``)."""
+        return cls(subject_type=subject_type, subject_id=subject_id, wrapped=data_key_new())
+
+
+class ErasureCertificate(models.Model):
+    """The proof that one customer's personal data was erased (portal.records.erasure):
+    what, when, by whom, at whose request, which record classes and how many records; its
+    content is signed with the audit anchors' key (``AUDIT_ANCHOR_KEYS``)."""
+
+    subject_type = models.CharField(max_length=32)
+    subject_id = models.BigIntegerField()
+    subject_reference = models.CharField(max_length=64)  # e.g. the customer number
+    request_reference = models.CharField(max_length=100)
+    performed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    performed_at = models.DateTimeField()
+    # {"record class": {"label", "records"}}
+    classes = models.JSONField(default=dict)
+    data_keys_destroyed = models.IntegerField(default=0)
+    kept = models.JSONField(default=list, blank=True)  # [str]: what was kept, and why
+    key_id = models.CharField(max_length=16, blank=True)
+    signature = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-performed_at", "-id"]
+        indexes = [models.Index(fields=["subject_type", "subject_id"], name="erasure_subject")]
+
+    def __str__(self) -> str:
+        return f"Erasure certificate #{self.pk} ({self.subject_type} {self.subject_reference})"

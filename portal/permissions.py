@@ -42,6 +42,8 @@ class Action(StrEnum):
     SUPERVISE_ANSWERS = "supervise_answers"
     # Place and release legal holds (records kept whatever their retention).
     MANAGE_HOLDS = "manage_holds"
+    # Erase a customer's personal data (crypto-shredding, portal.records.erasure).
+    ERASE_PERSONAL_DATA = "erase_personal_data"
 
 
 _STAFF = frozenset({Action.USE_PORTAL, Action.USE_API, Action.SEARCH_KNOWLEDGE})
@@ -66,6 +68,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         Action.SEE_ALL_REGIONS,
         Action.SUPERVISE_ANSWERS,
         Action.MANAGE_HOLDS,
+        Action.ERASE_PERSONAL_DATA,
     },
     Role.CONTENT_MANAGER: _STAFF | {Action.MANAGE_CONTENT, Action.ASK_ASSISTANT},
     Role.ADMIN: _STAFF

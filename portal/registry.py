@@ -221,6 +221,26 @@ class HoldExpansion:
     expand: Callable[[Holds], dict[str, set[int]]]
 
 
+@dataclass(frozen=True)
+class ErasureStep:
+    """What an app erases when a customer's personal data is erased (portal.records.erasure).
+
+    ``blockers(customer_id, holds)`` gives the reasons it may not happen now (a record under
+    a legal hold, an obligation to keep still running), in words for compliance;
+    ``erase(customer_id)`` overwrites the customer's personal values in the app's records
+    (in the caller's transaction, before the customer's data key is destroyed) and returns
+    ``{record class: count}``; ``classes`` labels those record classes for the certificate.
+    ``describe(customer_id)``, given by the app that owns the customer, names them for the
+    certificate (their number; None when there is no such customer)."""
+
+    name: str
+    blockers: Callable[[int, Holds], list[str]]
+    erase: Callable[[int], dict[str, int]]
+    classes: dict[str, str]
+    describe: Callable[[int], str | None] | None = None
+    order: int = 100
+
+
 _menu: dict[str, MenuItem] = {}
 _panels: dict[str, Panel] = {}
 _seeders: dict[str, DemoSeeder] = {}
@@ -234,6 +254,7 @@ _record_sources: dict[str, RecordSource] = {}
 _audit_links: dict[str, AuditLink] = {}
 _retention_classes: dict[str, RetentionClass] = {}
 _hold_expansions: dict[str, HoldExpansion] = {}
+_erasure_steps: dict[str, ErasureStep] = {}
 
 
 def register_menu_item(item: MenuItem) -> None:
@@ -301,6 +322,14 @@ def register_record_source(source: RecordSource) -> None:
 
 def record_sources() -> list[RecordSource]:
     return sorted(_record_sources.values(), key=lambda source: (source.order, source.name))
+
+
+def register_erasure_step(step: ErasureStep) -> None:
+    _erasure_steps[step.name] = step
+
+
+def erasure_steps() -> list[ErasureStep]:
+    return sorted(_erasure_steps.values(), key=lambda step: (step.order, step.name))
 
 
 def register_deactivation_step(step: DeactivationStep) -> None:

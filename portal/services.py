@@ -19,7 +19,7 @@ from django.utils import timezone
 from portal import metrics, request_context
 from portal.audit import minimised
 from portal.audit_chain import seal_on_commit
-from portal.models import TOKEN_SCOPES, ApiToken, AuditEvent, Profile, Region
+from portal.models import TOKEN_SCOPES, ApiToken, AuditEvent, DataKey, Profile, Region
 from portal.permissions import Role, can_act_for, forget_roles
 from portal.types import AnyUser
 from portal.types import User as Account
@@ -242,3 +242,18 @@ def user_set_roles(*, user: Account, roles: Iterable[Role]) -> None:
         groups = [Group.objects.get_or_create(name=name)[0] for name in sorted(wanted - current)]
         user.groups.add(*groups)
     forget_roles(user)
+
+
+# --- data keys (crypto-shredding, portal.crypto) ---------------------------------------------
+
+
+def data_keys_create(subject_type: str, count: int = 1) -> list[DataKey]:
+    """``count`` new data keys for subjects of ``subject_type`` not saved yet (bind them
+    with ``data_keys_bind`` once they have ids)."""
+    return DataKey.objects.bulk_create([DataKey.new(subject_type) for _ in range(count)])
+
+
+def data_keys_bind(pairs: list[tuple[int | None, int]]) -> None:
+    """Record which subject each key is of: ``[(key id, subject id)]``."""
+    keys = [DataKey(pk=key_id, subject_id=subject_id) for key_id, subject_id in pairs if key_id]
+    DataKey.objects.bulk_update(keys, ["subject_id"], batch_size=1000)

@@ -20,6 +20,12 @@ portal_patterns = [
     path("audit/exports/", records_views.export_list, name="export_list"),
     path("audit/retention/", records_views.retention, name="retention"),
     path("audit/holds/<str:pk>/release/", records_views.hold_release, name="hold_release"),
+    path("audit/erasure/", records_views.erasure, name="erasure"),
+    path(
+        "audit/erasure/<str:pk>/certificate.json",
+        records_views.erasure_certificate,
+        name="erasure_certificate",
+    ),
     path(
         "audit/exports/<str:pk>/download/",
         records_views.export_download,

@@ -6,9 +6,11 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 
 from assistant.models import Conversation
 from knowledge.customers.selectors import customers_visible_to
+from portal.crypto import ERASED
 from portal.permissions import Action, can
 from portal.services import audit_event_record
 from portal.types import AnyUser, account_of
@@ -69,3 +71,85 @@ def conversations_purge(cutoff: Any, holds: Any, batch: int) -> int:
     ids = list(conversations_expired(cutoff, holds).values_list("pk", flat=True)[:batch])
     Conversation.objects.filter(pk__in=ids).delete()
     return len(ids)
+
+
+# --- erasure of a customer (portal.records.erasure, through the registry) ------------------
+
+ERASURE_CLASSES = {
+    "conversations": "Conversations about the customer (their titles)",
+    "messages": "Questions and answers about the customer, with their sources, tools and "
+    "cards (in any conversation whose answers were given the customer's record)",
+    "handoffs": "Hand-offs about the customer (reasons and notes)",
+    "feedback": "Feedback comments on those answers",
+}
+
+
+def _concerned(customer_id: int) -> Any:
+    """The conversations that concern the customer: focused on them, with a hand-off about
+    them, or with an answer that was given the customer's record. (What people typed about
+    a customer without the assistant fetching their record is not found: it is encrypted
+    text, not a link.)"""
+    from assistant.models import Handoff, Message
+
+    return Conversation.objects.filter(
+        Q(customer_id=customer_id)
+        | Q(pk__in=Handoff.objects.filter(customer_id=customer_id).values("conversation_id"))
+        | Q(
+            pk__in=Message.objects.filter(
+                source_record_ids__contains=[{"type": "customer", "id": customer_id}]
+            ).values("conversation_id")
+        )
+    )
+
+
+def conversations_erase(customer_id: int) -> dict[str, int]:
+    """Overwrite the text of every conversation that concerns the customer (all of it: an
+    answer about them quotes them, the questions around it name them) and of the hand-offs
+    about them. Who, when, statuses and the lineage's ids and hashes stay."""
+    from assistant.models import Feedback, Handoff, Message
+
+    ids = list(_concerned(customer_id).select_for_update().values_list("pk", flat=True))
+    Conversation.objects.filter(pk__in=ids).update(title="")
+    messages = Message.objects.filter(conversation_id__in=ids).update(
+        content=ERASED,
+        content_html="",
+        citations=[],
+        tool_calls=[],
+        cards=[],
+        source_texts=[],
+    )
+    feedback = (
+        Feedback.objects.filter(message__conversation_id__in=ids)
+        .exclude(comment="")
+        .update(comment="")
+    )
+    handoffs = Handoff.objects.filter(
+        Q(customer_id=customer_id) | Q(conversation_id__in=ids)
+    ).update(reason=ERASED, notes="")
+    return {
+        "conversations": len(ids),
+        "messages": messages,
+        "handoffs": handoffs,
+        "feedback": feedback,
+    }
+
+
+def conversations_erasure_blockers(customer_id: int, holds: Any) -> list[str]:
+    """Conversations about the customer that a hold keeps (on it or its owner), and open
+    hand-offs about them (open work)."""
+    from assistant.models import Handoff, HandoffStatus
+
+    concerned = _concerned(customer_id)
+    reasons = [
+        f"Conversation #{pk} is under a legal hold (on it or its owner)."
+        for pk in concerned.filter(
+            Q(pk__in=holds.of("conversation")) | Q(owner_id__in=holds.of("user"))
+        ).values_list("pk", flat=True)
+    ]
+    reasons += [
+        f"Hand-off #{pk} about this customer is still open: resolve it first."
+        for pk in Handoff.objects.filter(
+            customer_id=customer_id, status__in=[HandoffStatus.OPEN, HandoffStatus.ASSIGNED]
+        ).values_list("pk", flat=True)
+    ]
+    return reasons

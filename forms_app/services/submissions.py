@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, cast
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction as db_transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from forms_app.forms import DefinitionForm, build_form_class, checked_upload_type, condition_met
@@ -29,6 +30,7 @@ from forms_app.permissions import can_edit_submission, can_fill_definition
 from forms_app.services.prefill import prefill_values, to_json_value
 from forms_app.workflow import Transition, transition_get
 from knowledge.customers.selectors import customer_records_get, customer_transactions
+from portal.crypto import ERASED
 from portal.records.retention import delete_files_on_commit
 from portal.services import audit_event_record
 from portal.types import AnyUser, User, account_of
@@ -467,3 +469,46 @@ def submissions_purge(cutoff: Any, holds: Any, batch: int) -> int:
     SubmissionAttachment.objects.filter(pk__in=[a.pk for a in attachments]).delete()
     FormSubmission.objects.filter(pk__in=[row.pk for row in rows]).delete()
     return len(rows)
+
+
+# --- erasure of a customer (portal.records.erasure, through the registry) ------------------
+
+ERASURE_CLASSES = {
+    "submissions": "Submissions about the customer (their values, decisions and history)",
+    "submission_attachments": "Files attached to those submissions",
+}
+_OPEN = (SubmissionStatus.SUBMITTED, SubmissionStatus.IN_REVIEW)
+
+
+def submissions_erasure_blockers(customer_id: int, holds: Any) -> list[str]:
+    """Submissions about the customer that a hold keeps (on it, or on who filed or reviewed
+    it), or that wait for review (open work: decide or withdraw them first)."""
+    rows = FormSubmission.objects.filter(customer_id=customer_id)
+    reasons = [
+        f"Submission #{pk} is under a legal hold (on it, or on who filed or reviewed it)."
+        for pk in rows.filter(
+            Q(pk__in=holds.of("submission"))
+            | Q(submitted_by_id__in=holds.of("user"))
+            | Q(reviewer_id__in=holds.of("user"))
+        ).values_list("pk", flat=True)
+    ]
+    reasons += [
+        f"Submission #{pk} is waiting for review: decide or withdraw it first."
+        for pk in rows.filter(status__in=_OPEN).values_list("pk", flat=True)
+    ]
+    return reasons
+
+
+def submissions_erase(customer_id: int) -> dict[str, int]:
+    """Overwrite the values, comments and file names of the customer's submissions and
+    delete their files (once committed). Statuses, dates and who acted stay."""
+    rows = FormSubmission.objects.filter(customer_id=customer_id)
+    ids = list(rows.select_for_update().values_list("pk", flat=True))
+    attachments = list(SubmissionAttachment.objects.filter(submission_id__in=ids))
+    delete_files_on_commit([attachment.file for attachment in attachments if attachment.file])
+    SubmissionAttachment.objects.filter(submission_id__in=ids).update(
+        original_filename=ERASED, file=""
+    )
+    SubmissionEvent.objects.filter(submission_id__in=ids).exclude(comment="").update(comment="")
+    FormSubmission.objects.filter(pk__in=ids).update(data={}, decision_comment="")
+    return {"submissions": len(ids), "submission_attachments": len(attachments)}

@@ -23,7 +23,7 @@ from knowledge.customers.models import (
     TransactionStatus,
 )
 from portal.selectors import regions_by_code
-from portal.services import region_ensure
+from portal.services import data_keys_bind, data_keys_create, region_ensure
 
 if TYPE_CHECKING:
     from portal.models import Region
@@ -141,7 +141,12 @@ def seed_customers(count: int = 500, seed: int = 20261124) -> int:
         plans.append(accounts)
         cases.append(customer_cases)
 
+    # Each customer's values are encrypted under a data key of their own (portal.crypto).
+    keys = data_keys_create("customer", len(customers))
+    for customer, key in zip(customers, keys, strict=True):
+        customer.data_key = key
     Customer.objects.bulk_create(customers, batch_size=500)
+    data_keys_bind([(customer.data_key_id, customer.pk) for customer in customers])
     all_accounts: list[Account] = []
     for customer, accounts in zip(customers, plans, strict=True):
         for account, _ in accounts:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from portal.permissions import Action
-from portal.registry import DemoSeeder, MenuItem, register_demo_seeder, register_menu_item
+from portal.registry import (
+    DemoSeeder,
+    ErasureStep,
+    MenuItem,
+    register_demo_seeder,
+    register_erasure_step,
+    register_menu_item,
+)
 
 
 def register() -> None:
@@ -17,6 +24,23 @@ def register() -> None:
         )
     )
     register_demo_seeder(DemoSeeder("customers", _seed, order=20))
+    from knowledge.customers.services import (
+        ERASURE_CLASSES,
+        customer_erase_records,
+        customer_erasure_blockers,
+        customer_erasure_describe,
+    )
+
+    register_erasure_step(
+        ErasureStep(
+            "customers",
+            customer_erasure_blockers,
+            customer_erase_records,
+            ERASURE_CLASSES,
+            describe=customer_erasure_describe,
+            order=90,  # last: the other apps read the customer's links first
+        )
+    )
 
 
 def _seed() -> str:

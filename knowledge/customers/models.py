@@ -1,10 +1,13 @@
 """Customer records: customers, accounts, transactions and cases.
 
-Sensitive values (tax id, date of birth, account number) are encrypted at rest; plain
+Sensitive values (tax id, date of birth, account number) are encrypted at rest, under the
+customer's own data key (``Customer.data_key``: erasure destroys it, portal.crypto); plain
 derived columns (``tax_id_last4``, ``account_last4``) serve masking and lookups.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models
@@ -56,6 +59,20 @@ class Customer(models.Model):
     )
     tax_id = EncryptedTextField(blank=True)
     tax_id_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    # When the bank's relationship with the customer ended (accounts closed): records that
+    # must be kept after it (ERASURE_OBLIGATION_DAYS, e.g. AML) run from this date.
+    relationship_ended = models.DateField(null=True, blank=True)
+    # The data key of this customer's encrypted values and of the copies elsewhere
+    # (submissions, conversations about them): destroyed by erasure (portal.records.erasure).
+    data_key = models.ForeignKey(
+        "portal.DataKey",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -73,11 +90,25 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return f"{self.customer_number} {self.full_name}"
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.phone_digits = "".join(ch for ch in self.phone if ch.isdigit())
         digits = "".join(ch for ch in self.tax_id or "" if ch.isdigit())
         self.tax_id_last4 = digits[-4:]
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        new_key = self.data_key_id is None and self.erased_at is None
+        if new_key:
+            from portal.services import data_keys_create
+
+            (self.data_key,) = data_keys_create("customer")
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "data_key"}
+        super().save(*args, **kwargs)
+        if new_key:
+            from portal.services import data_keys_bind
+
+            data_keys_bind([(self.data_key_id, self.pk)])
+
+    def personal_data_key_id(self) -> int | None:
+        return self.data_key_id
 
     @property
     def address(self) -> str:
@@ -126,6 +157,9 @@ class Account(models.Model):
         digits = "".join(ch for ch in self.account_number or "" if ch.isdigit())
         self.account_last4 = digits[-4:]
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def personal_data_key_id(self) -> int | None:
+        return self.customer.data_key_id
 
 
 class TransactionStatus(models.TextChoices):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction as db_transaction
+from django.utils import timezone
 
-from knowledge.customers.models import Customer
+from knowledge.customers.models import Account, Case, Customer, Transaction
 from portal.selectors import region_get_by_code
 from portal.services import audit_event_record
 from portal.types import AnyUser
@@ -29,17 +31,17 @@ CUSTOMER_COLUMNS = (
     "kyc_status",
     "risk_rating",
     "tax_id",
+    "relationship_ended",
 )
+DATE_COLUMNS = ("date_of_birth", "relationship_ended")
 REQUIRED_COLUMNS = ("customer_number", "full_name", "region")
 
 
-def _clean_date(value: str) -> str:
+def _clean_date(value: str, name: str = "date_of_birth") -> str:
     try:
         return date.fromisoformat(value).isoformat()
     except ValueError as error:
-        raise ValidationError(
-            {"date_of_birth": f"“{value}” is not a date in the form YYYY-MM-DD."}
-        ) from error
+        raise ValidationError({name: f"“{value}” is not a date in the form YYYY-MM-DD."}) from error
 
 
 @db_transaction.atomic
@@ -60,15 +62,20 @@ def customer_upsert(
         region = region_get_by_code(data["region"])
         if region is None:
             errors.setdefault("region", []).append(f"Unknown region “{data['region']}”.")
-    if data.get("date_of_birth"):
-        try:
-            data["date_of_birth"] = _clean_date(data["date_of_birth"])
-        except ValidationError as error:
-            errors.setdefault("date_of_birth", []).extend(error.messages)
+    for name in DATE_COLUMNS:
+        if data.get(name):
+            try:
+                data[name] = _clean_date(data[name], name)
+            except ValidationError as error:
+                errors.setdefault(name, []).extend(error.messages)
     if errors:
         raise ValidationError(errors)
 
     customer = Customer.objects.filter(customer_number=data["customer_number"]).first()
+    if customer is not None and customer.erased_at is not None:
+        raise ValidationError(
+            {"customer_number": "This customer's personal data was erased: it is not stored again."}
+        )
     created = customer is None
     if customer is None:
         customer = Customer(customer_number=data["customer_number"])
@@ -77,6 +84,8 @@ def customer_upsert(
             customer.region = region  # type: ignore[assignment]
         elif name in ("segment", "kyc_status", "risk_rating", "country") and not value:
             continue  # keep the default or the current value
+        elif name == "relationship_ended":
+            customer.relationship_ended = date.fromisoformat(value) if value else None
         else:
             setattr(customer, name, value)
     customer.full_clean()
@@ -89,3 +98,72 @@ def customer_upsert(
         details={"source": source, "fields": sorted(data)},
     )
     return customer, created
+
+
+# --- erasure (portal.records.erasure, through the registry) ---------------------------------
+
+ERASED_NAME = "Erased customer"
+ERASURE_CLASSES = {
+    "customer_record": "The customer's record (name, contact, address, date of birth, tax id)",
+    "accounts": "Their accounts' numbers",
+    "transactions": "Their transactions' merchants",
+    "cases": "Their cases' summaries",
+}
+
+
+def customer_erasure_describe(customer_id: int) -> str | None:
+    return Customer.objects.filter(pk=customer_id).values_list("customer_number", flat=True).first()
+
+
+def customer_erasure_blockers(customer_id: int, holds: object) -> list[str]:
+    """Why the customer's records must be kept now: erased already, the relationship not
+    ended, or ended less than ERASURE_OBLIGATION_DAYS ago (e.g. AML: five years)."""
+    customer = Customer.objects.filter(pk=customer_id).first()
+    if customer is None:
+        return []
+    if customer.erased_at is not None:
+        return [f"This customer was already erased ({customer.erased_at:%Y-%m-%d})."]
+    if customer.relationship_ended is None:
+        return [
+            "The relationship with this customer has not ended (no end date on their "
+            "record): their records are kept while it lasts."
+        ]
+    days = int(settings.ERASURE_OBLIGATION_DAYS)
+    keep_until = customer.relationship_ended + timedelta(days=days)
+    if keep_until > timezone.localdate():
+        return [
+            f"Records must be kept until {keep_until:%Y-%m-%d}: {days} days after the "
+            f"relationship ended on {customer.relationship_ended:%Y-%m-%d} "
+            "(ERASURE_OBLIGATION_DAYS, e.g. anti-money-laundering records)."
+        ]
+    return []
+
+
+def customer_erase_records(customer_id: int) -> dict[str, int]:
+    """Overwrite the customer's personal values (their data key is destroyed after)."""
+    Customer.objects.select_for_update().get(pk=customer_id)
+    accounts = Account.objects.filter(customer_id=customer_id).update(
+        account_number="", account_last4="", card_last4=""
+    )
+    transactions = Transaction.objects.filter(account__customer_id=customer_id).update(merchant="")
+    cases = Case.objects.filter(customer_id=customer_id).update(summary="")
+    Customer.objects.filter(pk=customer_id).update(
+        full_name=ERASED_NAME,
+        date_of_birth="",
+        email="",
+        phone="",
+        phone_digits="",
+        address_line1="",
+        address_line2="",
+        city="",
+        postcode="",
+        tax_id="",
+        tax_id_last4="",
+        erased_at=timezone.now(),
+    )
+    return {
+        "customer_record": 1,
+        "accounts": accounts,
+        "transactions": transactions,
+        "cases": cases,
+    }

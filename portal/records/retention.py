@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from portal import registry
@@ -52,6 +52,13 @@ def holds_active() -> Holds:
     return Holds({kind: frozenset(values) for kind, values in ids.items()})
 
 
+def holds_lock() -> None:
+    """One hold placement or erasure at a time (to the end of the transaction): an erasure
+    sees every hold placed before it, and a hold placed during one waits for it."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('portal.records.holds'))")
+
+
 def holds_listed(actor: AnyUser) -> list[LegalHold]:
     if not can(actor, Action.VIEW_AUDIT):
         raise PermissionDenied("Only who reads the audit trail sees the legal holds.")
@@ -64,6 +71,7 @@ def legal_hold_place(
 ) -> LegalHold:
     if not can(actor, Action.MANAGE_HOLDS):
         raise PermissionDenied("Only compliance places legal holds.")
+    holds_lock()
     errors: dict[str, str] = {}
     if kind not in KINDS:
         errors["kind"] = f"Choose one of {', '.join(KINDS)}."

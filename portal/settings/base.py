@@ -352,6 +352,11 @@ RETENTION_DAYS = {
     "login_failures": env.int("RETENTION_LOGIN_FAILURES_DAYS", default=30),
 }
 
+# Erasure of a customer's personal data (docs/records.md): refused until this many days
+# after the relationship ended (Customer.relationship_ended), for the records a bank must
+# keep after it (AML: five years), and while a legal hold applies.
+ERASURE_OBLIGATION_DAYS = env.int("ERASURE_OBLIGATION_DAYS", default=1827)
+
 # The audit chain's anchors (portal/audit_chain.py, docs/records.md): HMAC keys (the first
 # signs, all verify; default: derived from SECRET_KEY, set your own in production, kept
 # away from the database's administrators), an append-only file that receives a copy of

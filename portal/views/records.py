@@ -1,22 +1,31 @@
-"""Records pages: the audit chain's integrity (portal.audit_chain) and exports for
-regulators (portal.records.export)."""
+"""Records pages: the audit chain's integrity (portal.audit_chain), exports for regulators
+(portal.records.export), retention and holds, erasure (portal.records.erasure)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.models import (
     AuditAnchor,
     AuditVerification,
+    ErasureCertificate,
     ExportStatus,
     LegalHold,
     RecordExport,
 )
 from portal.permissions import Action, can
+from portal.records.erasure import (
+    ErasureRefused,
+    certificate_document,
+    certificate_get,
+    certificates_listed,
+    customer_erase,
+    erasure_preview,
+)
 from portal.records.export import exports_visible_to, records_export_open, records_export_request
 from portal.records.retention import (
     holds_listed,
@@ -151,3 +160,75 @@ def hold_release(request: HttpRequest, pk: str) -> HttpResponse:
     else:
         messages.success(request, "Legal hold released.")
     return redirect("portal:retention")
+
+
+ERASURE_FIELDS = ("customer_id", "request_reference")
+
+
+@require_http_methods(["GET", "POST"])
+@require_action(Action.VIEW_AUDIT)
+def erasure(request: HttpRequest) -> HttpResponse:
+    """Erasure certificates; compliance checks a customer (``step=check``: what would be
+    erased, or why not now) and then erases them (``step=erase``)."""
+    errors: dict[str, list[str]] = {}
+    refused: list[str] = []
+    preview = None
+    values = {key: request.POST.get(key, "").strip() for key in ERASURE_FIELDS}
+    status = 200
+    if request.method == "POST":
+        if not can(request.user, Action.ERASE_PERSONAL_DATA):
+            raise PermissionDenied("Only compliance erases personal data.")
+        customer_id = parse_id(values["customer_id"])
+        if customer_id is None:
+            errors["customer_id"] = ["A customer id is a number."]
+        elif request.POST.get("step") == "erase":
+            try:
+                certificate = customer_erase(
+                    actor=request.user,
+                    customer_id=customer_id,
+                    request_reference=values["request_reference"],
+                )
+            except ErasureRefused as refusal:
+                refused, status = refusal.messages, 409
+            except ValidationError as invalid:
+                errors = invalid.message_dict
+            else:
+                messages.success(
+                    request,
+                    f"Customer {certificate.subject_reference} erased: certificate "
+                    f"#{certificate.pk}.",
+                )
+                return redirect("portal:erasure")
+        else:
+            preview = erasure_preview(actor=request.user, customer_id=customer_id)
+            if preview.reference is None:
+                errors["customer_id"] = ["No such customer."]
+        if errors:
+            status = 400
+    return render(
+        request,
+        "portal/erasure.html",
+        {
+            "certificates": certificates_listed(request.user),
+            "may_erase": can(request.user, Action.ERASE_PERSONAL_DATA),
+            "preview": preview,
+            "refused": refused,
+            "errors": errors,
+            "values": values,
+        },
+        status=status,
+    )
+
+
+@require_action(Action.VIEW_AUDIT)
+def erasure_certificate(request: HttpRequest, pk: str) -> JsonResponse:
+    """The certificate as signed JSON (downloaded)."""
+    try:
+        certificate = certificate_get(request.user, parse_id(pk) or 0)
+    except ErasureCertificate.DoesNotExist:
+        raise Http404("No such certificate.") from None
+    response = JsonResponse(certificate_document(certificate), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = (
+        f'attachment; filename="erasure-certificate-{certificate.pk}.json"'
+    )
+    return response

@@ -67,7 +67,10 @@ class Command(BaseCommand):
         last: Any = None
         while True:
             with transaction.atomic(), connection.cursor() as cursor:
-                where = f"{column} <> ''" + (f" AND {pk} > %s" if last is not None else "")
+                # A value under a data key stays: rotating re-wraps its key (DataKey.wrapped).
+                where = f"{column} <> '' AND {column} NOT LIKE 'dk1:%%'" + (
+                    f" AND {pk} > %s" if last is not None else ""
+                )
                 params = [last] if last is not None else []
                 cursor.execute(
                     f"SELECT {pk}, {column} FROM {table} WHERE {where} "  # noqa: S608 - quoted names

@@ -23,6 +23,7 @@ from assistant.models import Message, MessageRole
 from assistant.presenters.shown import Viewer
 from knowledge.customers.selectors import customers_visible_to
 from knowledge.selectors import chunk_collection_ids, chunk_search, documents_live_versions
+from portal.crypto import ERASED
 from portal.permissions import Action, can, field_visibility
 from portal.services import audit_event_record
 from portal.types import AnyUser
@@ -157,6 +158,8 @@ def answer_explain(viewer: AnyUser, message_id: int) -> Explanation:
 def _search_today(asker: Any, question: str, rows: list[SourceRow]) -> tuple[str, list[int]]:
     """Run the answer's search again, as the asker with their rights of today."""
     chunk_rows = [row for row in rows if row.kind == "chunk"]
+    if question == ERASED:
+        return "the question was erased with a customer's personal data", []
     if not question or not chunk_rows:
         return "no document sources to look for", []
     if not asker.is_active:

@@ -42,7 +42,8 @@ class Conversation(models.Model):
     def personal_data_key_id(self) -> int | None:
         """About one customer: encrypted under their data key (erasure destroys it)."""
         customer = self.customer if self.customer_id else None
-        return customer.data_key_id if customer is not None else None
+        # After an erasure, new words in it are not the erased customer's: project keys.
+        return customer.data_key_id if customer is not None and not customer.erased_at else None
 
 
 class MessageRole(models.TextChoices):
@@ -113,6 +114,9 @@ class Feedback(models.Model):
     def __str__(self) -> str:
         return f"{'helpful' if self.helpful else 'not helpful'} on message {self.message_id}"
 
+    def personal_data_key_id(self) -> int | None:
+        return self.message.personal_data_key_id()
+
 
 class HandoffStatus(models.TextChoices):
     OPEN = "open", "Open"
@@ -174,4 +178,5 @@ class Handoff(models.Model):
 
     def personal_data_key_id(self) -> int | None:
         customer = self.customer if self.customer_id else None
-        return customer.data_key_id if customer is not None else None
+        # After an erasure, new words in it are not the erased customer's: project keys.
+        return customer.data_key_id if customer is not None and not customer.erased_at else None

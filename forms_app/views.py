@@ -271,6 +271,8 @@ def submission_attachment(request: HttpRequest, pk: int, attachment_id: int) -> 
     """
     submission = visible_or_404(submission_get, "submission")(request.user, pk)
     attachment = get_object_or_404(submission.attachments, pk=attachment_id)
+    if not attachment.file:
+        raise Http404("This file was erased.")
     plaintext = attachment.file.storage.open(attachment.file.name, "rb")
     audit_event_record(
         action="form_submission.file_downloaded",

@@ -96,7 +96,9 @@ ERASED = "[erased]"
 # How long a process keeps an unwrapped data key: an erasure reaches every other process
 # within this many seconds (the erasing process forgets the key at once).
 DATA_KEY_CACHE_SECONDS = 5.0
-_data_keys: dict[int, tuple[float, Fernet | None]] = {}
+# (data key id, the project keys it was unwrapped with) -> (when, key or None if destroyed)
+_data_keys: dict[tuple[int, tuple[str, ...]], tuple[float, Fernet | None]] = {}
+_DATA_KEY_CACHE_LIMIT = 10_000  # keys kept at most (then all are dropped and read again)
 
 
 class DataKeyDestroyed(ValidationError):
@@ -110,38 +112,57 @@ def data_key_new() -> str:
 
 def data_keys_forget(key_id: int | None = None) -> None:
     """Drop this process's unwrapped copy of one data key (or of all)."""
-    if key_id is None:
-        _data_keys.clear()
-    else:
-        _data_keys.pop(key_id, None)
+    for cached in list(_data_keys):
+        if key_id is None or cached[0] == key_id:
+            _data_keys.pop(cached, None)
 
 
-def _data_key(key_id: int) -> Fernet | None:
-    """The unwrapped data key ``key_id``, or None when it was destroyed (or never existed)."""
+def _data_key(key_id: int, *, lock: bool = False) -> Fernet | None:
+    """The unwrapped data key ``key_id``, or None when it was destroyed (or does not exist).
+
+    ``lock`` (to encrypt): read its row ``FOR SHARE`` when in a transaction, never from the
+    cache, so an erasure (which locks it ``FOR UPDATE`` first) waits for writers that are
+    storing values under it, and a writer that comes after sees it destroyed.
+    """
     now = time.monotonic()
-    cached = _data_keys.get(key_id)
-    if cached is not None and (cached[1] is None or now - cached[0] < DATA_KEY_CACHE_SECONDS):
+    slot = (key_id, tuple(_keys()))
+    cached = _data_keys.get(slot)
+    fresh = cached is not None and (cached[1] is None or now - cached[0] < DATA_KEY_CACHE_SECONDS)
+    if cached is not None and fresh and not lock:
         return cached[1]  # a destroyed key never comes back: remembered for good
+    in_transaction = connection.in_atomic_block
+    sql = "SELECT wrapped, destroyed_at FROM portal_datakey WHERE id = %s"
     with connection.cursor() as cursor:
-        cursor.execute("SELECT wrapped, destroyed_at FROM portal_datakey WHERE id = %s", [key_id])
+        cursor.execute(sql + (" FOR SHARE" if lock and in_transaction else ""), [key_id])
         row = cursor.fetchone()
+    if row is None:
+        return None  # not remembered: it may be created in a transaction not committed yet
     key = None
-    if row is not None and row[0] and row[1] is None:
-        key = Fernet(decrypt(row[0]).encode())
-    if key is None and row is None:
-        return None  # not created yet in this transaction, perhaps: not remembered
-    _data_keys[key_id] = (now, key)
+    if row[0] and row[1] is None:
+        key = cached[1] if cached is not None and cached[1] is not None else None
+        key = key or Fernet(decrypt(row[0]).encode())
+    elif in_transaction:
+        return None  # destroyed in this transaction perhaps, which may still roll back
+    if len(_data_keys) >= _DATA_KEY_CACHE_LIMIT:
+        _data_keys.clear()
+    _data_keys[slot] = (now, key)
     return key
 
 
 def encrypt_for(key_id: int, value: str) -> str:
     """``value`` encrypted under the data key ``key_id``."""
-    key = _data_key(key_id)
+    key = _data_key(key_id, lock=True)
     if key is None:
         raise DataKeyDestroyed(
             "This customer's personal data was erased: nothing more can be stored about them."
         )
     return f"{DATA_KEY_PREFIX}{key_id}:{key.encrypt(value.encode()).decode()}"
+
+
+def data_key_lock(key_id: int) -> bool:
+    """Lock the data key's row against an erasure until the end of the transaction
+    (``FOR SHARE``); False when it is destroyed."""
+    return _data_key(key_id, lock=True) is not None
 
 
 def data_key_of(token: str) -> int | None:
@@ -167,6 +188,15 @@ def decrypt_stored(token: str) -> str | None:
         raise FieldDecryptionError(
             f"A value under data key {key_id} could not be decrypted (a damaged value)."
         ) from error
+
+
+def encrypted_field_names(model: type[models.Model]) -> list[str]:
+    """The names of ``model``'s encrypted columns."""
+    return [
+        field.name
+        for field in model._meta.concrete_fields
+        if isinstance(field, EncryptedTextField | EncryptedJSONField)
+    ]
 
 
 class _Sealed(str):

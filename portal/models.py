@@ -449,10 +449,13 @@ class ErasureCertificate(models.Model):
     performed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
+    performed_by_name = models.CharField(max_length=150)  # as it was (names may change)
     performed_at = models.DateTimeField()
     # {"record class": {"label", "records"}}
     classes = models.JSONField(default=dict)
     data_keys_destroyed = models.IntegerField(default=0)
+    data_key_ids = models.JSONField(default=list, blank=True)
+    audit_event_id = models.BigIntegerField(null=True, blank=True)  # its records.erased
     kept = models.JSONField(default=list, blank=True)  # [str]: what was kept, and why
     key_id = models.CharField(max_length=16, blank=True)
     signature = models.CharField(max_length=64, blank=True)

@@ -231,13 +231,16 @@ class ErasureStep:
     (in the caller's transaction, before the customer's data key is destroyed) and returns
     ``{record class: count}``; ``classes`` labels those record classes for the certificate.
     ``describe(customer_id)``, given by the app that owns the customer, names them for the
-    certificate (their number; None when there is no such customer)."""
+    certificate (their number; None when there is no such customer), and ``lock`` locks them
+    first against concurrent writes (their data keys, then their row) and returns their
+    data key ids."""
 
     name: str
     blockers: Callable[[int, Holds], list[str]]
     erase: Callable[[int], dict[str, int]]
     classes: dict[str, str]
     describe: Callable[[int], str | None] | None = None
+    lock: Callable[[int], list[int]] | None = None
     order: int = 100
 
 

@@ -13,6 +13,7 @@ from assistant.answering.types import COMMAND_MODEL_NAME
 from assistant.models import Conversation, Message, MessageRole
 from assistant.tools import ToolContext
 from knowledge.selectors import MAX_QUERY_LENGTH, chunk_search
+from portal.crypto import encrypted_field_names
 
 SHORT_FOLLOW_UP_WORDS = 5
 
@@ -81,10 +82,22 @@ def gather_sources(context: ToolContext, question: str, turns: list[dict[str, st
         context.customers_named.add(focus.id)
     context.customers_named |= _customers_named_before(conversation, context.question)
     if conversation.customer_id is None and len(named) == 1:
-        Conversation.objects.filter(pk=conversation.pk, customer__isnull=True).update(
+        focused = Conversation.objects.filter(pk=conversation.pk, customer__isnull=True).update(
             customer_id=named[0].id
         )
         conversation.customer_id = named[0].id
+        if focused:
+            _under_customer_key(conversation)
+
+
+def _under_customer_key(conversation: Conversation) -> None:
+    """Re-encrypt what the conversation already holds (its title, the question just
+    stored) under its new focus customer's data key, which their erasure destroys."""
+    conversation.save(update_fields=encrypted_field_names(Conversation))
+    fields = encrypted_field_names(Message)
+    for message in Message.objects.filter(conversation_id=conversation.pk):
+        message.conversation = conversation
+        message.save(update_fields=fields)
 
 
 def model_messages(

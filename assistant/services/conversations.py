@@ -110,9 +110,17 @@ def conversations_erase(customer_id: int) -> dict[str, int]:
 
     ids = list(_concerned(customer_id).select_for_update().values_list("pk", flat=True))
     Conversation.objects.filter(pk__in=ids).update(title="")
+    for pk, lineage in Message.objects.filter(conversation_id__in=ids).values_list("pk", "lineage"):
+        # The SHA-256 of a customer record's text would confirm a guess of it: dropped.
+        sources = (lineage or {}).get("sources") or []
+        if any(source.get("kind") == "customer" for source in sources):
+            for source in sources:
+                if source.get("kind") == "customer":
+                    source["sha256"] = ""
+            Message.objects.filter(pk=pk).update(lineage=lineage)
     messages = Message.objects.filter(conversation_id__in=ids).update(
         content=ERASED,
-        content_html="",
+        content_html=f"<p>{ERASED}</p>",
         citations=[],
         tool_calls=[],
         cards=[],

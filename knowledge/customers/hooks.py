@@ -29,6 +29,7 @@ def register() -> None:
         customer_erase_records,
         customer_erasure_blockers,
         customer_erasure_describe,
+        customer_erasure_lock,
     )
 
     register_erasure_step(
@@ -38,6 +39,7 @@ def register() -> None:
             customer_erase_records,
             ERASURE_CLASSES,
             describe=customer_erasure_describe,
+            lock=customer_erasure_lock,
             order=90,  # last: the other apps read the customer's links first
         )
     )

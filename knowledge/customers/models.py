@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.postgres.indexes import GinIndex
-from django.db import models
+from django.db import models, transaction
 
 from portal.crypto import EncryptedTextField
 
@@ -94,6 +94,10 @@ class Customer(models.Model):
         self.phone_digits = "".join(ch for ch in self.phone if ch.isdigit())
         digits = "".join(ch for ch in self.tax_id or "" if ch.isdigit())
         self.tax_id_last4 = digits[-4:]
+        with transaction.atomic():  # the key is bound to its customer, or neither is stored
+            self._save(*args, **kwargs)
+
+    def _save(self, *args: Any, **kwargs: Any) -> None:
         new_key = self.data_key_id is None and self.erased_at is None
         if new_key:
             from portal.services import data_keys_create

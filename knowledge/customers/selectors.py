@@ -172,6 +172,7 @@ def customer_search(user: AnyUser, query: str, limit: int = 20) -> list[Customer
         cursor.execute("SET LOCAL pg_trgm.similarity_threshold = %s", [NAME_SIMILARITY_THRESHOLD])
         rows = list(
             customers_visible_to(user)
+            .filter(erased_at__isnull=True)  # nothing of an erased customer is left to match
             .annotate(
                 similarity=TrigramSimilarity("full_name", query),
                 exact=SqlCase(

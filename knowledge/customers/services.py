@@ -10,8 +10,9 @@ from django.db import transaction as db_transaction
 from django.utils import timezone
 
 from knowledge.customers.models import Account, Case, Customer, Transaction
+from portal.crypto import data_key_lock
 from portal.selectors import region_get_by_code
-from portal.services import audit_event_record
+from portal.services import audit_event_record, data_keys_lock
 from portal.types import AnyUser
 
 # Columns that customer_upsert accepts (docs/knowledge.md, "Customer records").
@@ -71,7 +72,12 @@ def customer_upsert(
     if errors:
         raise ValidationError(errors)
 
-    customer = Customer.objects.filter(customer_number=data["customer_number"]).first()
+    existing = Customer.objects.filter(customer_number=data["customer_number"]).first()
+    if existing is not None and existing.data_key_id is not None:
+        data_key_lock(existing.data_key_id)  # against an erasure: the key before the row
+    customer = (
+        Customer.objects.select_for_update().filter(customer_number=data["customer_number"]).first()
+    )
     if customer is not None and customer.erased_at is not None:
         raise ValidationError(
             {"customer_number": "This customer's personal data was erased: it is not stored again."}
@@ -123,6 +129,12 @@ def customer_erasure_blockers(customer_id: int, holds: object) -> list[str]:
         return []
     if customer.erased_at is not None:
         return [f"This customer was already erased ({customer.erased_at:%Y-%m-%d})."]
+    if customer.data_key_id is None:
+        return [
+            "This customer's values are not under a data key of their own yet (stored before "
+            "per-customer keys existed): run manage.py rotate_field_keys first, which moves "
+            "them, so that the erasure reaches copies in backups too."
+        ]
     if customer.relationship_ended is None:
         return [
             "The relationship with this customer has not ended (no end date on their "
@@ -137,6 +149,14 @@ def customer_erasure_blockers(customer_id: int, holds: object) -> list[str]:
             "(ERASURE_OBLIGATION_DAYS, e.g. anti-money-laundering records)."
         ]
     return []
+
+
+def customer_erasure_lock(customer_id: int) -> list[int]:
+    """Lock the customer's data key, then their row (writers take them in that order)."""
+    key_id = Customer.objects.filter(pk=customer_id).values_list("data_key_id", flat=True).first()
+    keys = data_keys_lock([key_id]) if key_id else []
+    Customer.objects.select_for_update().filter(pk=customer_id).first()
+    return keys
 
 
 def customer_erase_records(customer_id: int) -> dict[str, int]:

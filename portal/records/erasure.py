@@ -11,7 +11,8 @@ hold applies or an obligation to keep the records still runs (each app says whic
    pages, the API and exports read from then on is "erased";
 2. exports that may hold the customer are deleted (their files), unless a hold keeps them;
 3. the customer's data key is destroyed: every other copy of the values encrypted under it
-   — database backups, replicas, the WAL, old row versions — can no longer be read;
+   — replicas, the WAL, old row versions, and database backups once the backups of the
+   key table taken before have expired (docs/operations.md) — can no longer be read;
 4. an erasure certificate is stored, signed with the audit anchors' key, and the erasure is
    audited (counts, never contents).
 
@@ -45,6 +46,14 @@ SUBJECT = "customer"
 EXPORTS = "exports"
 
 
+BACKUPS_NOTE = (
+    "The data keys were destroyed in the database: copies of the encrypted values in "
+    "replicas, logs and old row versions can no longer be read; copies in database backups "
+    "can no longer be read once the backups of the data-key table taken before this erasure "
+    "have expired (docs/operations.md, 'Per-customer data keys')."
+)
+
+
 class ErasureRefused(ValidationError):
     """Erasure may not happen now: ``messages`` say why."""
 
@@ -61,6 +70,24 @@ class ErasurePreview:
         return self.reference is not None and not self.blockers
 
 
+def _lock(customer_id: int) -> list[int]:
+    """Lock the customer's live data keys (``FOR UPDATE``) and what the apps lock (the
+    customer's row, after its key); the keys' ids."""
+    ids = set(
+        DataKey.objects.filter(
+            subject_type=SUBJECT, subject_id=customer_id, destroyed_at__isnull=True
+        ).values_list("pk", flat=True)
+    )
+    for step in registry.erasure_steps():
+        if step.lock is not None:
+            ids.update(step.lock(customer_id))
+    return sorted(
+        DataKey.objects.select_for_update()
+        .filter(pk__in=ids, destroyed_at__isnull=True)
+        .values_list("pk", flat=True)
+    )
+
+
 def _describe(customer_id: int) -> str | None:
     for step in registry.erasure_steps():
         if step.describe is not None:
@@ -70,7 +97,13 @@ def _describe(customer_id: int) -> str | None:
 
 def _blockers(customer_id: int) -> list[str]:
     holds = holds_active()
-    reasons = []
+    reasons = [
+        f"Export #{pk} is being built and may include this customer: wait until it is done."
+        for pk, filters in RecordExport.objects.filter(
+            status__in=[ExportStatus.QUEUED, ExportStatus.RUNNING]
+        ).values_list("pk", "filters")
+        if (filters or {}).get("customer_id") in (None, customer_id)
+    ]
     held = LegalHold.objects.filter(
         kind=SUBJECT, target_id=customer_id, released_at__isnull=True
     ).values_list("case_reference", flat=True)
@@ -130,10 +163,13 @@ def certificate_payload(certificate: ErasureCertificate) -> bytes:
             "subject_id": certificate.subject_id,
             "subject_reference": certificate.subject_reference,
             "request_reference": certificate.request_reference,
-            "performed_by": certificate.performed_by.get_username(),
+            "performed_by": certificate.performed_by_name,
+            "performed_by_id": certificate.performed_by_id,
             "performed_at": certificate.performed_at.isoformat(),
             "classes": certificate.classes,
             "data_keys_destroyed": certificate.data_keys_destroyed,
+            "data_key_ids": certificate.data_key_ids,
+            "audit_event_id": certificate.audit_event_id,
             "kept": certificate.kept,
         },
         sort_keys=True,
@@ -146,6 +182,7 @@ def certificate_document(certificate: ErasureCertificate) -> dict[str, Any]:
     payload = certificate_payload(certificate)
     return {
         **json.loads(payload),
+        "backups": BACKUPS_NOTE,
         "signature": {
             "algorithm": "HMAC-SHA256",
             "key_id": certificate.key_id,
@@ -170,6 +207,9 @@ def customer_erase(
         )
     with transaction.atomic():
         holds_lock()
+        # The data keys first, then the customer's row (the order writers take them in):
+        # writers storing values under the keys finish first; later ones find them destroyed.
+        keys = _lock(customer_id)
         reference = _describe(customer_id)
         if reference is None:
             raise ValidationError({"customer_id": "No such customer."})
@@ -183,17 +223,13 @@ def customer_erase(
             subject_reference=reference,
             request_reference=request_reference,
             performed_by=cast(User, actor),
+            performed_by_name=actor.get_username(),
             performed_at=now,
         )
         counts: dict[str, int] = {}
         for step in registry.erasure_steps():
             counts.update(step.erase(customer_id))
         counts[EXPORTS], kept = _erase_exports(customer_id, f"certificate #{certificate.pk}")
-        keys = list(
-            DataKey.objects.select_for_update()
-            .filter(subject_type=SUBJECT, subject_id=customer_id, destroyed_at__isnull=True)
-            .values_list("pk", flat=True)
-        )
         DataKey.objects.filter(pk__in=keys).update(wrapped="", destroyed_at=now)
         labels = _classes()
         certificate.classes = {
@@ -201,10 +237,9 @@ def customer_erase(
             for name, count in sorted(counts.items())
         }
         certificate.data_keys_destroyed = len(keys)
+        certificate.data_key_ids = keys
         certificate.kept = kept
-        certificate.key_id, certificate.signature = document_sign(certificate_payload(certificate))
-        certificate.save()
-        audit_event_record(
+        event = audit_event_record(
             action="records.erased",
             actor=actor,
             target=certificate,
@@ -212,10 +247,13 @@ def customer_erase(
                 "customer_id": customer_id,
                 "certificate_id": certificate.pk,
                 "records": counts,
-                "data_keys_destroyed": len(keys),
+                "data_key_ids": keys,
                 "kept": len(kept),
             },
         )
+        certificate.audit_event_id = event.pk
+        certificate.key_id, certificate.signature = document_sign(certificate_payload(certificate))
+        certificate.save()
         transaction.on_commit(lambda: _after_commit(keys), robust=True)
     for key_id in keys:  # this process forgets them now, the others within seconds
         data_keys_forget(key_id)

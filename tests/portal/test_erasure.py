@@ -7,7 +7,8 @@ certificate is stored."""
 from __future__ import annotations
 
 import io
-import json
+import threading
+import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,8 @@ def test_erasure_leaves_no_readable_value_and_the_chain_verifies(world: dict[str
     # The scan sees every canary while the customer is not erased (it can fail).
     assert set(_canaries_in(before)) >= set(CANARIES) - {"file"}
     assert OTHER in before
-    # What a backup taken now holds of their encrypted values: ciphertext under their key.
+    # A copy of their ciphertext kept elsewhere (a replica, an archived WAL segment, a dump
+    # of these tables): under their own data key, not the project keys.
     with connection.cursor() as cursor:
         cursor.execute("SELECT tax_id FROM knowledge_customer WHERE id = %s", [customer.pk])
         backup_tax_id = cursor.fetchone()[0]
@@ -242,7 +244,7 @@ def test_erasure_leaves_no_readable_value_and_the_chain_verifies(world: dict[str
     assert not world["attachment"].exists()
     export = RecordExport.objects.get(pk=world["export"].pk)
     assert export.status == ExportStatus.FAILED and not export.file
-    # The backup's copies can no longer be decrypted: their data key is gone.
+    # Those copies can no longer be decrypted with the keys the bank holds: the key is gone.
     assert decrypt_stored(backup_tax_id) is None
     assert decrypt_stored(backup_submission) is None
     key = DataKey.objects.get(pk=customer.data_key_id)
@@ -260,13 +262,17 @@ def test_erasure_leaves_no_readable_value_and_the_chain_verifies(world: dict[str
     assert report.ok, report.breaks
     event = AuditEvent.objects.get(action="records.erased")
     assert event.details["customer_id"] == customer.pk
-    assert _canaries_in(json.dumps(event.details)) == []
+    assert event.details["data_key_ids"] == [customer.data_key_id]
     # The certificate: what, when, who, which classes, signed.
     document = certificate_document(certificate)
     assert document["subject_reference"] == "CUS-ERASE"
     assert document["request_reference"] == "DSR-2026-17"
     assert document["performed_by"] == "er_compliance"
+    assert document["performed_by_id"] == world["compliance"].pk
     assert document["data_keys_destroyed"] == 1
+    assert document["data_key_ids"] == [customer.data_key_id]
+    assert document["audit_event_id"] == event.pk
+    assert "backups" in document["backups"]
     records = {name: item["records"] for name, item in document["classes"].items()}
     assert records["customer_record"] == 1 and records["accounts"] == 1
     assert records["submissions"] == 1 and records["submission_attachments"] == 1
@@ -284,7 +290,15 @@ def test_erasure_leaves_no_readable_value_and_the_chain_verifies(world: dict[str
             data={"customer_number": "CUS-ERASE", "full_name": "Again", "region": "north"},
         )
     with pytest.raises(DataKeyDestroyed):
-        Conversation.objects.create(owner=world["agent"], customer=erased, title="new words")
+        FormSubmission.objects.create(
+            definition=FormDefinition.objects.order_by("pk").first(),
+            customer=erased,
+            submitted_by=world["agent"],
+            data={"details": "new words"},
+        )
+    # New words in a conversation about them are not theirs: under the project keys.
+    later = Conversation.objects.create(owner=world["agent"], customer=erased, title="later")
+    assert Conversation.objects.get(pk=later.pk).title == "later"
     # Erasing twice is refused.
     with pytest.raises(ErasureRefused, match="already erased"):
         customer_erase(actor=world["compliance"], customer_id=customer.pk, request_reference="x")
@@ -420,3 +434,172 @@ def test_rotating_the_project_keys_rewraps_the_data_keys(
     # And erasure still works after a rotation.
     customer_erase(actor=world["compliance"], customer_id=customer.pk, request_reference="DSR-4")
     assert _canaries_in(_readable_values()) == []
+
+
+def _raw(table: str, column: str, pk: int) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {column} FROM {table} WHERE id = %s", [pk])  # noqa: S608
+        return str(cursor.fetchone()[0])
+
+
+def test_values_stored_before_data_keys_move_under_them(world: dict[str, Any]) -> None:
+    # Stored as before per-customer keys existed (bulk_create skips save(): no data key).
+    (legacy,) = Customer.objects.bulk_create(
+        [
+            Customer(
+                customer_number="CUS-LEGACY",
+                full_name="Legacy Person",
+                region=world["region"],
+                tax_id="222-33-4444",
+                relationship_ended=date.today() - timedelta(days=6 * 366),
+            )
+        ]
+    )
+    submission = FormSubmission.objects.create(
+        definition=FormDefinition.objects.order_by("pk").first(),
+        customer=legacy,
+        submitted_by=world["agent"],
+        status=SubmissionStatus.APPROVED,
+        data={"details": "Legacy submission words"},
+    )
+    assert _raw("knowledge_customer", "tax_id", legacy.pk).startswith("gAAAA")
+    assert _raw("forms_app_formsubmission", "data", submission.pk).startswith("gAAAA")
+    out = io.StringIO()
+    call_command("rotate_field_keys", stdout=out)
+    assert "moved under their customer's data key" in out.getvalue()
+    legacy = Customer.objects.get(pk=legacy.pk)
+    assert legacy.data_key_id is not None
+    assert DataKey.objects.get(pk=legacy.data_key_id).subject_id == legacy.pk
+    prefix = f"dk1:{legacy.data_key_id}:"
+    assert _raw("knowledge_customer", "tax_id", legacy.pk).startswith(prefix)
+    assert _raw("forms_app_formsubmission", "data", submission.pk).startswith(prefix)
+    assert legacy.tax_id == "222-33-4444"
+    # Values of customers that already had keys are not touched; a second run moves nothing.
+    again = io.StringIO()
+    call_command("rotate_field_keys", stdout=again)
+    assert "  0 row(s) moved" in again.getvalue()
+    customer_erase(actor=world["compliance"], customer_id=legacy.pk, request_reference="DSR-5")
+    text = _readable_values()
+    assert "Legacy Person" not in text and "Legacy submission words" not in text
+    assert "222-33-4444" not in text
+
+
+def test_pages_show_an_erased_customer_without_failing(client: Any, world: dict[str, Any]) -> None:
+    customer = world["customer"]
+    submission = FormSubmission.objects.get(customer=customer)
+    attachment = SubmissionAttachment.objects.get(submission=submission)
+    conversation = Conversation.objects.get(customer=customer)
+    answer = Message.objects.get(conversation=conversation, role="assistant")
+    customer_erase(actor=world["compliance"], customer_id=customer.pk, request_reference="DSR-6")
+    client.force_login(world["compliance"])
+    pages = {
+        f"/customers/{customer.pk}/": "Erased customer",
+        f"/assistant/answers/{answer.pk}/explain/": "erased",
+        f"/api/v1/customers/{customer.pk}/": "Erased customer",
+    }
+    for url, expected in pages.items():
+        response = client.get(url)
+        assert response.status_code == 200, url
+        text = response.content.decode()
+        assert expected in text, url
+        assert _canaries_in(text) == [], url
+    download = client.get(f"/forms/submissions/{submission.pk}/files/{attachment.pk}/")
+    assert download.status_code == 404
+    client.force_login(world["agent"])
+    for url in (f"/forms/submissions/{submission.pk}/", f"/api/v1/submissions/{submission.pk}/"):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert _canaries_in(page.content.decode()) == [], url
+    page = client.get(f"/assistant/c/{conversation.pk}/")
+    assert page.status_code == 200 and ERASED in page.content.decode()
+    assert _canaries_in(page.content.decode()) == []
+    # Searching by the old name or e-mail finds nothing any more.
+    found = client.get("/customers/", {"q": CANARIES["email"]})
+    assert found.status_code == 200 and "CUS-ERASE" not in found.content.decode()
+
+
+def test_erasure_waits_for_a_writer_and_erases_what_it_stored(world: dict[str, Any]) -> None:
+    """A writer storing a value under the customer's key holds it FOR SHARE: the erasure
+    waits for it to commit, then erases what it stored too."""
+    from django.db import connections, transaction
+
+    customer, agent = world["customer"], world["agent"]
+    stored, release = threading.Event(), threading.Event()
+    created: list[int] = []
+
+    answer = Message.objects.get(conversation__customer=customer, role="assistant")
+
+    def writer() -> None:
+        # Feedback references the message only: no row the erasure locks (its update of the
+        # messages takes FOR NO KEY UPDATE, which a foreign key's check does not wait for).
+        try:
+            with transaction.atomic():
+                row = Feedback.objects.create(
+                    message=Message.objects.get(pk=answer.pk),
+                    user=world["compliance"],
+                    helpful=False,
+                    comment="Canary written during the erasure",
+                )
+                created.append(row.pk)
+                stored.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    done: list[Any] = []
+
+    def eraser() -> None:
+        try:
+            done.append(
+                customer_erase(
+                    actor=world["compliance"], customer_id=customer.pk, request_reference="DSR-7"
+                )
+            )
+        finally:
+            connections.close_all()
+
+    first = threading.Thread(target=writer)
+    first.start()
+    assert stored.wait(10)
+    second = threading.Thread(target=eraser)
+    second.start()
+    time.sleep(0.5)
+    assert not done  # waiting for the writer's lock on the key
+    release.set()
+    first.join(10)
+    second.join(20)
+    assert done, "the erasure did not finish"
+    certificate = done[0]
+    assert certificate.classes["feedback"]["records"] == 2
+    assert Feedback.objects.get(pk=created[0]).comment == ""
+    assert "Canary written during the erasure" not in _readable_values()
+    # A writer after it finds the key destroyed: nothing is stored.
+    with pytest.raises(DataKeyDestroyed):
+        FormSubmission.objects.create(
+            definition=FormDefinition.objects.order_by("pk").first(),
+            customer=Customer.objects.get(pk=customer.pk),
+            submitted_by=agent,
+            data={"details": "too late"},
+        )
+
+
+def test_erasure_waits_for_exports_and_for_keys_of_its_own(world: dict[str, Any]) -> None:
+    compliance, customer = world["compliance"], world["customer"]
+    running = RecordExport.objects.create(
+        requested_by=compliance, status=ExportStatus.RUNNING, filters={}
+    )
+    for_another = RecordExport.objects.create(
+        requested_by=compliance,
+        status=ExportStatus.QUEUED,
+        filters={"customer_id": world["other"].pk},
+    )
+    reasons = erasure_preview(actor=compliance, customer_id=customer.pk).blockers
+    assert reasons == [
+        f"Export #{running.pk} is being built and may include this customer: wait until it is done."
+    ]
+    assert for_another.pk  # another customer's export does not block
+    RecordExport.objects.filter(pk=running.pk).update(status=ExportStatus.DONE)
+    # A customer whose values are still under the project keys (from before data keys).
+    Customer.objects.filter(pk=customer.pk).update(data_key=None)
+    with pytest.raises(ErasureRefused, match="rotate_field_keys"):
+        customer_erase(actor=compliance, customer_id=customer.pk, request_reference="DSR-8")

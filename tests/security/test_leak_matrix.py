@@ -101,6 +101,7 @@ from portal.models import (
     TOKEN_SCOPES,
     AccessReview,
     AuditEvent,
+    ErasureCertificate,
     LegalHold,
     RecordExport,
     Region,
@@ -943,6 +944,8 @@ FILLERS: dict[str, Filler] = {
     "portal:retention": _none,
     "portal:hold_release": _pks(lambda w: LegalHold.objects.order_by("pk")),  # POST only
     "portal:export_download": _pks(lambda w: RecordExport.objects.order_by("pk")),
+    "portal:erasure": _none,  # certificates: customer numbers and counts only
+    "portal:erasure_certificate": _pks(lambda w: ErasureCertificate.objects.order_by("pk")),
     "portal:access_review_csv": _none,
     "portal:access_review_record": lambda w: [  # POST only
         ({"user_id": pk}, "") for pk in [*(u.pk for u in w.users.values()), MISSING_PK]

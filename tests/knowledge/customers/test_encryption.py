@@ -37,7 +37,9 @@ def test_sensitive_columns_hold_ciphertext(customers: dict[str, Any]) -> None:
     assert "123-45" not in raw_tax
     assert "1984" not in raw_dob
     assert "5678" not in raw_account
-    assert raw_tax.startswith("gAAAA")
+    # Under the customer's own data key (erasure destroys it), itself wrapped by the keys.
+    assert raw_tax.startswith(f"dk1:{john.data_key_id}:gAAAA")
+    assert raw_account.startswith(f"dk1:{john.data_key_id}:gAAAA")
     reloaded = Customer.objects.get(pk=john.pk)
     assert reloaded.tax_id == "123-45-6789"
     assert reloaded.date_of_birth == "1984-03-15"
@@ -66,12 +68,15 @@ def test_rotation_reencrypts_with_the_first_key(settings: Any, regions: Any) -> 
         customer=customer, type="loan", account_number="111122223333", opened="2020-01-01"
     )
     before = _raw("select tax_id from knowledge_customer where id = %s", customer.pk)
+    wrapped = "select wrapped from portal_datakey where id = %s"
+    key_before = _raw(wrapped, customer.data_key_id)
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B, KEY_A]
     assert Customer.objects.get(pk=customer.pk).tax_id == "123-45-6789"  # old key decrypts
     call_command("rotate_field_keys", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    # The customer's data key is re-wrapped with the new key; their values stay as they are.
+    assert _raw(wrapped, customer.data_key_id) != key_before
     after = _raw("select tax_id from knowledge_customer where id = %s", customer.pk)
-    assert after != before
-    assert "6789" not in after
+    assert after == before and "6789" not in after
     settings.FIELD_ENCRYPTION_KEYS = [KEY_B]
     reloaded = Customer.objects.get(pk=customer.pk)
     assert reloaded.tax_id == "123-45-6789"

@@ -118,7 +118,7 @@ def data_keys_forget(key_id: int | None = None) -> None:
 
 
 def _data_key(key_id: int, *, lock: bool = False) -> Fernet | None:
-    """The unwrapped data key ``key_id``, or None when it was destroyed (or does not exist).
+    """The unwrapped data key ``key_id``, or None when erasure destroyed it.
 
     ``lock`` (to encrypt): read its row ``FOR SHARE`` when in a transaction, never from the
     cache, so an erasure (which locks it ``FOR UPDATE`` first) waits for writers that are
@@ -135,8 +135,11 @@ def _data_key(key_id: int, *, lock: bool = False) -> Fernet | None:
     with connection.cursor() as cursor:
         cursor.execute(sql + (" FOR SHARE" if lock and in_transaction else ""), [key_id])
         row = cursor.fetchone()
-    if row is None:
-        return None  # not remembered: it may be created in a transaction not committed yet
+    if row is None:  # never a lawful erasure: a destroyed key keeps its row
+        raise FieldDecryptionError(
+            f"Data key {key_id} does not exist (the data-key table restored from an older "
+            "backup than the data, or a damaged value)."
+        )
     key = None
     if row[0] and row[1] is None:
         key = cached[1] if cached is not None and cached[1] is not None else None
@@ -159,12 +162,6 @@ def encrypt_for(key_id: int, value: str) -> str:
     return f"{DATA_KEY_PREFIX}{key_id}:{key.encrypt(value.encode()).decode()}"
 
 
-def data_key_lock(key_id: int) -> bool:
-    """Lock the data key's row against an erasure until the end of the transaction
-    (``FOR SHARE``); False when it is destroyed."""
-    return _data_key(key_id, lock=True) is not None
-
-
 def data_key_of(token: str) -> int | None:
     """The data key a stored value is encrypted under (None: the project keys)."""
     if not token.startswith(DATA_KEY_PREFIX):
@@ -179,7 +176,9 @@ def decrypt_stored(token: str) -> str | None:
     if not token.startswith(DATA_KEY_PREFIX):
         return decrypt(token)
     key_id, _, rest = token[len(DATA_KEY_PREFIX) :].partition(":")
-    key = _data_key(int(key_id)) if key_id.isdigit() else None
+    if not key_id.isdigit():
+        raise FieldDecryptionError("A value under a data key is damaged (no key id).")
+    key = _data_key(int(key_id))
     if key is None:
         return None
     try:

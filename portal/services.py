@@ -257,14 +257,3 @@ def data_keys_bind(pairs: list[tuple[int | None, int]]) -> None:
     """Record which subject each key is of: ``[(key id, subject id)]``."""
     keys = [DataKey(pk=key_id, subject_id=subject_id) for key_id, subject_id in pairs if key_id]
     DataKey.objects.bulk_update(keys, ["subject_id"], batch_size=1000)
-
-
-def data_keys_lock(ids: list[int]) -> list[int]:
-    """Lock these data keys' rows ``FOR UPDATE`` (an erasure, before anything else); the
-    live ones."""
-    return list(
-        DataKey.objects.select_for_update()
-        .filter(pk__in=ids, destroyed_at__isnull=True)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )

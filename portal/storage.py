@@ -1,6 +1,6 @@
-"""Files encrypted at rest: a file system storage whose files are encrypted on disk.
+"""Files encrypted at rest, in the configured file storage (local disk, Azure Blob, S3).
 
-``EncryptedFileSystemStorage`` writes every file through ``portal.crypto.encrypt_chunks``
+``EncryptedStorage`` writes every file through ``portal.crypto.encrypt_chunks``
 (the ``FIELD_ENCRYPTION_KEYS`` of the encrypted columns, in 64 KiB segments, so that memory
 stays flat whatever the size) and ``open()`` returns the plaintext, read as it is served.
 Use it for any ``FileField`` holding personal data::
@@ -9,11 +9,13 @@ Use it for any ``FileField`` holding personal data::
 
 and keep what a page needs on the row (the original name encrypted, the plaintext size and
 SHA-256): ``size()`` and ``path()`` are those of the encrypted file, and ``url()`` is
-refused (nothing serves ``MEDIA_ROOT``; a view checks who may read the file and streams
-``open()``). A file stored before its field used this storage is plaintext: ``open()``
-still reads it, and ``encrypt_stored_files`` (``manage.py encrypt_stored_files``, also run
-by ``rotate_field_keys``) encrypts it under a new name. Each such field is found by itself
-(``encrypted_file_fields``), like the encrypted columns.
+refused (nothing serves ``MEDIA_ROOT`` or hands out a blob's URL; a view checks who may read
+the file and streams ``open()``). The encrypted file is stored in ``STORAGES["default"]``
+(``STORAGE_BACKEND``: ``MEDIA_ROOT``, Azure Blob Storage or S3), so that web processes and
+workers on several machines share it. A file stored before its field used this storage
+is plaintext: ``open()`` still reads it, and ``encrypt_stored_files`` (``manage.py
+encrypt_stored_files``, also run by ``rotate_field_keys``) encrypts it under a new name.
+Each such field is found by itself (``encrypted_file_fields``), like the encrypted columns.
 """
 
 from __future__ import annotations
@@ -23,12 +25,14 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import PurePath
-from typing import cast
+from typing import BinaryIO, cast
 
 from django.apps import apps
+from django.conf import settings
 from django.core.files.base import File
-from django.core.files.storage import FileSystemStorage
+from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import models, transaction
 from django.utils.deconstruct import deconstructible
 
@@ -40,42 +44,75 @@ from portal.crypto import (
     is_encrypted_file,
 )
 
-
-class _EncryptedContent(File):
-    """The encrypted chunks of ``content`` for ``FileSystemStorage._save``: it has no
-    ``temporary_file_path``, so a large upload's temporary file is read, never moved."""
-
-    def __init__(self, chunks: Iterator[bytes], name: str | None) -> None:
-        super().__init__(None, name)
-        self._encrypted = chunks
-
-    def chunks(self, chunk_size: int | None = None) -> Iterator[bytes]:
-        return self._encrypted
+# Encrypted files wait here on their way to the storage: memory up to this size, then a
+# temporary file (ciphertext only: the plaintext never reaches the disk).
+_SPOOL_BYTES = 4 * 1024 * 1024
 
 
 @deconstructible(path="portal.storage.EncryptedFileSystemStorage")
-class EncryptedFileSystemStorage(FileSystemStorage):
-    """``FileSystemStorage`` (``MEDIA_ROOT``) whose files are encrypted on disk."""
+class EncryptedStorage(Storage):
+    """Files encrypted at rest in the configured file storage (``STORAGES["default"]``:
+    ``MEDIA_ROOT``, Azure Blob Storage or S3, ``STORAGE_BACKEND``)."""
+
+    def __init__(self, location: str | os.PathLike[str] | None = None) -> None:
+        # A folder of its own (tests, tools), else the default storage.
+        self._inner = FileSystemStorage(location=location) if location is not None else None
+
+    @property
+    def inner(self) -> Storage:
+        """Where the encrypted files are: the default storage (read at each use, so that a
+        settings change in a test or a command applies)."""
+        return self._inner or storages["default"]
 
     def _save(self, name: str, content: File) -> str:
         chunks = encrypt_chunks(content.chunks())  # the keys are checked before the file is made
-        return cast(str, super()._save(name, _EncryptedContent(chunks, name)))  # type: ignore[misc]
+        spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - closed below
+            max_size=_SPOOL_BYTES, dir=settings.FILE_UPLOAD_TEMP_DIR
+        )
+        try:
+            for chunk in chunks:
+                spool.write(chunk)
+            spool.seek(0)
+            return self.inner.save(name, File(spool, name))
+        finally:
+            spool.close()
 
     def _open(self, name: str, mode: str = "rb") -> File:
         if mode not in ("r", "rb"):
             raise ValueError("Encrypted files are opened to read only; save a new file instead.")
-        handle = open(self.path(name), "rb")  # noqa: SIM115 - closed by the File it returns
+        handle = self.inner.open(name, "rb")
         try:
             encrypted = is_encrypted_file(handle.read(len(FILE_MAGIC)))
             handle.seek(0)
             if not encrypted:  # stored before encryption: read as it is until encrypted
                 return File(handle, name)
-            reader = DecryptingReader(handle)
+            reader = DecryptingReader(cast(BinaryIO, handle))
         except BaseException:
             handle.close()
             raise
         # No name: FileResponse must not take the encrypted file's size for the plaintext's.
         return File(io.BufferedReader(reader, buffer_size=SEGMENT_BYTES))
+
+    def delete(self, name: str) -> None:
+        self.inner.delete(name)
+
+    def exists(self, name: str) -> bool:
+        return self.inner.exists(name)
+
+    def size(self, name: str) -> int:
+        return self.inner.size(name)  # of the encrypted file; the row keeps the plaintext's
+
+    def listdir(self, path: str) -> tuple[list[str], list[str]]:
+        return self.inner.listdir(path)
+
+    def path(self, name: str) -> str:
+        return self.inner.path(name)
+
+    def get_available_name(self, name: str, max_length: int | None = None) -> str:
+        return self.inner.get_available_name(name, max_length=max_length)
+
+    def get_modified_time(self, name: str) -> datetime:
+        return self.inner.get_modified_time(name)
 
     def url(self, name: str | None) -> str:
         raise NotImplementedError(
@@ -83,16 +120,24 @@ class EncryptedFileSystemStorage(FileSystemStorage):
         )
 
     def is_encrypted(self, name: str) -> bool:
-        with open(self.path(name), "rb") as handle:
+        with self.inner.open(name, "rb") as handle:
             return is_encrypted_file(handle.read(len(FILE_MAGIC)))
 
+    @property
+    def replaces_in_place(self) -> bool:
+        """Whether ``reencrypt`` can swap a file atomically (local disk); elsewhere a
+        re-encrypted file is written under a new name (``encrypt_stored_files``)."""
+        return isinstance(self.inner, FileSystemStorage)
+
     def reencrypt(self, name: str) -> None:
-        """Encrypt the stored file ``name`` again with the first key (in place, atomically)."""
+        """Encrypt the stored file ``name`` again with the first key (in place, atomically:
+        local disk only, ``replaces_in_place``)."""
         with self.open(name) as plain:
             self._replace(name, encrypt_chunks(plain.chunks()))
 
     def _replace(self, name: str, chunks: Iterator[bytes]) -> None:
-        target = self.path(name)
+        inner = cast(FileSystemStorage, self.inner)
+        target = inner.path(name)
         handle, temporary = tempfile.mkstemp(dir=os.path.dirname(target), prefix=".rekey-")
         try:
             with os.fdopen(handle, "wb") as out:
@@ -100,8 +145,8 @@ class EncryptedFileSystemStorage(FileSystemStorage):
                     out.write(chunk)
                 out.flush()
                 os.fsync(out.fileno())
-            if self.file_permissions_mode is not None:
-                os.chmod(temporary, self.file_permissions_mode)
+            if inner.file_permissions_mode is not None:
+                os.chmod(temporary, inner.file_permissions_mode)
             else:
                 os.chmod(temporary, os.stat(target).st_mode & 0o777)
             os.replace(temporary, target)
@@ -111,7 +156,9 @@ class EncryptedFileSystemStorage(FileSystemStorage):
             raise
 
 
-encrypted_storage = EncryptedFileSystemStorage()
+# The name the migrations know it by.
+EncryptedFileSystemStorage = EncryptedStorage
+encrypted_storage = EncryptedStorage()
 
 
 def encrypted_file_fields() -> list[tuple[type[models.Model], models.FileField]]:
@@ -120,8 +167,7 @@ def encrypted_file_fields() -> list[tuple[type[models.Model], models.FileField]]
         (model, column)
         for model in apps.get_models()
         for column in model._meta.concrete_fields
-        if isinstance(column, models.FileField)
-        and isinstance(column.storage, EncryptedFileSystemStorage)
+        if isinstance(column, models.FileField) and isinstance(column.storage, EncryptedStorage)
     ]
 
 
@@ -143,7 +189,7 @@ def encrypt_stored_files(
     (old names may hold the uploader's file name), the row then points at it, and the
     plaintext file is deleted.
     """
-    storage = cast(EncryptedFileSystemStorage, file_field.storage)
+    storage = cast(EncryptedStorage, file_field.storage)
     counts = FileCounts()
     rows = model._base_manager.exclude(**{file_field.attname: ""}).order_by("pk")
     for instance in rows.iterator(chunk_size=500):
@@ -151,12 +197,13 @@ def encrypt_stored_files(
         if not storage.exists(name):
             counts.missing.append(name)
             continue
-        if storage.is_encrypted(name):
-            if rotate:
-                storage.reencrypt(name)
-                counts.rotated += 1
-            else:
-                counts.already += 1
+        encrypted = storage.is_encrypted(name)
+        if encrypted and not rotate:
+            counts.already += 1
+            continue
+        if encrypted and storage.replaces_in_place:
+            storage.reencrypt(name)
+            counts.rotated += 1
             continue
         with storage.open(name) as plain:
             new_name = storage.save(
@@ -168,7 +215,10 @@ def encrypt_stored_files(
             ).update(**{file_field.attname: new_name})
         if updated:
             storage.delete(name)
-            counts.encrypted += 1
+            if encrypted:
+                counts.rotated += 1
+            else:
+                counts.encrypted += 1
         else:  # the row changed meanwhile: keep its file, drop the copy
             storage.delete(new_name)
     return counts

@@ -39,6 +39,7 @@ from assistant.answering.types import (
 from assistant.models import Conversation, Message, MessageRole
 from assistant.tools import ToolContext
 from knowledge.selectors import chunk_collection_ids
+from portal.crypto import ERASED, DataKeyDestroyed
 from portal.metrics import answer_observe
 from portal.permissions import field_visibility
 from portal.services import audit_event_record
@@ -186,7 +187,17 @@ def _assistant_message_store(
     conversation = context.conversation
     message = Message(conversation=conversation, role=MessageRole.ASSISTANT, **fields)
     message.full_clean()
-    message.save()
+    try:
+        with transaction.atomic():
+            message.save()
+    except DataKeyDestroyed:
+        # The customer it is about was erased while it was written: kept as erased.
+        conversation.refresh_from_db(fields=["customer"])
+        message.conversation = conversation
+        message.content, message.content_html = ERASED, f"<p>{ERASED}</p>"
+        message.citations, message.tool_calls, message.cards, message.source_texts = [], [], [], []
+        fields.update(citations=[], source_texts=[])
+        message.save()
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=message.created_at)
     audit_event_record(
         action="assistant.answer",

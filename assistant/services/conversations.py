@@ -108,7 +108,7 @@ def conversations_erase(customer_id: int) -> dict[str, int]:
     about them. Who, when, statuses and the lineage's ids and hashes stay."""
     from assistant.models import Feedback, Handoff, Message
 
-    ids = list(_concerned(customer_id).select_for_update().values_list("pk", flat=True))
+    ids = list(_concerned(customer_id).select_for_update(no_key=True).values_list("pk", flat=True))
     Conversation.objects.filter(pk__in=ids).update(title="")
     for pk, lineage in Message.objects.filter(conversation_id__in=ids).values_list("pk", "lineage"):
         # The SHA-256 of a customer record's text would confirm a guess of it: dropped.

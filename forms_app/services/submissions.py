@@ -503,7 +503,7 @@ def submissions_erase(customer_id: int) -> dict[str, int]:
     """Overwrite the values, comments and file names of the customer's submissions and
     delete their files (once committed). Statuses, dates and who acted stay."""
     rows = FormSubmission.objects.filter(customer_id=customer_id)
-    ids = list(rows.select_for_update().values_list("pk", flat=True))
+    ids = list(rows.select_for_update(no_key=True).values_list("pk", flat=True))
     attachments = list(SubmissionAttachment.objects.filter(submission_id__in=ids))
     delete_files_on_commit([attachment.file for attachment in attachments if attachment.file])
     SubmissionAttachment.objects.filter(submission_id__in=ids).update(

@@ -10,9 +10,8 @@ from django.db import transaction as db_transaction
 from django.utils import timezone
 
 from knowledge.customers.models import Account, Case, Customer, Transaction
-from portal.crypto import data_key_lock
 from portal.selectors import region_get_by_code
-from portal.services import audit_event_record, data_keys_lock
+from portal.services import audit_event_record
 from portal.types import AnyUser
 
 # Columns that customer_upsert accepts (docs/knowledge.md, "Customer records").
@@ -72,9 +71,8 @@ def customer_upsert(
     if errors:
         raise ValidationError(errors)
 
-    existing = Customer.objects.filter(customer_number=data["customer_number"]).first()
-    if existing is not None and existing.data_key_id is not None:
-        data_key_lock(existing.data_key_id)  # against an erasure: the key before the row
+    # Locked (an erasure holds it until it commits), then its key when saving: the order
+    # the erasure takes them in.
     customer = (
         Customer.objects.select_for_update().filter(customer_number=data["customer_number"]).first()
     )
@@ -152,16 +150,19 @@ def customer_erasure_blockers(customer_id: int, holds: object) -> list[str]:
 
 
 def customer_erasure_lock(customer_id: int) -> list[int]:
-    """Lock the customer's data key, then their row (writers take them in that order)."""
-    key_id = Customer.objects.filter(pk=customer_id).values_list("data_key_id", flat=True).first()
-    keys = data_keys_lock([key_id]) if key_id else []
-    Customer.objects.select_for_update().filter(pk=customer_id).first()
-    return keys
+    """Lock the customer's row against edits (``FOR NO KEY UPDATE``: rows that refer to
+    them can still be inserted); their data key's id."""
+    row = (
+        Customer.objects.select_for_update(no_key=True)
+        .filter(pk=customer_id)
+        .values_list("data_key_id", flat=True)
+        .first()
+    )
+    return [row] if row else []
 
 
 def customer_erase_records(customer_id: int) -> dict[str, int]:
     """Overwrite the customer's personal values (their data key is destroyed after)."""
-    Customer.objects.select_for_update().get(pk=customer_id)
     accounts = Account.objects.filter(customer_id=customer_id).update(
         account_number="", account_last4="", card_last4=""
     )

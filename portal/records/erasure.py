@@ -70,9 +70,9 @@ class ErasurePreview:
         return self.reference is not None and not self.blockers
 
 
-def _lock(customer_id: int) -> list[int]:
-    """Lock the customer's live data keys (``FOR UPDATE``) and what the apps lock (the
-    customer's row, after its key); the keys' ids."""
+def _lock(customer_id: int) -> set[int]:
+    """Lock the customer's row (what the apps lock, ``FOR NO KEY UPDATE``: rows that refer
+    to it can still be inserted); the ids of their data keys."""
     ids = set(
         DataKey.objects.filter(
             subject_type=SUBJECT, subject_id=customer_id, destroyed_at__isnull=True
@@ -81,11 +81,23 @@ def _lock(customer_id: int) -> list[int]:
     for step in registry.erasure_steps():
         if step.lock is not None:
             ids.update(step.lock(customer_id))
-    return sorted(
+    return ids
+
+
+def _destroy(ids: set[int], now: Any) -> list[int]:
+    """Destroy the live keys of ``ids``. Taken ``FOR UPDATE`` last: writers that are storing
+    values under them (``FOR SHARE``, portal.crypto) commit first, and their values become
+    unreadable with the rest; later writers find them destroyed. (Writers lock their own row
+    before the key; the erasure locks rows before the key too, so neither waits for the
+    other in a cycle.)"""
+    keys = list(
         DataKey.objects.select_for_update()
         .filter(pk__in=ids, destroyed_at__isnull=True)
+        .order_by("pk")
         .values_list("pk", flat=True)
     )
+    DataKey.objects.filter(pk__in=keys).update(wrapped="", destroyed_at=now)
+    return keys
 
 
 def _describe(customer_id: int) -> str | None:
@@ -207,9 +219,7 @@ def customer_erase(
         )
     with transaction.atomic():
         holds_lock()
-        # The data keys first, then the customer's row (the order writers take them in):
-        # writers storing values under the keys finish first; later ones find them destroyed.
-        keys = _lock(customer_id)
+        key_ids = _lock(customer_id)
         reference = _describe(customer_id)
         if reference is None:
             raise ValidationError({"customer_id": "No such customer."})
@@ -230,7 +240,7 @@ def customer_erase(
         for step in registry.erasure_steps():
             counts.update(step.erase(customer_id))
         counts[EXPORTS], kept = _erase_exports(customer_id, f"certificate #{certificate.pk}")
-        DataKey.objects.filter(pk__in=keys).update(wrapped="", destroyed_at=now)
+        keys = _destroy(key_ids, now)
         labels = _classes()
         certificate.classes = {
             name: {"label": labels.get(name, name), "records": count}

@@ -10,6 +10,7 @@ import environ
 from csp.constants import NONE, SELF
 
 from portal.logs import logging_config
+from portal.settings.storage import file_storage
 
 # Lets admin.ModelAdmin[Model] and friends be subscripted at run time.
 django_stubs_ext.monkeypatch()
@@ -218,8 +219,13 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Where uploaded documents, submission attachments and exports are stored (docs/operations.md,
+# "File storage"): the local disk (MEDIA_ROOT; one machine, the embedded default), Azure Blob
+# Storage or an S3-compatible store, so that web processes and workers on several machines
+# share them. Blobs stay private: every download goes through the portal's checks.
+STORAGE_BACKEND = env.str("STORAGE_BACKEND", default="local")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": file_storage(STORAGE_BACKEND, env),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))

@@ -4,7 +4,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from portal.devstack.config import embedded_redis_url
 from portal.settings.local import *  # noqa: F403
-from portal.settings.local import MEDIA_ROOT, REDIS_URL, REST_FRAMEWORK, env
+from portal.settings.local import MEDIA_ROOT, REDIS_URL, REST_FRAMEWORK, STORAGES, env
 
 DEBUG = False
 SECRET_KEY = "insecure-test-key-only-used-by-the-test-suite-0123456789"  # noqa: S105
@@ -35,7 +35,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
 ]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    **STORAGES,  # STORAGE_BACKEND's (local unless a test's subprocess is told otherwise)
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"user": "10000/min"}}

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test security lint browser idp services-stop clean
+.PHONY: install run test security lint browser idp azurite services-stop clean
 
 install: $(STAMP)
 
@@ -22,7 +22,7 @@ run: install
 # its own test database and broker database): whole files per process, the longest first
 # (tests/conftest.py). TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
-test: install browser idp
+test: install browser idp azurite
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The leak matrix alone (about 4 minutes), with its report.
@@ -53,6 +53,15 @@ idp:
 	    echo "Installing the test identity provider (npm ci in tests/idp) ..."; \
 	    (cd tests/idp && npm ci --no-audit --no-fund --loglevel=error); \
 	  else echo "npm is missing: the single sign-on tests need Node.js 20+ and npm."; fi; \
+	fi
+
+# Azurite (Azure Storage emulator, tests/azurite) for the object-storage tests.
+azurite:
+	@if [ ! -x tests/azurite/node_modules/.bin/azurite-blob ]; then \
+	  if command -v npm >/dev/null 2>&1; then \
+	    echo "Installing Azurite for the object-storage tests (npm ci in tests/azurite) ..."; \
+	    (cd tests/azurite && npm ci --no-audit --no-fund --loglevel=error); \
+	  else echo "npm is missing: the object-storage tests need Node.js 20+ and npm."; fi; \
 	fi
 
 services-stop: install

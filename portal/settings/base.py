@@ -386,7 +386,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Knowledge: embeddings, ingestion and search
-EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="local")  # local | openai
+EMBEDDING_BACKEND = env.str("EMBEDDING_BACKEND", default="local")  # local | onnx | openai
+# Where EMBEDDING_BACKEND=onnx keeps the int8 model it exports from the wheel on first use.
+EMBEDDING_ONNX_DIR = Path(env.str("EMBEDDING_ONNX_DIR", default=str(VAR_DIR / "models")))
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)

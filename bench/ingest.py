@@ -1,9 +1,10 @@
 """Benchmark ingestion: embedding throughput and documents per second through Celery.
 
 Compares, in one run and on the same chunk texts: a plain sentence-transformers
-``encode`` (the floor), the portal's embedding backend, and end-to-end ingestion of new
-documents by a real Celery worker (parse, chunk, embed, swap, keyword index).
-Run: .venv/bin/python bench/ingest.py [--documents N]
+``encode`` (the floor), each local embedding backend (``local``: sentence-transformers
+fp32; ``onnx``: ONNX Runtime int8), and end-to-end ingestion of new documents by a real
+Celery worker with each backend (parse, chunk, embed, swap, keyword index).
+Run: .venv/bin/python bench/ingest.py [--documents N] [--backends local,onnx]
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ def corpus(count: int) -> list[tuple[str, str]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--documents", type=int, default=200)
+    parser.add_argument("--backends", default="local,onnx")
     args = parser.parse_args()
+    kinds = [kind.strip() for kind in args.backends.split(",") if kind.strip()]
     if not os.environ.get("REDIS_URL"):
         from portal.devstack.config import embedded_redis_url
 
@@ -49,15 +52,10 @@ def main() -> None:
     django_for_bench()
 
     from django.conf import settings
-    from django.core.files.base import ContentFile
-    from django.db import transaction
 
-    from knowledge.embeddings import get_backend
     from knowledge.ingestion.chunking import chunk_blocks
     from knowledge.ingestion.parsers import TEXT, parse
     from knowledge.ingestion.pipeline import embedding_text
-    from knowledge.models import Chunk, Document, DocumentStatus
-    from knowledge.services import collection_create, document_create
 
     tag = uuid.uuid4().hex[:6]
     documents = [(f"{title} [{tag}]", text) for title, text in corpus(args.documents)]
@@ -69,32 +67,81 @@ def main() -> None:
         texts.extend(embedding_text(title, d.heading_path, d.text) for d in drafts)
     print(f"{len(documents)} documents, {len(texts)} chunks")
 
-    backend = get_backend()
-    backend.embed(["warm up"])
-    model = backend._model  # type: ignore[attr-defined]
+    from knowledge.embeddings import _backend
+
+    local = _backend("local", settings.EMBEDDING_MODEL, settings.EMBEDDING_DIMENSIONS,
+                     settings.EMBEDDING_BATCH_SIZE)  # fmt: skip
+    local.embed(["warm up"])
+    model = local._model  # type: ignore[attr-defined]
     started = time.perf_counter()
     model.encode(texts, batch_size=settings.EMBEDDING_BATCH_SIZE, normalize_embeddings=True)
     plain = len(texts) / (time.perf_counter() - started)
-    started = time.perf_counter()
-    backend.embed(texts)
-    portal = len(texts) / (time.perf_counter() - started)
+    rows = [("plain sentence-transformers encode", f"{plain:.1f} chunks/s")]
+    for kind in kinds:
+        backend = _backend(kind, settings.EMBEDDING_MODEL, settings.EMBEDDING_DIMENSIONS,
+                           settings.EMBEDDING_BATCH_SIZE)  # fmt: skip
+        backend.embed(["warm up"])  # the onnx backend exports its model here the first time
+        started = time.perf_counter()
+        backend.embed(texts)
+        rate = len(texts) / (time.perf_counter() - started)
+        rows.append((f"backend {kind}: embed", f"{rate:.1f} chunks/s ({rate / plain:.2f}x plain)"))
+    end_to_end = {}
+    for kind in kinds:
+        ready, queued, chunks, elapsed = _through_celery(kind, documents, tag)
+        end_to_end[kind] = ready / elapsed
+        rows.append((
+            f"backend {kind}: end to end through Celery (1 worker)",
+            f"{ready / elapsed:.2f} documents/s, {chunks / elapsed:.1f} chunks/s "
+            f"({chunks / elapsed / plain:.2f}x plain encode); {ready} / {queued} ready",
+        ))  # fmt: skip
+    if "local" in end_to_end:
+        for kind in kinds:
+            if kind != "local":
+                rows.append(
+                    (
+                        f"end to end, {kind} / local",
+                        f"x{end_to_end[kind] / end_to_end['local']:.2f}",
+                    )
+                )
+    print("\n| measure | value |")
+    print("| --- | ---: |")
+    for measure, value in rows:
+        print(f"| {measure} | {value} |")
 
-    # End to end through a real worker (it inherits the bench database and broker).
-    env = dict(os.environ)
+
+def _through_celery(
+    kind: str, documents: list[tuple[str, str]], tag: str
+) -> tuple[int, int, int, float]:
+    """New documents ingested by a real worker using backend ``kind``: (ready, queued,
+    chunks, seconds from the upload to the last one ready)."""
+    from django.core.files.base import ContentFile
+    from django.db import transaction
+
+    from knowledge.models import Chunk, Document, DocumentStatus
+    from knowledge.services import collection_create, document_create
+
+    env = {**os.environ, "EMBEDDING_BACKEND": kind}
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "portal", "worker", "--concurrency=1",
-         "--loglevel=WARNING", f"--hostname=bench-{tag}@%h"],
+         "--loglevel=WARNING", f"--hostname=bench-{kind}-{tag}@%h"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
-        time.sleep(8)  # worker start-up and model load are not part of the measurement
-        collection = collection_create(actor=None, slug=f"bench-ingest-{tag}",
-                                       name=f"Bench ingest {tag}",
+        time.sleep(8)  # worker start-up is not part of the measurement
+        collection = collection_create(actor=None, slug=f"bench-ingest-{kind}-{tag}",
+                                       name=f"Bench ingest {kind} {tag}",
                                        read_roles=["admin"], manage_roles=["admin"])  # fmt: skip
+        # One document first, waited for: the worker loads its model (not measured).
+        with transaction.atomic():
+            first = document_create(actor=None, collection=collection, title=f"warm {kind}",
+                                    file=ContentFile(b"Warm up.", name="doc.txt")).pk  # fmt: skip
+        while Document.objects.filter(pk=first, status__in=[
+                DocumentStatus.PENDING, DocumentStatus.PROCESSING]).exists():  # fmt: skip
+            time.sleep(0.2)
         started = time.perf_counter()
         with transaction.atomic():
             ids = [
-                document_create(actor=None, collection=collection, title=title,
+                document_create(actor=None, collection=collection, title=f"{title} {kind}",
                                 file=ContentFile(text.encode(), name="doc.txt")).pk
                 for title, text in documents
             ]  # fmt: skip
@@ -107,14 +154,7 @@ def main() -> None:
         worker.wait(timeout=30)
     ready = Document.objects.filter(pk__in=ids, status=DocumentStatus.READY).count()
     chunks = Chunk.objects.filter(document_id__in=ids).count()
-    print("\n| measure | value |")
-    print("| --- | ---: |")
-    print(f"| plain sentence-transformers encode | {plain:.1f} chunks/s |")
-    print(f"| portal embedding backend | {portal:.1f} chunks/s ({portal / plain:.2f}x plain) |")
-    rate = chunks / elapsed
-    print(f"| end to end through Celery (1 worker) | {ready / elapsed:.2f} documents/s, "
-          f"{rate:.1f} chunks/s ({rate / plain:.2f}x plain encode) |")  # fmt: skip
-    print(f"| documents ready / queued | {ready} / {len(ids)} |")
+    return ready, len(ids), chunks, elapsed
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -127,11 +128,15 @@ def export_model(source: Path, target: Path) -> None:
                 dynamo=False,
             )
         quantized = Path(tmp) / "int8.onnx"
-        quantize_dynamic(
-            str(plain),
-            str(quantized),
-            per_channel=True,
-            op_types_to_quantize=["MatMul"],
-            weight_type=QuantType.QInt8,
-        )
+        logging.disable(logging.INFO)  # the quantiser logs a line per tensor at INFO
+        try:
+            quantize_dynamic(
+                str(plain),
+                str(quantized),
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
+                weight_type=QuantType.QInt8,
+            )
+        finally:
+            logging.disable(logging.NOTSET)
         os.replace(quantized, target)

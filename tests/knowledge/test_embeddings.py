@@ -61,3 +61,52 @@ def test_openai_backend_retries_then_reports(openai_server: FakeOpenAI) -> None:
         openai_server.fail_next = 5
         with pytest.raises(EmbeddingError, match="embedding service failed"):
             get_backend().embed(["y"])
+
+
+def test_onnx_backend_is_exported_here_and_agrees_with_the_local_model(
+    settings: object, tmp_path: object
+) -> None:
+    """EMBEDDING_BACKEND=onnx: exported from the wheel into EMBEDDING_ONNX_DIR on first use
+    (never downloaded), int8, and close to the fp32 model on texts of every length."""
+    import json
+    from pathlib import Path
+
+    from knowledge.embeddings import OnnxBackend
+    from knowledge.onnx_model import EXPORT_VERSION, MANIFEST_FILE, MODEL_FILE
+
+    folder = Path(str(tmp_path)) / "models"
+    settings.EMBEDDING_ONNX_DIR = folder  # type: ignore[attr-defined]
+    backend = OnnxBackend("all-MiniLM-L6-v2", batch_size=4)
+    assert backend.model_id == "onnx-int8/all-MiniLM-L6-v2" and not backend.loaded
+    texts = [
+        "card dispute time limit",
+        "mortgage",
+        "A customer who does not recognise a card payment may dispute it within 120 days. "
+        * 30,  # longer than the model's 256 tokens: truncated as sentence-transformers does
+        *[f"Fee schedule item {n}: a replacement card costs {n} euros." for n in range(7)],
+    ]
+    vectors = backend.embed(texts)
+    assert backend.loaded and (folder / MODEL_FILE).exists()
+    manifest = json.loads((folder / MANIFEST_FILE).read_text())
+    assert manifest["export_version"] == EXPORT_VERSION and len(manifest["source_sha256"]) == 64
+    assert vectors.shape == (len(texts), 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    reference = get_backend().embed(texts)  # sentence-transformers, fp32
+    agreement = (vectors * reference).sum(axis=1)
+    assert agreement.min() > 0.97, agreement
+    # Another order of the input gives the same vectors, near enough (activations are
+    # quantised per batch, so a text's batch-mates move it a little).
+    reordered = backend.embed(texts[::-1])[::-1]
+    assert (reordered * vectors).sum(axis=1).min() > 0.98
+    assert backend.embed([]).shape == (0, 384)
+    # Another process finds the export and reuses it; a stale manifest means a new export.
+    exported_at = (folder / MODEL_FILE).stat().st_mtime_ns
+    again = OnnxBackend("all-MiniLM-L6-v2", batch_size=4)
+    assert np.allclose(again.embed(texts[:2]), vectors[:2], atol=1e-5)
+    assert (folder / MODEL_FILE).stat().st_mtime_ns == exported_at
+    (folder / MANIFEST_FILE).write_text(json.dumps({**manifest, "export_version": 0}))
+    OnnxBackend("all-MiniLM-L6-v2", batch_size=4).warm()
+    assert (folder / MODEL_FILE).stat().st_mtime_ns != exported_at
+    assert json.loads((folder / MANIFEST_FILE).read_text()) == manifest
+    with pytest.raises(EmbeddingError, match="all-MiniLM-L6-v2"):
+        OnnxBackend("text-embedding-3-small", batch_size=4)

@@ -139,9 +139,17 @@ class OnnxBackend(EmbeddingBackend):
                 options = onnxruntime.SessionOptions()
                 if settings.EMBEDDING_TORCH_THREADS > 0:
                     options.intra_op_num_threads = settings.EMBEDDING_TORCH_THREADS
-                session = onnxruntime.InferenceSession(
-                    str(path), options, providers=["CPUExecutionProvider"]
-                )
+                # Idle threads sleep instead of spinning: prefork workers share the cores.
+                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+                try:
+                    session = onnxruntime.InferenceSession(
+                        str(path), options, providers=["CPUExecutionProvider"]
+                    )
+                except Exception:  # a damaged export (a crash mid-write): export it again
+                    path = onnx_model.model_path(Path(settings.EMBEDDING_ONNX_DIR), again=True)
+                    session = onnxruntime.InferenceSession(
+                        str(path), options, providers=["CPUExecutionProvider"]
+                    )
                 size = session.get_outputs()[0].shape[-1]
                 if isinstance(size, int) and size != self.dimensions:
                     raise EmbeddingError(

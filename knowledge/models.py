@@ -54,18 +54,17 @@ class DocumentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-_MAX_STORED_NAME_BYTES = 120
+_SUFFIX = re.compile(r"\.[a-z0-9]{1,10}")
 
 
 def _upload_to(instance: models.Model, filename: str) -> str:
-    # A random folder per upload: names never collide and never come from the user alone.
-    # Of the name, what the storage keeps (letters, digits, "-_."), its end at most 120
-    # bytes (file systems allow 255 bytes, not characters), "upload" if nothing is left.
-    name = re.sub(r"[^-\w.]", "", PurePath(filename).name.replace(" ", "_"))
-    name = name[-_MAX_STORED_NAME_BYTES:]
-    while len(name.encode()) > _MAX_STORED_NAME_BYTES:
-        name = name[1:]
-    return f"documents/{uuid.uuid4().hex}/{name if name.strip('.') else 'upload'}"
+    # Random folder and name: nothing of what the uploader called the file (it may name a
+    # customer) reaches the disk, a blob's name or the storage's logs; the row keeps the
+    # original name. Only a short alphanumeric suffix (".pdf") is kept, for people reading
+    # a listing of the storage.
+    suffix = PurePath(filename).suffix.lower()
+    token = uuid.uuid4().hex
+    return f"documents/{token}/{uuid.uuid4().hex}{suffix if _SUFFIX.fullmatch(suffix) else ''}"
 
 
 class Document(models.Model):

@@ -64,8 +64,9 @@ def _manifest(source: Path) -> dict[str, Any]:
     }
 
 
-def model_path(directory: Path) -> Path:
-    """The int8 model in ``directory``, exported first if it is missing or stale."""
+def model_path(directory: Path, *, again: bool = False) -> Path:
+    """The int8 model in ``directory``, exported first if it is missing or stale (or
+    ``again``: it would not load)."""
     source = source_path()
     target, manifest_path = directory / MODEL_FILE, directory / MANIFEST_FILE
     wanted = _manifest(source)
@@ -77,14 +78,19 @@ def model_path(directory: Path) -> Path:
             return bool(json.loads(manifest_path.read_text()) == wanted)
         return False
 
-    if current():
+    if again:
+        (directory / MANIFEST_FILE).unlink(missing_ok=True)
+    elif current():
         return target
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / ".export.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one export at a time; the others then reuse it
-        if not current():
+        if again or not current():
+            manifest_path.unlink(missing_ok=True)  # stale until the new model is in place
             export_model(source, target)
-            manifest_path.write_text(json.dumps(wanted, indent=2))
+            staged = directory / f".{MANIFEST_FILE}.tmp"
+            staged.write_text(json.dumps(wanted, indent=2))
+            _durable_replace(staged, manifest_path)
     return target
 
 
@@ -128,7 +134,8 @@ def export_model(source: Path, target: Path) -> None:
                 dynamo=False,
             )
         quantized = Path(tmp) / "int8.onnx"
-        logging.disable(logging.INFO)  # the quantiser logs a line per tensor at INFO
+        quiet = _BelowWarning()  # the quantiser logs a line per tensor on the root logger
+        logging.getLogger().addFilter(quiet)
         try:
             quantize_dynamic(
                 str(plain),
@@ -138,5 +145,22 @@ def export_model(source: Path, target: Path) -> None:
                 weight_type=QuantType.QInt8,
             )
         finally:
-            logging.disable(logging.NOTSET)
-        os.replace(quantized, target)
+            logging.getLogger().removeFilter(quiet)
+        _durable_replace(quantized, target)
+
+
+class _BelowWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+def _durable_replace(source: Path, target: Path) -> None:
+    """``source`` becomes ``target``, on disk (synced) before anything refers to it."""
+    with source.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(source, target)
+    directory = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

@@ -284,7 +284,8 @@ def _delete_files_on_commit(names: set[str]) -> None:
         for name in sorted(names):
             try:
                 storage.delete(name)
-            except OSError:  # the rows are gone; a file left over is logged, not fatal
+            except Exception:  # the rows are gone; a file left over (disk or blob store) is
+                # logged, not fatal, and the other files still go
                 logger.exception("Could not delete the stored file %s.", name)
 
     transaction.on_commit(delete_files)

@@ -201,7 +201,15 @@ def delete_files_on_commit(files: list[Any]) -> None:
     """Delete stored files once the rows that named them are gone for good (a rolled-back
     purge keeps both)."""
     names = [(f.storage, f.name) for f in files if f]
-    transaction.on_commit(lambda: [storage.delete(name) for storage, name in names])
+
+    def delete() -> None:
+        for storage, name in names:
+            try:
+                storage.delete(name)
+            except Exception:  # disk or blob store: logged, and the other files still go
+                log.exception("Could not delete the stored file %s.", name)
+
+    transaction.on_commit(delete)
 
 
 # --- the portal's own classes ------------------------------------------------------------

@@ -50,7 +50,7 @@ pytestmark = pytest.mark.django_db
 
 BOUNDARY = "----hostile-upload-boundary-7MA4YWxkTrZu0gW"
 MARKDOWN = b"# Card fees\n\nThe annual card fee is 5 euros.\n"
-DOCUMENTS_PATH = re.compile(r"documents/[0-9a-f]{32}/[^/\\]+")
+DOCUMENTS_PATH = re.compile(r"documents/[0-9a-f]{32}/[0-9a-f]{32}(\.[a-z0-9]{1,10})?")
 ATTACHMENT_PATH = re.compile(r"submissions/[0-9a-f]{2}/[0-9a-f]{32}")
 
 

@@ -147,8 +147,10 @@ def test_moving_local_files_to_the_blob_store(
     container = _use_azure(settings, blob, f"t-{uuid.uuid4().hex[:12]}")
     call_command("storage_check", "--create", stdout=io.StringIO())
     out = io.StringIO()
-    call_command("move_files_to_storage", stdout=out, stderr=io.StringIO())
-    assert _moved(out.getvalue()) == {"copied": 2, "already": 0, "missing": 1, "failed": 0}
+    with pytest.raises(CommandError) as missing:  # a file the database names is nowhere
+        call_command("move_files_to_storage", stdout=out, stderr=io.StringIO())
+    assert _moved(str(missing.value)) == {"copied": 2, "already": 0, "missing": 1, "failed": 0}
+    RecordExport.objects.filter(pk=gone.pk).delete()
     # Read back through the portal's storages, from the blob store.
     assert Document.objects.get(pk=document.pk).file.open("rb").read().startswith(b"# Fees")
     with RecordExport.objects.get(pk=export.pk).file.open("rb") as handle:

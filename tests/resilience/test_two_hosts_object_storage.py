@@ -1,7 +1,8 @@
 """Web and worker on two machines: each with a MEDIA_ROOT of its own, sharing files only
 through Azure Blob Storage (Azurite, a real server on loopback). A document uploaded to the
-web process is ingested by the worker, which can only have read it from the blob store;
-its download through the web process gives the same bytes; neither disk holds it."""
+web process is ingested by the worker, which can only have read it from the blob store; the
+blob holds the uploaded bytes, neither disk holds them, and the web process's search finds
+the chunks the worker made."""
 
 from __future__ import annotations
 

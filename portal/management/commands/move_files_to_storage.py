@@ -46,6 +46,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--source", default="", help="The local folder (default MEDIA_ROOT).")
         parser.add_argument("--delete-local", action="store_true")
+        parser.add_argument(
+            "--allow-missing",
+            action="store_true",
+            help="Exit 0 even if files the database names are on neither side.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         target: Storage = storages["default"]
@@ -82,7 +87,7 @@ class Command(BaseCommand):
             f"{counts['copied']} file(s) copied, {counts['already']} already there, "
             f"{counts['missing']} missing locally, {counts['failed']} failed the check."
         )
-        if counts["failed"]:
+        if counts["failed"] or (counts["missing"] and not options["allow_missing"]):
             raise CommandError(summary)
         self.stdout.write(self.style.SUCCESS(summary))
 

@@ -92,6 +92,8 @@ class CustomerAdmin(_ReadOnlyAdmin):
         "segment",
         "kyc_status",
         "risk_rating",
+        "relationship_ended",
+        "erased_at",
         "created_at",
         "updated_at",
     )

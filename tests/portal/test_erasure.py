@@ -640,3 +640,29 @@ def test_a_value_whose_key_row_is_missing_is_an_error_not_an_erasure(
     data_keys_forget()
     with pytest.raises(FieldDecryptionError, match="does not exist"):
         decrypt_stored(missing)
+
+
+def test_the_end_of_the_relationship_is_imported_with_the_customer(
+    regions: dict[str, Any],
+) -> None:
+    with pytest.raises(ValidationError) as bad:
+        customer_upsert(
+            actor=None,
+            data={
+                "customer_number": "CUS-END",
+                "full_name": "Ended Relationship",
+                "region": "north",
+                "relationship_ended": "2019-02-30",
+            },
+        )
+    assert "relationship_ended" in bad.value.message_dict
+    customer, _ = customer_upsert(
+        actor=None,
+        data={
+            "customer_number": "CUS-END",
+            "full_name": "Ended Relationship",
+            "region": "north",
+            "relationship_ended": "2019-02-28",
+        },
+    )
+    assert Customer.objects.get(pk=customer.pk).relationship_ended == date(2019, 2, 28)

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -54,12 +53,6 @@ def _broker() -> dict[str, Any]:
     return {"ok": True}
 
 
-def _storage() -> dict[str, Any]:
-    from portal.storage import file_storage_status
-
-    return file_storage_status()
-
-
 def _run(name: str, check: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     started = time.monotonic()
     try:
@@ -76,8 +69,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
     checks: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("database", _database),
         ("broker", _broker),
-        # Object storage shared by the machines (the local disk is this process's own).
-        *((("storage", _storage),) if settings.STORAGE_BACKEND != "local" else ()),
         *((check.name, check.check) for check in registry.readiness_checks()),
     ]
     results = {name: _run(name, check) for name, check in checks}

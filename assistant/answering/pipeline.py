@@ -215,7 +215,14 @@ def _assistant_message_store(
             "citations": fields["citations"],
             "model": fields["model_name"],
             "prompt_version": fields["lineage"]["prompt_version"],
-            "source_hashes": [entry["sha256"] for entry in fields["lineage"]["sources"]],
+            # Of the documents' passages only: the hash of a customer record's text would
+            # confirm a guess of it, in a trail that erasure cannot touch (the lineage on
+            # the message keeps it until the customer is erased).
+            "source_hashes": [
+                entry["sha256"]
+                for entry in fields["lineage"]["sources"]
+                if entry["kind"] == "chunk"
+            ],
             "error": fields["error"],
             # Time in the model vs. in the portal around it (retrieval, tools, storage).
             "model_ms": round(model_ms, 1),

@@ -61,6 +61,9 @@ def file_storage(backend: str, env: Any) -> dict[str, Any]:
             "file_overwrite": False,
             "default_acl": None,  # the bucket's (private): never public-read
             "querystring_auth": True,
+            # A downloaded blob waits in memory up to 2 MB, then in a temporary file
+            # (django-storages' default for S3 keeps all of it in memory).
+            "max_memory_size": 2 * 1024 * 1024,
         }
         for option, name in (
             ("endpoint_url", "S3_ENDPOINT_URL"),

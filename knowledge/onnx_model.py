@@ -48,11 +48,8 @@ def max_seq_length(source: Path) -> int:
 
 
 def _weights_sha256(source: Path) -> str:
-    digest = hashlib.sha256()
     with (source / "model.safetensors").open("rb") as handle:
-        while piece := handle.read(1 << 20):
-            digest.update(piece)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _manifest(source: Path) -> dict[str, Any]:

@@ -189,13 +189,17 @@ def decrypt_stored(token: str) -> str | None:
         ) from error
 
 
-def encrypted_field_names(model: type[models.Model]) -> list[str]:
-    """The names of ``model``'s encrypted columns."""
+def encrypted_fields(model: type[models.Model]) -> list[Any]:
+    """``model``'s encrypted columns."""
     return [
-        field.name
+        field
         for field in model._meta.concrete_fields
         if isinstance(field, EncryptedTextField | EncryptedJSONField)
     ]
+
+
+def encrypted_field_names(model: type[models.Model]) -> list[str]:
+    return [field.name for field in encrypted_fields(model)]
 
 
 class _Sealed(str):

@@ -11,7 +11,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import connection, transaction
 
-from portal.crypto import DataKeyDestroyed, EncryptedJSONField, EncryptedTextField, rotate
+from portal.crypto import DataKeyDestroyed, encrypted_fields, rotate
 from portal.services import audit_event_record
 from portal.storage import encrypt_stored_files, encrypted_file_fields
 
@@ -32,7 +32,7 @@ class Command(BaseCommand):
         total = 0
         quote = connection.ops.quote_name
         for model in apps.get_models():
-            columns = [field.column for field in _encrypted(model)]
+            columns = [field.column for field in encrypted_fields(model)]
             if not columns:
                 continue
             table = quote(model._meta.db_table)
@@ -105,7 +105,7 @@ class Command(BaseCommand):
         owners.sort(key=lambda model: 0 if _owns_keys(model) else 1)
         moved = skipped = 0
         for model in owners:
-            fields = _encrypted(model)
+            fields = encrypted_fields(model)
             if not fields:
                 continue
             table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
@@ -139,11 +139,3 @@ class Command(BaseCommand):
 
 def _owns_keys(model: Any) -> bool:
     return any(field.name == "data_key" for field in model._meta.concrete_fields)
-
-
-def _encrypted(model: Any) -> list[Any]:
-    return [
-        field
-        for field in model._meta.concrete_fields
-        if isinstance(field, EncryptedTextField | EncryptedJSONField)
-    ]

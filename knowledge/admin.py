@@ -17,7 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import ForeignKey, QuerySet
 from django.http import HttpRequest, HttpResponse
 
-from knowledge.models import Chunk, Collection, Document, DocumentVersion
+from knowledge.models import Chunk, Collection, Document, DocumentVersion, GoldenQuestion
 from knowledge.permissions import (
     can_change_collection_access,
     can_create_collection,
@@ -34,6 +34,8 @@ from knowledge.services import (
     collection_create,
     collection_creator_check,
     collection_delete,
+    collection_fusion_fit,
+    collection_fusion_reset,
     collection_slug_check,
     collection_update,
     document_archive,
@@ -42,6 +44,8 @@ from knowledge.services import (
     document_replace_file,
     document_reprocess,
     document_restore,
+    golden_question_delete,
+    golden_question_save,
 )
 from portal.permissions import Role
 from portal.validation import parse_id
@@ -122,11 +126,53 @@ class CollectionAdmin(admin.ModelAdmin[Collection]):
     roles and regions of an existing collection only by who may decide access."""
 
     form = CollectionAdminForm
-    list_display = ["name", "slug", "sensitivity", "read_roles", "manage_roles"]
+    list_display = ["name", "slug", "sensitivity", "read_roles", "manage_roles", "fusion"]
     list_filter = ["sensitivity"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["read_regions"]
+    actions = ["fit_fusion", "reset_fusion"]
+    FUSION_FIELDS = ["fusion", "fusion_fitted_at", "fusion_fit_figures"]
+
+    @admin.display(description="hybrid dense weight")
+    def fusion(self, obj: Collection) -> str:
+        if obj.fusion_weight is None:
+            return "default"
+        return f"{obj.fusion_weight:.2f} (fitted)"
+
+    @admin.display(description="fit (nDCG@10 on the golden questions)")
+    def fusion_fit_figures(self, obj: Collection) -> str:
+        fit = obj.fusion_fit or {}
+        if not fit:
+            return "Not fitted: add golden questions, then the action “Fit the hybrid weight”."
+        return (
+            f"{fit.get('questions')} questions: dense {fit.get('dense')}, keyword "
+            f"{fit.get('keyword')}, hybrid with the default weight {fit.get('hybrid_default')}, "
+            f"with the fitted weight {fit.get('ndcg_at_10', {}).get(f'{obj.fusion_weight:.2f}')}"
+        )
+
+    @admin.action(description="Fit the hybrid weight from the golden questions")
+    def fit_fusion(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
+        for collection in queryset:
+            try:
+                fit = collection_fusion_fit(actor=request.user, collection=collection)
+            except ValidationError as error:
+                self.message_user(
+                    request, f"{collection}: {' '.join(error.messages)}", messages.ERROR
+                )
+                continue
+            self.message_user(
+                request,
+                f"{collection}: dense weight {fit.dense_weight:.2f} from {fit.questions} "
+                f"golden questions (nDCG@10 {fit.best:.4f}).",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Reset the hybrid weight to the default")
+    def reset_fusion(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
+        for collection in queryset:
+            collection_fusion_reset(actor=request.user, collection=collection)
+        self.message_user(request, f"{queryset.count()} collection(s) back to the default weight.")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Collection]:
         managed = collections_managed_by(request.user).values("pk")
@@ -151,7 +197,7 @@ class CollectionAdmin(admin.ModelAdmin[Collection]):
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and not can_change_collection_access(request.user):
             fields += list(ACCESS_FIELDS)  # shown, not editable
-        return fields
+        return fields + (self.FUSION_FIELDS if obj is not None else [])
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -182,6 +228,112 @@ class CollectionAdmin(admin.ModelAdmin[Collection]):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
         for collection in queryset:
             collection_delete(actor=request.user, collection=collection)
+
+
+class ManagedCollectionFilter(admin.SimpleListFilter):
+    """Only the collections the user manages (the plain filter names every collection)."""
+
+    title = "collection"
+    parameter_name = "collection"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(str(c.pk), c.name) for c in collections_managed_by(request.user)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = parse_id(self.value()) if self.value() else None
+        return queryset.filter(collection_id=value) if value is not None else queryset
+
+
+class GoldenQuestionForm(forms.ModelForm[GoldenQuestion]):
+    class Meta:
+        model = GoldenQuestion
+        fields = ["collection", "question", "expected_documents"]
+        help_texts = {
+            "question": "Asked as a user would ask it.",
+            "expected_documents": "The documents of this collection that answer it.",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        documents = cleaned.get("expected_documents") or []
+        collection = cleaned.get("collection")
+        if collection is not None and any(d.collection_id != collection.pk for d in documents):
+            self.add_error("expected_documents", "Choose documents of the chosen collection.")
+        return cleaned
+
+
+@admin.register(GoldenQuestion)
+class GoldenQuestionAdmin(admin.ModelAdmin[GoldenQuestion]):
+    """Golden questions of the collections the user manages (knowledge.fusion): written
+    through the services; they fit the collection's hybrid weight (Collections, action)."""
+
+    form = GoldenQuestionForm
+    list_display = ["question", "collection", "expected", "updated_at"]
+    list_filter = [ManagedCollectionFilter]
+    list_select_related = ["collection"]
+    search_fields = ["question"]
+    autocomplete_fields = ["expected_documents"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+
+    @admin.display(description="expected documents")
+    def expected(self, obj: GoldenQuestion) -> int:
+        return obj.expected_documents.count()
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[GoldenQuestion]:
+        managed = collections_managed_by(request.user).values("pk")
+        return super().get_queryset(request).filter(collection__in=managed)
+
+    def _manages(self, request: HttpRequest, obj: GoldenQuestion | None) -> bool:
+        return obj is None or can_manage_collection(request.user, obj.collection)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        allowed = super().has_add_permission(request)
+        return allowed and collections_managed_by(request.user).exists()
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) and self._manages(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._manages(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._manages(request, obj)
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        if db_field.name == "collection":
+            kwargs["queryset"] = collections_managed_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "expected_documents":
+            kwargs["queryset"] = documents_managed_by(request.user)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def save_model(
+        self, request: HttpRequest, obj: GoldenQuestion, form: Any, change: bool
+    ) -> None:
+        saved = golden_question_save(
+            actor=request.user,
+            collection=form.cleaned_data["collection"],
+            question=form.cleaned_data["question"],
+            documents=list(form.cleaned_data["expected_documents"]),
+            golden=obj if change else None,
+        )
+        obj.pk = saved.pk
+        obj._state.adding = False
+        obj._state.db = saved._state.db
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        pass  # the expected documents were set by the service
+
+    def delete_model(self, request: HttpRequest, obj: GoldenQuestion) -> None:
+        golden_question_delete(actor=request.user, golden=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[GoldenQuestion]) -> None:
+        for golden in queryset:
+            golden_question_delete(actor=request.user, golden=golden)
 
 
 VERSION_FIELDS = (

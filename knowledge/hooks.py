@@ -59,6 +59,7 @@ def register() -> None:
         ("collection", ("view", "add", "change")),
         ("document", ("view", "add", "change", "delete")),
         ("chunk", ("view",)),
+        ("goldenquestion", ("view", "add", "change", "delete")),
     ):
         register_model_grant(ModelGrant(Role.CONTENT_MANAGER, "knowledge", model, actions))
     register_access_fact(AccessFact("collections", "Collections it reads", _collections_read))

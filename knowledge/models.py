@@ -37,6 +37,12 @@ class Collection(models.Model):
     # that owns it, or "kept" (--keep); empty for every real collection. Its documents are
     # ingested by the run itself, never by the workers' sweeps.
     evaluation_run = models.CharField(max_length=120, blank=True, editable=False)
+    # Hybrid search's weight of the dense side (knowledge.fusion), fitted from the
+    # collection's golden questions by knowledge.services.collection_fusion_fit; None:
+    # KNOWLEDGE_FUSION_DENSE_WEIGHT. ``fusion_fit`` keeps the fit's figures.
+    fusion_weight = models.FloatField(null=True, blank=True, editable=False)
+    fusion_fitted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    fusion_fit = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -113,6 +119,33 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class GoldenQuestion(models.Model):
+    """A question with the documents that answer it: how a collection's owners say what
+    good search results are. They fit the collection's fusion weight and are scored by
+    ``manage.py evaluate_retrieval --collection``."""
+
+    collection = models.ForeignKey(
+        Collection, on_delete=models.CASCADE, related_name="golden_questions"
+    )
+    question = models.TextField()
+    # Documents of the same collection (knowledge.services.golden_question_save).
+    expected_documents = models.ManyToManyField(Document, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["collection", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "question"], name="uniq_golden_question")
+        ]
+
+    def __str__(self) -> str:
+        return self.question[:80]
 
 
 class DocumentVersion(models.Model):

@@ -2,7 +2,9 @@
 
 ``chunk_search`` is the one search used by the portal, the API and the assistant: a dense
 side (pgvector HNSW, cosine) and a keyword side (BM25 over the posting table), both with
-the permission filter inside their SQL, fused by reciprocal rank.
+the permission filter inside their SQL, fused by a convex combination of their normalised
+scores with each collection's dense weight (``knowledge.fusion``; reciprocal rank fusion
+with ``KNOWLEDGE_FUSION=rrf``).
 
 Every read of chunks filters on ``collection_id`` being a readable collection; a chunk of
 an archived document has no collection (``Chunk.collection``) and no postings, so that one
@@ -22,8 +24,9 @@ from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from pgvector import Vector
 
+from knowledge import fusion
 from knowledge.embeddings import get_backend
-from knowledge.models import Chunk, Collection, Document
+from knowledge.models import Chunk, Collection, Document, GoldenQuestion
 from knowledge.permissions import (
     collections_managed_by,
     collections_visible_to,
@@ -70,7 +73,7 @@ class SearchResult:
     model_mismatch: bool = False  # readable chunks embedded with another model exist
 
 
-def _collection_filter(user: AnyUser, collections: list[Any] | None) -> list[int]:
+def collection_ids_readable(user: AnyUser, collections: list[Any] | None) -> list[int]:
     """Ids of the readable collections, narrowed to ``collections`` (ids or slugs) if given."""
     visible = collections_visible_to(user)
     if collections:
@@ -83,17 +86,19 @@ def _collection_filter(user: AnyUser, collections: list[Any] | None) -> list[int
 
 _DENSE_SQL = """
     WITH nearest AS MATERIALIZED (
-        SELECT id, embedding <=> %(vector)s::vector AS distance
+        SELECT id, collection_id, embedding <=> %(vector)s::vector AS distance
         FROM knowledge_chunk
         WHERE {row_filter}
         ORDER BY embedding <=> %(vector)s::vector
         LIMIT %(limit)s
     )
-    SELECT id FROM nearest ORDER BY distance, id
+    SELECT id, 1 - distance, collection_id FROM nearest ORDER BY distance, id
 """
 
+_Row = tuple[int, float, int]  # chunk id, the side's score, collection id
 
-def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) -> list[int]:
+
+def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) -> list[_Row]:
     """Nearest readable chunks: the HNSW index, or an exact scan when it comes back short.
 
     The planner would often pick an exact scan (it underestimates reading the vectors),
@@ -128,14 +133,14 @@ def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) ->
             ),
             params,
         )
-        ids = [row[0] for row in cursor.fetchall()]
+        rows = cursor.fetchall()
         # Inside a caller's transaction (ATOMIC_REQUESTS, a service, a test) this block is a
         # savepoint, and SET LOCAL outlives its release: the settings would go on steering
         # every later query of the transaction, the exact scan below included (which, with
         # sequential scans off, could take the same short index scan again). Rolling the
         # read-only block back drops them.
         transaction.set_rollback(True)
-    if len(ids) < limit:
+    if len(rows) < limit:
         with connection.cursor() as cursor:
             cursor.execute(
                 _DENSE_SQL.format(
@@ -144,8 +149,8 @@ def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) ->
                 ),
                 params,
             )
-            ids = [row[0] for row in cursor.fetchall()]
-    return ids
+            rows = cursor.fetchall()
+    return [(chunk_id, float(score), collection_id) for chunk_id, score, collection_id in rows]
 
 
 _BM25_SQL = """
@@ -153,7 +158,7 @@ WITH query_terms AS (
     SELECT DISTINCT lexeme AS term FROM unnest(to_tsvector(%(config)s::regconfig, %(query)s))
 ),
 postings AS (
-    SELECT p.term, p.chunk_id, p.tf, p.dl
+    SELECT p.term, p.chunk_id, p.collection_id, p.tf, p.dl
     FROM knowledge_posting p
     WHERE p.term IN (SELECT term FROM query_terms) AND p.collection_id = ANY(%(collections)s)
 ),
@@ -169,7 +174,8 @@ document_frequency AS (
 SELECT p.chunk_id,
        sum(ln(1 + (c.n - f.df + 0.5) / (f.df + 0.5))
            * p.tf * (%(k1)s + 1)
-           / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / c.avgdl))) AS score
+           / (p.tf + %(k1)s * (1 - %(b)s + %(b)s * p.dl / c.avgdl))) AS score,
+       min(p.collection_id)
 FROM postings p JOIN document_frequency f USING (term) CROSS JOIN corpus c
 GROUP BY p.chunk_id
 ORDER BY score DESC, p.chunk_id
@@ -177,7 +183,7 @@ LIMIT %(limit)s
 """
 
 
-def _keyword(query: str, collection_ids: list[int], limit: int) -> list[int]:
+def _keyword(query: str, collection_ids: list[int], limit: int) -> list[_Row]:
     with connection.cursor() as cursor:
         cursor.execute(
             _BM25_SQL,
@@ -190,16 +196,77 @@ def _keyword(query: str, collection_ids: list[int], limit: int) -> list[int]:
                 "limit": limit,
             },
         )
-        return [row[0] for row in cursor.fetchall()]
+        return [
+            (chunk_id, float(score), collection_id)
+            for chunk_id, score, collection_id in cursor.fetchall()
+        ]
 
 
-def _fuse(rankings: list[list[int]], k: int) -> list[tuple[int, float]]:
-    """Reciprocal rank fusion: sum of 1 / (k + rank) over the lists a chunk appears in."""
-    scores: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, chunk_id in enumerate(ranking, start=1):
-            scores[chunk_id] = scores.get(chunk_id, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+def candidate_pool(k: int) -> int:
+    """How many candidates each side gives for a search of ``k`` results."""
+    return max(k * 4, 40)
+
+
+@dataclass
+class Sides:
+    """Both sides' candidates, best first, each with the side's own score (cosine
+    similarity, BM25), and the collection of every candidate."""
+
+    dense: list[tuple[int, float]] = field(default_factory=list)
+    keyword: list[tuple[int, float]] = field(default_factory=list)
+    collection_of: dict[int, int] = field(default_factory=dict)
+    model_mismatch: bool = False  # readable chunks embedded with another model exist
+
+
+def search_sides(query: str, collection_ids: list[int], mode: SearchMode, pool: int) -> Sides:
+    """Each side's ``pool`` best chunks of ``collection_ids`` (already the readable ones:
+    callers start from ``collection_ids_readable`` or from one collection for a fit)."""
+    sides = Sides()
+    if not collection_ids:
+        return sides
+    rows: list[_Row] = []
+    if mode in (SearchMode.HYBRID, SearchMode.DENSE):
+        backend = get_backend()
+        dense = _dense(backend.embed_query(query), collection_ids, backend.model_id, pool)
+        sides.dense = [(chunk_id, score) for chunk_id, score, _ in dense]
+        rows += dense
+        # Two index range scans (< and >) instead of reading every entry with "<>".
+        other_model = Q(embedding_model__lt=backend.model_id) | Q(
+            embedding_model__gt=backend.model_id
+        )
+        sides.model_mismatch = Chunk.objects.filter(
+            other_model, collection_id__in=collection_ids
+        ).exists()
+    if mode in (SearchMode.HYBRID, SearchMode.KEYWORD):
+        keyword = _keyword(query, collection_ids, pool)
+        sides.keyword = [(chunk_id, score) for chunk_id, score, _ in keyword]
+        rows += keyword
+    sides.collection_of = {chunk_id: collection_id for chunk_id, _, collection_id in rows}
+    return sides
+
+
+def dense_weights(collection_ids: list[int]) -> dict[int, float]:
+    """Each collection's dense weight for hybrid search: fitted from its golden questions,
+    else ``KNOWLEDGE_FUSION_DENSE_WEIGHT``."""
+    default = settings.KNOWLEDGE_FUSION_DENSE_WEIGHT
+    fitted = Collection.objects.filter(pk__in=collection_ids).values_list("pk", "fusion_weight")
+    return {pk: default if weight is None else weight for pk, weight in fitted}
+
+
+def fuse(sides: Sides, mode: SearchMode, weights: dict[int, float]) -> list[tuple[int, float]]:
+    """The ranking ``mode`` asks for: one side's own order and scores, or both fused."""
+    if mode == SearchMode.DENSE:
+        return list(sides.dense)
+    if mode == SearchMode.KEYWORD:
+        return list(sides.keyword)
+    if settings.KNOWLEDGE_FUSION == "rrf":
+        return fusion.rrf([sides.dense, sides.keyword], settings.KNOWLEDGE_RRF_K)
+    default = settings.KNOWLEDGE_FUSION_DENSE_WEIGHT
+    return fusion.convex(
+        sides.dense,
+        sides.keyword,
+        lambda chunk_id: weights.get(sides.collection_of.get(chunk_id, 0), default),
+    )
 
 
 def _snippet(raw: str) -> str:
@@ -260,31 +327,14 @@ def chunk_search(
         raise ValidationError({"k": f"k must be between 1 and {settings.KNOWLEDGE_SEARCH_MAX_K}."})
     mode = SearchMode(mode)
     result = SearchResult(query=query, mode=mode)
-    collection_ids = _collection_filter(user, collections)
-    pool = candidates or max(k * 4, 40)
-    dense_ids: list[int] = []
-    keyword_ids: list[int] = []
-    if collection_ids:
-        backend = get_backend()
-        if mode in (SearchMode.HYBRID, SearchMode.DENSE):
-            vector = backend.embed_query(query)
-            dense_ids = _dense(vector, collection_ids, backend.model_id, pool)
-            # Two index range scans (< and >) instead of reading every entry with "<>".
-            other_model = Q(embedding_model__lt=backend.model_id) | Q(
-                embedding_model__gt=backend.model_id
-            )
-            result.model_mismatch = Chunk.objects.filter(
-                other_model, collection_id__in=collection_ids
-            ).exists()
-        if mode in (SearchMode.HYBRID, SearchMode.KEYWORD):
-            keyword_ids = _keyword(query, collection_ids, pool)
-    rankings = {SearchMode.DENSE: [dense_ids], SearchMode.KEYWORD: [keyword_ids]}.get(
-        mode, [dense_ids, keyword_ids]
-    )
-    fused = _fuse(rankings, settings.KNOWLEDGE_RRF_K)[:k]
+    collection_ids = collection_ids_readable(user, collections)
+    sides = search_sides(query, collection_ids, mode, candidates or candidate_pool(k))
+    result.model_mismatch = sides.model_mismatch
+    weights = dense_weights(collection_ids) if mode == SearchMode.HYBRID else {}
+    fused = fuse(sides, mode, weights)[:k]
     details = _hits([chunk_id for chunk_id, _ in fused], query, collection_ids)
-    dense_rank = {chunk_id: rank for rank, chunk_id in enumerate(dense_ids, start=1)}
-    keyword_rank = {chunk_id: rank for rank, chunk_id in enumerate(keyword_ids, start=1)}
+    dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(sides.dense, start=1)}
+    keyword_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(sides.keyword, start=1)}
     for chunk_id, score in fused:
         row = details.get(chunk_id)
         if row is None:  # deleted between the two queries
@@ -427,3 +477,43 @@ def documents_live_versions(document_ids: list[int]) -> dict[int, int]:
     id -> version; 0: nothing searchable). For an answer's lineage: a source cited version N
     of a document that now answers with version M. No policy: ids and numbers only."""
     return dict(Document.objects.filter(pk__in=document_ids).values_list("pk", "live_version"))
+
+
+def fusion_weights_fitted() -> dict[str, float]:
+    """Slug -> dense weight of the collections whose weight was fitted (for the answers'
+    lineage: which weights the assistant's searches used)."""
+    fitted = Collection.objects.filter(fusion_weight__isnull=False)
+    return {
+        slug: weight
+        for slug, weight in fitted.values_list("slug", "fusion_weight")
+        if weight is not None
+    }
+
+
+def golden_questions(collection: Collection) -> QuerySet[GoldenQuestion]:
+    return GoldenQuestion.objects.filter(collection=collection).prefetch_related(
+        "expected_documents"
+    )
+
+
+def golden_examples(collection: Collection, k: int = 10) -> list[fusion.Example]:
+    """Both sides' candidates for each golden question of ``collection`` with expected
+    documents (as a search of ``k`` results sees them: the same candidate pool), for a fit
+    or an evaluation. Searches the collection whole: it is an owner's operation."""
+    examples = []
+    for golden in golden_questions(collection):
+        expected = {str(document.pk): 1 for document in golden.expected_documents.all()}
+        if not expected:
+            continue
+        sides = search_sides(golden.question, [collection.pk], SearchMode.HYBRID, candidate_pool(k))
+        chunk_ids = {chunk_id for chunk_id, _ in sides.dense} | {c for c, _ in sides.keyword}
+        documents = Chunk.objects.filter(pk__in=chunk_ids).values_list("pk", "document_id")
+        examples.append(
+            fusion.Example(
+                dense=sides.dense,
+                keyword=sides.keyword,
+                relevant=expected,
+                document_of={pk: str(document_id) for pk, document_id in documents},
+            )
+        )
+    return examples

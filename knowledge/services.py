@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import statistics
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -16,17 +17,25 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from knowledge import fusion
 from knowledge.ingestion.fetch import host_allowed, not_allowed_message
 from knowledge.ingestion.limits import parse_limits
 from knowledge.ingestion.parsers import ParseError, detect_content_type, precheck
 from knowledge.ingestion.pipeline import chunks_return, chunks_withdraw
-from knowledge.models import Collection, Document, DocumentStatus, DocumentVersion
+from knowledge.models import (
+    Collection,
+    Document,
+    DocumentStatus,
+    DocumentVersion,
+    GoldenQuestion,
+)
 from knowledge.permissions import (
     can_change_collection_access,
     can_create_collection,
     can_manage_collection,
     would_manage_collection,
 )
+from knowledge.selectors import MAX_QUERY_LENGTH, golden_examples
 from portal.audit import typed
 from portal.formatting import format_size
 from portal.permissions import Role
@@ -665,3 +674,183 @@ def evaluation_leftovers_delete(*, host: str) -> list[str]:
                 region.delete()
         deleted.append(collection.slug)
     return deleted
+
+
+def _golden_documents(collection: Collection, refs: Iterable[object]) -> list[Document]:
+    """Documents of ``collection`` named by id or source URL; a ValidationError names those
+    that are not in it (whether they exist elsewhere is not said)."""
+    documents, missing = [], []
+    for ref in refs:
+        text = str(ref).strip()
+        lookup = {"pk": int(text)} if text.isdigit() else {"source_url": text}
+        found = Document.objects.filter(collection=collection, **lookup).first() if text else None
+        if found is None:
+            missing.append(text or "(empty)")
+        elif found not in documents:
+            documents.append(found)
+    if missing:
+        raise ValidationError(
+            {"documents": f"Not a document of this collection: {', '.join(missing[:5])}."}
+        )
+    if not documents:
+        raise ValidationError({"documents": "Name at least one expected document."})
+    return documents
+
+
+def golden_question_save(
+    *,
+    actor: AnyUser | None,
+    collection: Collection,
+    question: str,
+    documents: Iterable[object],
+    golden: GoldenQuestion | None = None,
+) -> GoldenQuestion:
+    """Create (or change ``golden``) a golden question of a collection ``actor`` manages:
+    the question and the documents of that collection that answer it (ids, source URLs or
+    ``Document`` rows)."""
+    if actor is not None and not can_manage_collection(actor, collection):
+        raise PermissionDenied("You may not change this collection.")
+    text = " ".join(str(question or "").split())
+    if not text:
+        raise ValidationError({"question": "Enter the question."})
+    if len(text) > MAX_QUERY_LENGTH:
+        raise ValidationError(
+            {"question": f"The question is longer than {MAX_QUERY_LENGTH} characters."}
+        )
+    refs = [d.pk if isinstance(d, Document) else d for d in documents]
+    expected = _golden_documents(collection, refs)
+    same = GoldenQuestion.objects.filter(collection=collection, question=text)
+    if golden is not None:
+        same = same.exclude(pk=golden.pk)
+    if same.exists():
+        raise ValidationError({"question": "This collection already has this question."})
+    with transaction.atomic():
+        if golden is None:
+            golden = GoldenQuestion.objects.create(
+                collection=collection, question=text, created_by=account_of(actor)
+            )
+        else:
+            golden.question = text
+            golden.save(update_fields=["question", "updated_at"])
+        golden.expected_documents.set(expected)
+        audit_event_record(
+            action="golden_question.saved",
+            actor=actor,
+            actor_username="" if actor else "system",
+            target=golden,
+            details={"collection": collection.slug, "documents": [d.pk for d in expected]},
+        )
+    return golden
+
+
+def golden_question_delete(*, actor: AnyUser | None, golden: GoldenQuestion) -> None:
+    if actor is not None and not can_manage_collection(actor, golden.collection):
+        raise PermissionDenied("You may not change this collection.")
+    with transaction.atomic():
+        audit_event_record(
+            action="golden_question.deleted",
+            actor=actor,
+            actor_username="" if actor else "system",
+            target=golden,
+            details={"collection": golden.collection.slug},
+        )
+        golden.delete()
+
+
+def golden_questions_import(
+    *, actor: AnyUser | None, collection: Collection, rows: Iterable[dict[str, object]]
+) -> tuple[int, int]:
+    """Import golden questions (``{"question": ..., "documents": [id or source URL, ...]}``
+    per row): all or nothing. A question already there gets the new documents. Returns
+    (created, updated); a ValidationError lists every bad row (1-based)."""
+    if actor is not None and not can_manage_collection(actor, collection):
+        raise PermissionDenied("You may not change this collection.")
+    errors: list[str] = []
+    created = updated = 0
+    with transaction.atomic():
+        for number, row in enumerate(rows, start=1):
+            raw = row.get("documents") if isinstance(row, dict) else None
+            refs = raw if isinstance(raw, list) else [raw] if raw not in (None, "") else []
+            question = (
+                " ".join(str(row.get("question") or "").split()) if isinstance(row, dict) else ""
+            )
+            existing = GoldenQuestion.objects.filter(collection=collection, question=question)
+            golden = existing.first() if question else None
+            try:
+                with transaction.atomic():
+                    golden_question_save(
+                        actor=actor,
+                        collection=collection,
+                        question=question,
+                        documents=refs,
+                        golden=golden,
+                    )
+            except ValidationError as error:
+                messages = [m for ms in error.message_dict.values() for m in ms]
+                errors.append(f"row {number}: {' '.join(messages)}")
+                continue
+            if golden is None:
+                created += 1
+            else:
+                updated += 1
+        if errors:
+            transaction.set_rollback(True)
+    if errors:
+        raise ValidationError(
+            errors[:50] + ([f"... {len(errors) - 50} more"] if len(errors) > 50 else [])
+        )
+    return created, updated
+
+
+def collection_fusion_fit(*, actor: AnyUser | None, collection: Collection) -> fusion.Fit:
+    """Fit the dense weight of hybrid search from the collection's golden questions (best
+    mean nDCG@10 on a grid, ``knowledge.fusion``) and use it from now on. A
+    ValidationError when there are fewer than ``fusion.MIN_GOLDEN_QUESTIONS``."""
+    if actor is not None and not can_manage_collection(actor, collection):
+        raise PermissionDenied("You may not change this collection.")
+    examples = golden_examples(collection)
+    default = settings.KNOWLEDGE_FUSION_DENSE_WEIGHT
+    fit = fusion.fit_dense_weight(examples, default)
+    if fit is None:
+        raise ValidationError(
+            f"Fitting needs at least {fusion.MIN_GOLDEN_QUESTIONS} golden questions with "
+            f"expected documents; this collection has {len(examples)}."
+        )
+    report = {
+        **fit.report(),
+        "default_weight": default,
+        "dense": round(statistics.fmean(fusion.example_ndcg(e, 1.0) for e in examples), 4),
+        "keyword": round(statistics.fmean(fusion.example_ndcg(e, 0.0) for e in examples), 4),
+        "hybrid_default": round(fit.ndcg[min(fusion.GRID, key=lambda w: abs(w - default))], 4),
+    }
+    with transaction.atomic():
+        stored = Collection.objects.select_for_update().get(pk=collection.pk)
+        stored.fusion_weight = fit.dense_weight
+        stored.fusion_fitted_at = timezone.now()
+        stored.fusion_fit = report
+        stored.save(update_fields=["fusion_weight", "fusion_fitted_at", "fusion_fit", "updated_at"])
+        audit_event_record(
+            action="collection.fusion_fitted",
+            actor=actor,
+            actor_username="" if actor else "system",
+            target=stored,
+            details={"slug": stored.slug, **report},
+        )
+    return fit
+
+
+def collection_fusion_reset(*, actor: AnyUser | None, collection: Collection) -> None:
+    """Back to ``KNOWLEDGE_FUSION_DENSE_WEIGHT`` for this collection."""
+    if actor is not None and not can_manage_collection(actor, collection):
+        raise PermissionDenied("You may not change this collection.")
+    with transaction.atomic():
+        Collection.objects.filter(pk=collection.pk).update(
+            fusion_weight=None, fusion_fitted_at=None, fusion_fit={}, updated_at=timezone.now()
+        )
+        audit_event_record(
+            action="collection.fusion_reset",
+            actor=actor,
+            actor_username="" if actor else "system",
+            target=collection,
+            details={"slug": collection.slug},
+        )

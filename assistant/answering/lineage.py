@@ -27,6 +27,7 @@ from assistant.answering.prompt import SYSTEM_PROMPT
 from assistant.answering.sources import ChunkSource, CustomerSource, Source, source_block
 from assistant.tools import TOOLS
 from knowledge.embeddings import get_backend
+from knowledge.selectors import candidate_pool, fusion_weights_fitted
 
 LINEAGE_VERSION = 1
 
@@ -52,9 +53,16 @@ def retrieval_settings() -> dict[str, Any]:
     return {
         "mode": "hybrid",
         "k": k,
-        "candidates": max(k * 4, 40),
-        "fusion": "rrf",
-        "rrf_k": settings.KNOWLEDGE_RRF_K,
+        "candidates": candidate_pool(k),
+        "fusion": settings.KNOWLEDGE_FUSION,
+        **(
+            {"rrf_k": settings.KNOWLEDGE_RRF_K}
+            if settings.KNOWLEDGE_FUSION == "rrf"
+            else {
+                "dense_weight": settings.KNOWLEDGE_FUSION_DENSE_WEIGHT,
+                "dense_weights_fitted": fusion_weights_fitted(),
+            }
+        ),
         "ef_search": settings.KNOWLEDGE_HNSW_EF_SEARCH,
         "embedding_model": embedding_model,
     }

@@ -8,6 +8,7 @@ from pathlib import Path
 import django_stubs_ext
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 from portal.logs import logging_config
 from portal.settings.storage import file_storage
@@ -440,6 +441,16 @@ KNOWLEDGE_SEARCH_MAX_K = 50
 # BM25 parameters: the Anserini/BEIR defaults, not tuned to any one data set.
 KNOWLEDGE_BM25_K1 = env.float("KNOWLEDGE_BM25_K1", default=0.9)
 KNOWLEDGE_BM25_B = env.float("KNOWLEDGE_BM25_B", default=0.4)
+# Hybrid search: "convex" (a convex combination of normalised scores, weighted per
+# collection: fitted from its golden questions, else KNOWLEDGE_FUSION_DENSE_WEIGHT) or
+# "rrf" (reciprocal rank fusion with KNOWLEDGE_RRF_K, the fusion before golden questions).
+KNOWLEDGE_FUSION = env.str("KNOWLEDGE_FUSION", default="convex")
+if KNOWLEDGE_FUSION not in ("convex", "rrf"):
+    raise ImproperlyConfigured("KNOWLEDGE_FUSION must be convex or rrf.")
+# Both sides equal: the symmetric choice, not tuned to a data set (docs/benchmarks.md).
+KNOWLEDGE_FUSION_DENSE_WEIGHT = env.float("KNOWLEDGE_FUSION_DENSE_WEIGHT", default=0.5)
+if not 0.0 <= KNOWLEDGE_FUSION_DENSE_WEIGHT <= 1.0:
+    raise ImproperlyConfigured("KNOWLEDGE_FUSION_DENSE_WEIGHT must be between 0 and 1.")
 KNOWLEDGE_RRF_K = env.int("KNOWLEDGE_RRF_K", default=60)
 CELERY_BEAT_SCHEDULE.update(
     {

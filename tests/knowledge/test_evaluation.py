@@ -81,8 +81,10 @@ def test_evaluate_retrieval_command(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert not Collection.objects.filter(slug__startswith="eval-").exists()  # thrown away
     call_command("evaluate_retrieval", str(folder))
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.rsplit("mode=", 1)[1] for line in lines[-3:]] == ["dense", "keyword", "hybrid"]
+    modes = [line.rsplit("mode=", 1)[1].split()[0] for line in lines[-4:]]
+    assert modes == ["dense", "keyword", "hybrid-rrf", "hybrid"]
     assert lines[-1].startswith("nDCG@10=") and "recall@10=" in lines[-1]
+    assert lines[-1].endswith("mode=hybrid (dense weight 0.50)")
 
 
 @pytest.mark.django_db

@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import statistics
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.test import override_settings
 from tqdm import tqdm
 
+from knowledge import fusion
 from knowledge.evaluation import documents_from_chunks, load_beir, ndcg_at_k, recall_at_k
 from knowledge.ingestion.pipeline import ingest
-from knowledge.models import Collection
-from knowledge.selectors import SearchMode, chunk_search
+from knowledge.models import Chunk, Collection
+from knowledge.selectors import (
+    SearchMode,
+    candidate_pool,
+    collection_ids_readable,
+    golden_examples,
+    search_sides,
+)
 from knowledge.services import (
     EVALUATION_KEPT,
     collection_create,
@@ -33,8 +42,8 @@ from portal.permissions import Role
 from portal.services import region_ensure, user_ensure
 from portal.types import AnyUser
 
-CHUNKS_PER_QUERY = 100
-MODES = [SearchMode.DENSE, SearchMode.KEYWORD, SearchMode.HYBRID]
+MODES = ["dense", "keyword", "hybrid", "hybrid-rrf", "hybrid-fitted"]
+SEED = 20231  # fixed: the same folds and draws on every run
 
 
 def _terminated(signum: int, frame: Any) -> None:
@@ -45,8 +54,21 @@ class Command(BaseCommand):
     help = "Evaluate retrieval on a BEIR-layout folder: nDCG@10 and recall@10 per mode."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("folder", type=Path)
-        parser.add_argument("--mode", choices=["all", *[m.value for m in MODES]], default="all")
+        parser.add_argument("folder", type=Path, nargs="?")
+        parser.add_argument(
+            "--collection",
+            default="",
+            help="Instead of a BEIR folder: score a collection on its own golden questions.",
+        )
+        parser.add_argument("--mode", choices=["all", *MODES], default="all")
+        parser.add_argument(
+            "--golden",
+            type=int,
+            default=20,
+            help="Also fit the fusion on this many questions (golden questions) and score "
+            "the others (0: not).",
+        )
+        parser.add_argument("--draws", type=int, default=10, help="Random draws for --golden.")
         parser.add_argument("--split", default="test")
         parser.add_argument("--limit-queries", type=int, default=0, help="Only the first N.")
         parser.add_argument(
@@ -55,6 +77,11 @@ class Command(BaseCommand):
         parser.add_argument("--reuse", default="", help="Slug of a collection kept by --keep.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["collection"]:
+            self._golden(options["collection"])
+            return
+        if options["folder"] is None:
+            raise CommandError("Name a BEIR folder, or a collection with --collection.")
         try:
             data = load_beir(options["folder"], options["split"])
         except (FileNotFoundError, ValueError) as error:
@@ -99,14 +126,28 @@ class Command(BaseCommand):
                 id_map = self._load(data, collection)
             else:
                 id_map = self._ids(collection)
-            modes = MODES if options["mode"] == "all" else [SearchMode(options["mode"])]
-            lines = [self._score(user, collection, id_map, queries, data.qrels, m) for m in modes]
+            lines = self._score(user, collection, id_map, queries, data.qrels, options)
             for line in lines:
-                self.stdout.write(line)
+                if options["mode"] == "all" or f"mode={options['mode']} " in f"{line} ":
+                    self.stdout.write(line)
         finally:
             if main:
                 signal.signal(signal.SIGTERM, previous)
             self._clean_up(collection, region, user, keep=bool(options["keep"] or reused))
+
+    def _golden(self, slug: str) -> None:
+        collection = Collection.objects.filter(slug=slug, evaluation_run="").first()
+        if collection is None:
+            raise CommandError(f"No collection {slug!r}.")
+        examples = golden_examples(collection)
+        self.stdout.write(f"{len(examples)} golden questions with expected documents")
+        if not examples:
+            raise CommandError("Add golden questions (the admin, or import_golden_questions).")
+        weight = collection.fusion_weight
+        for line in report(examples, golden=0, draws=0, weight=weight):
+            self.stdout.write(line)
+        if weight is None:
+            self.stdout.write("hybrid uses the default weight: manage.py fit_fusion to fit one")
 
     def _clean_up(self, collection: Any, region: Any, user: Any, keep: bool) -> None:
         """Delete the run's collection (unless kept), region and user, whatever ended it:
@@ -173,24 +214,119 @@ class Command(BaseCommand):
         id_map: dict[int, str],
         queries: list[tuple[str, str]],
         qrels: dict[str, dict[str, int]],
-        mode: SearchMode,
-    ) -> str:
-        ndcgs, recalls, latencies = [], [], []
-        for query_id, text in tqdm(queries, desc=mode.value, unit="q"):
+        options: dict[str, Any],
+    ) -> list[str]:
+        """Both sides' candidates once per query (as the run's user reads them), then every
+        fusion scored on them."""
+        readable = collection_ids_readable(user, [collection.slug])
+        examples, latencies = [], []
+        for query_id, text in tqdm(queries, desc="search", unit="q"):
             started = time.perf_counter()
-            # Enough chunks that long documents (many chunks each) still fill the top 10.
-            with override_settings(KNOWLEDGE_SEARCH_MAX_K=CHUNKS_PER_QUERY):
-                result = chunk_search(
-                    user, text, k=CHUNKS_PER_QUERY, collections=[collection.slug], mode=mode
-                )
+            sides = search_sides(text, readable, SearchMode.HYBRID, candidate_pool(10))
             latencies.append(time.perf_counter() - started)
-            ranked = documents_from_chunks([id_map[hit.document_id] for hit in result.hits])
-            ndcgs.append(ndcg_at_k(ranked, qrels[query_id], 10))
-            recalls.append(recall_at_k(ranked, qrels[query_id], 10))
+            chunk_ids = {c for c, _ in sides.dense} | {c for c, _ in sides.keyword}
+            documents = Chunk.objects.filter(pk__in=chunk_ids).values_list("pk", "document_id")
+            examples.append(
+                fusion.Example(
+                    dense=sides.dense,
+                    keyword=sides.keyword,
+                    relevant=qrels[query_id],
+                    document_of={pk: id_map[doc] for pk, doc in documents if doc in id_map},
+                )
+            )
         self.stderr.write(
-            f"{mode.value}: median latency {statistics.median(latencies) * 1000:.1f} ms"
+            f"median search latency (both sides) {statistics.median(latencies) * 1000:.1f} ms"
         )
-        return (
-            f"nDCG@10={statistics.fmean(ndcgs):.4f} "
-            f"recall@10={statistics.fmean(recalls):.4f} mode={mode.value}"
+        return report(examples, options["golden"], options["draws"])
+
+
+def _scores(examples: Sequence[fusion.Example], ranking: Any) -> tuple[float, float]:
+    """Mean nDCG@10 and recall@10 of ``ranking`` (example -> fused chunks)."""
+    ndcgs, recalls = [], []
+    for example in examples:
+        fused = ranking(example)
+        ranked = documents_from_chunks(
+            [example.document_of[c] for c, _ in fused if c in example.document_of]
         )
+        ndcgs.append(ndcg_at_k(ranked, example.relevant, 10))
+        recalls.append(recall_at_k(ranked, example.relevant, 10))
+    return statistics.fmean(ndcgs), statistics.fmean(recalls)
+
+
+def _format(mode: str, scores: tuple[float, float], note: str = "") -> str:
+    return (
+        f"nDCG@10={scores[0]:.4f} recall@10={scores[1]:.4f} "
+        f"mode={mode}{f' ({note})' if note else ''}"
+    )
+
+
+def _line(mode: str, examples: Sequence[fusion.Example], ranking: Any, note: str = "") -> str:
+    return _format(mode, _scores(examples, ranking), note)
+
+
+def _weighted(weight: float) -> Any:
+    return lambda e: fusion.convex(e.dense, e.keyword, lambda _: weight)
+
+
+def report(
+    examples: list[fusion.Example], golden: int, draws: int, weight: float | None = None
+) -> list[str]:
+    """One line per mode: each side alone, reciprocal rank fusion, the convex fusion with
+    ``weight`` (default: KNOWLEDGE_FUSION_DENSE_WEIGHT), with a weight fitted by two-fold
+    cross-validation, and with weights fitted on ``golden`` questions (``draws`` random
+    draws, scored on the other questions, median)."""
+    default = settings.KNOWLEDGE_FUSION_DENSE_WEIGHT
+    lines = [
+        _line("dense", examples, lambda e: e.dense),
+        _line("keyword", examples, lambda e: e.keyword),
+        _line(
+            "hybrid-rrf",
+            examples,
+            lambda e: fusion.rrf([e.dense, e.keyword], settings.KNOWLEDGE_RRF_K),
+        ),
+        _line(
+            "hybrid",
+            examples,
+            _weighted(default if weight is None else weight),
+            f"dense weight {default if weight is None else weight:.2f}",
+        ),
+    ]
+    shuffled = list(examples)
+    random.Random(SEED).shuffle(shuffled)  # noqa: S311 (folds, not secrets)
+    halves = [shuffled[::2], shuffled[1::2]]
+    fits = [fusion.fit_dense_weight(half, default) for half in halves]
+    if all(fits):
+        scored: list[tuple[fusion.Example, float]] = []
+        for fit, other in zip(fits, reversed(halves), strict=True):
+            assert fit is not None
+            scored += [(e, fit.dense_weight) for e in other]
+        fold_weights = " / ".join(f"{fit.dense_weight:.2f}" for fit in fits if fit)
+        by_example = {id(e): w for e, w in scored}
+        lines.append(
+            _line(
+                "hybrid-fitted",
+                [e for e, _ in scored],
+                lambda e: fusion.convex(e.dense, e.keyword, lambda _: by_example[id(e)]),
+                f"2-fold cross-validation, dense weights {fold_weights}",
+            )
+        )
+    if golden and len(examples) > golden >= fusion.MIN_GOLDEN_QUESTIONS:
+        generator = random.Random(SEED)  # noqa: S311 (draws, not secrets)
+        results: list[tuple[tuple[float, float], float]] = []
+        for _ in range(draws):
+            chosen = set(generator.sample(range(len(examples)), golden))
+            fit = fusion.fit_dense_weight([examples[i] for i in sorted(chosen)], default)
+            assert fit is not None
+            rest = [e for i, e in enumerate(examples) if i not in chosen]
+            results.append((_scores(rest, _weighted(fit.dense_weight)), fit.dense_weight))
+        results.sort()
+        weights = sorted(w for _, w in results)
+        lines.append(
+            _format(
+                f"hybrid-golden-{golden}",
+                results[len(results) // 2][0],
+                f"median of {draws} draws of {golden} golden questions, scored on the "
+                f"others; dense weights {weights[0]:.2f}-{weights[-1]:.2f}",
+            )
+        )
+    return lines

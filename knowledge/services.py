@@ -676,6 +676,11 @@ def evaluation_leftovers_delete(*, host: str) -> list[str]:
     return deleted
 
 
+def _one_line(text: object) -> str:
+    """A golden question as stored: whitespace runs made one space."""
+    return " ".join(str(text or "").split())
+
+
 def _golden_documents(collection: Collection, refs: Iterable[object]) -> list[Document]:
     """Documents of ``collection`` named by id or source URL; a ValidationError names those
     that are not in it (whether they exist elsewhere is not said)."""
@@ -710,7 +715,7 @@ def golden_question_save(
     ``Document`` rows)."""
     if actor is not None and not can_manage_collection(actor, collection):
         raise PermissionDenied("You may not change this collection.")
-    text = " ".join(str(question or "").split())
+    text = _one_line(question)
     if not text:
         raise ValidationError({"question": "Enter the question."})
     if len(text) > MAX_QUERY_LENGTH:
@@ -771,9 +776,7 @@ def golden_questions_import(
         for number, row in enumerate(rows, start=1):
             raw = row.get("documents") if isinstance(row, dict) else None
             refs = raw if isinstance(raw, list) else [raw] if raw not in (None, "") else []
-            question = (
-                " ".join(str(row.get("question") or "").split()) if isinstance(row, dict) else ""
-            )
+            question = _one_line(row.get("question")) if isinstance(row, dict) else ""
             existing = GoldenQuestion.objects.filter(collection=collection, question=question)
             golden = existing.first() if question else None
             try:

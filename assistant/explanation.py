@@ -98,7 +98,11 @@ def answer_explain(viewer: AnyUser, message_id: int) -> Explanation:
     rows = []
     for source in lineage.get("sources", []):
         n, text = source["n"], texts.get(source["n"])
-        ids = {k: v for k, v in source.items() if k in ("chunk_id", "document_id", "version")}
+        ids = {
+            k: v
+            for k, v in source.items()
+            if k in ("chunk_id", "document_id", "version", "dense_weight")
+        }
         withheld, today = "", ""
         if source["kind"] == "chunk":
             if source.get("chunk_id") not in readable_chunks:

@@ -44,12 +44,15 @@ from knowledge.services import (
     document_replace_file,
     document_reprocess,
     document_restore,
+    golden_question_check,
     golden_question_delete,
     golden_question_save,
 )
 from portal.permissions import Role
 from portal.validation import parse_id
 
+# A fit searches both sides for each question (~50 ms each) inside the request.
+ADMIN_FIT_MAX_QUESTIONS = 200
 ROLE_CHOICES = [(role.value, role.value.replace("_", " ").capitalize()) for role in Role]
 
 
@@ -154,6 +157,14 @@ class CollectionAdmin(admin.ModelAdmin[Collection]):
     @admin.action(description="Fit the hybrid weight from the golden questions")
     def fit_fusion(self, request: HttpRequest, queryset: QuerySet[Collection]) -> None:
         for collection in queryset:
+            if collection.golden_questions.count() > ADMIN_FIT_MAX_QUESTIONS:
+                self.message_user(
+                    request,
+                    f"{collection}: more than {ADMIN_FIT_MAX_QUESTIONS} golden questions take "
+                    f"too long for a page: run manage.py fit_fusion {collection.slug}.",
+                    messages.ERROR,
+                )
+                continue
             try:
                 fit = collection_fusion_fit(actor=request.user, collection=collection)
             except ValidationError as error:
@@ -256,9 +267,19 @@ class GoldenQuestionForm(forms.ModelForm[GoldenQuestion]):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         documents = cleaned.get("expected_documents") or []
-        collection = cleaned.get("collection")
-        if collection is not None and any(d.collection_id != collection.pk for d in documents):
+        collection = cleaned.get("collection") or (
+            self.instance.collection if self.instance.pk else None
+        )
+        if collection is None:
+            return cleaned
+        if any(d.collection_id != collection.pk for d in documents):
             self.add_error("expected_documents", "Choose documents of the chosen collection.")
+        if "question" in cleaned:
+            golden = self.instance if self.instance.pk else None
+            try:
+                cleaned["question"] = golden_question_check(collection, cleaned["question"], golden)
+            except ValidationError as error:
+                self.add_error("question", error.message_dict["question"])
         return cleaned
 
 
@@ -311,12 +332,17 @@ class GoldenQuestionAdmin(admin.ModelAdmin[GoldenQuestion]):
             kwargs["queryset"] = documents_managed_by(request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # A question stays in its collection (golden_question_save).
+        fields = list(self.readonly_fields)
+        return ["collection", *fields] if obj is not None else fields
+
     def save_model(
         self, request: HttpRequest, obj: GoldenQuestion, form: Any, change: bool
     ) -> None:
         saved = golden_question_save(
             actor=request.user,
-            collection=form.cleaned_data["collection"],
+            collection=obj.collection if change else form.cleaned_data["collection"],
             question=form.cleaned_data["question"],
             documents=list(form.cleaned_data["expected_documents"]),
             golden=obj if change else None,
@@ -451,6 +477,14 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Document]:
         # The admin is one more adapter over the policy: unreadable documents are not listed.
         return super().get_queryset(request).filter(pk__in=documents_visible_to(request.user))
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Document], search_term: str
+    ) -> tuple[QuerySet[Document], bool]:
+        # The golden questions' document picker offers the documents the user manages.
+        if request.GET.get("model_name") == "goldenquestion":
+            queryset = queryset.filter(pk__in=documents_managed_by(request.user))
+        return super().get_search_results(request, queryset, search_term)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         allowed = super().has_add_permission(request)

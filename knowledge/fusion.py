@@ -17,6 +17,7 @@ fewer than ``MIN_GOLDEN_QUESTIONS`` there is nothing to fit and the default stan
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ Scored = Sequence[tuple[int, float]]  # (chunk id, the side's own score), best f
 
 GRID = tuple(round(step * 0.05, 2) for step in range(21))  # 0.0, 0.05, ..., 1.0
 MIN_GOLDEN_QUESTIONS = 5
+FOUND = 1e-9
 
 
 def rrf(rankings: Sequence[Scored], k: int) -> list[tuple[int, float]]:
@@ -52,13 +54,24 @@ def convex(
     dense: Scored, keyword: Scored, dense_weight: Callable[[int], float]
 ) -> list[tuple[int, float]]:
     """``w * dense + (1 - w) * keyword`` over normalised scores; ``w`` per chunk (its
-    collection's weight). Ties by chunk id, so the order is deterministic."""
-    d, k = min_max(dense), min_max(keyword)
+    collection's weight). Equal fused scores (e.g. every chunk the weighted-out side alone
+    found, at ``w`` 0 or 1) are ordered by the dense, then the keyword score, then the
+    chunk id, so the order is deterministic and never arbitrary."""
+    # A side's last candidate scales to 0, yet it was found: FOUND lifts every candidate
+    # just above a chunk the side did not return (too little to change any other order).
+    d = {c: FOUND + (1.0 - FOUND) * v for c, v in min_max(dense).items()}
+    k = {c: FOUND + (1.0 - FOUND) * v for c, v in min_max(keyword).items()}
+    raw_d, raw_k = dict(dense), dict(keyword)
     fused = {}
     for chunk_id in d.keys() | k.keys():
         w = dense_weight(chunk_id)
         fused[chunk_id] = w * d.get(chunk_id, 0.0) + (1.0 - w) * k.get(chunk_id, 0.0)
-    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+    def order(item: tuple[int, float]) -> tuple[float, float, float, int]:
+        chunk_id, score = item
+        return (-score, -raw_d.get(chunk_id, -math.inf), -raw_k.get(chunk_id, -math.inf), chunk_id)
+
+    return sorted(fused.items(), key=order)
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ class SearchHit:
     score: float
     dense_rank: int | None = None
     keyword_rank: int | None = None
+    dense_weight: float | None = None  # hybrid (convex): the weight this hit was fused with
 
 
 @dataclass
@@ -246,11 +247,18 @@ def search_sides(query: str, collection_ids: list[int], mode: SearchMode, pool: 
 
 
 def dense_weights(collection_ids: list[int]) -> dict[int, float]:
-    """Each collection's dense weight for hybrid search: fitted from its golden questions,
-    else ``KNOWLEDGE_FUSION_DENSE_WEIGHT``."""
+    """Each collection's dense weight for hybrid search: fitted from its golden questions
+    (with the embedding model in use), else ``KNOWLEDGE_FUSION_DENSE_WEIGHT``."""
     default = settings.KNOWLEDGE_FUSION_DENSE_WEIGHT
-    fitted = Collection.objects.filter(pk__in=collection_ids).values_list("pk", "fusion_weight")
-    return {pk: default if weight is None else weight for pk, weight in fitted}
+    model = get_backend().model_id
+    fitted = Collection.objects.filter(pk__in=collection_ids).values_list(
+        "pk", "fusion_weight", "fusion_fit__embedding_model"
+    )
+    # A weight fitted on another embedding model's vectors no longer says anything.
+    return {
+        pk: weight if weight is not None and fitted_on == model else default
+        for pk, weight, fitted_on in fitted
+    }
 
 
 def fuse(sides: Sides, mode: SearchMode, weights: dict[int, float]) -> list[tuple[int, float]]:
@@ -330,8 +338,16 @@ def chunk_search(
     collection_ids = collection_ids_readable(user, collections)
     sides = search_sides(query, collection_ids, mode, candidates or candidate_pool(k))
     result.model_mismatch = sides.model_mismatch
-    weights = dense_weights(collection_ids) if mode == SearchMode.HYBRID else {}
+    convex = mode == SearchMode.HYBRID and settings.KNOWLEDGE_FUSION == "convex"
+    weights = dense_weights(collection_ids) if convex else {}
     fused = fuse(sides, mode, weights)[:k]
+
+    def weight_of(chunk_id: int) -> float | None:
+        if not convex:
+            return None
+        collection_id = sides.collection_of.get(chunk_id, 0)
+        return weights.get(collection_id, settings.KNOWLEDGE_FUSION_DENSE_WEIGHT)
+
     details = _hits([chunk_id for chunk_id, _ in fused], query, collection_ids)
     dense_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(sides.dense, start=1)}
     keyword_rank = {chunk_id: rank for rank, (chunk_id, _) in enumerate(sides.keyword, start=1)}
@@ -347,6 +363,7 @@ def chunk_search(
                 score=score,
                 dense_rank=dense_rank.get(chunk_id),
                 keyword_rank=keyword_rank.get(chunk_id),
+                dense_weight=weight_of(chunk_id),
             )
         )
     if audit:
@@ -477,17 +494,6 @@ def documents_live_versions(document_ids: list[int]) -> dict[int, int]:
     id -> version; 0: nothing searchable). For an answer's lineage: a source cited version N
     of a document that now answers with version M. No policy: ids and numbers only."""
     return dict(Document.objects.filter(pk__in=document_ids).values_list("pk", "live_version"))
-
-
-def fusion_weights_fitted() -> dict[str, float]:
-    """Slug -> dense weight of the collections whose weight was fitted (for the answers'
-    lineage: which weights the assistant's searches used)."""
-    fitted = Collection.objects.filter(fusion_weight__isnull=False)
-    return {
-        slug: weight
-        for slug, weight in fitted.values_list("slug", "fusion_weight")
-        if weight is not None
-    }
 
 
 def golden_questions(collection: Collection) -> QuerySet[GoldenQuestion]:

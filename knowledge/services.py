@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import File
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from knowledge import fusion
+from knowledge.embeddings import get_backend
 from knowledge.ingestion.fetch import host_allowed, not_allowed_message
 from knowledge.ingestion.limits import parse_limits
 from knowledge.ingestion.parsers import ParseError, detect_content_type, precheck
@@ -35,7 +36,7 @@ from knowledge.permissions import (
     can_manage_collection,
     would_manage_collection,
 )
-from knowledge.selectors import MAX_QUERY_LENGTH, golden_examples
+from knowledge.selectors import MAX_QUERY_LENGTH, documents_needing_reindex, golden_examples
 from portal.audit import typed
 from portal.formatting import format_size
 from portal.permissions import Role
@@ -687,7 +688,8 @@ def _golden_documents(collection: Collection, refs: Iterable[object]) -> list[Do
     documents, missing = [], []
     for ref in refs:
         text = str(ref).strip()
-        lookup = {"pk": int(text)} if text.isdigit() else {"source_url": text}
+        is_id = text.isascii() and text.isdigit()
+        lookup = {"pk": int(text)} if is_id else {"source_url": text}
         found = Document.objects.filter(collection=collection, **lookup).first() if text else None
         if found is None:
             missing.append(text or "(empty)")
@@ -702,6 +704,26 @@ def _golden_documents(collection: Collection, refs: Iterable[object]) -> list[Do
     return documents
 
 
+def golden_question_check(
+    collection: Collection, question: object, golden: GoldenQuestion | None = None
+) -> str:
+    """The question as it would be stored (whitespace runs made one space), or a
+    ValidationError: empty, too long, or already a question of the collection."""
+    text = _one_line(question)
+    if not text:
+        raise ValidationError({"question": "Enter the question."})
+    if len(text) > MAX_QUERY_LENGTH:
+        raise ValidationError(
+            {"question": f"The question is longer than {MAX_QUERY_LENGTH} characters."}
+        )
+    same = GoldenQuestion.objects.filter(collection=collection, question=text)
+    if golden is not None:
+        same = same.exclude(pk=golden.pk)
+    if same.exists():
+        raise ValidationError({"question": "This collection already has this question."})
+    return text
+
+
 def golden_question_save(
     *,
     actor: AnyUser | None,
@@ -712,39 +734,46 @@ def golden_question_save(
 ) -> GoldenQuestion:
     """Create (or change ``golden``) a golden question of a collection ``actor`` manages:
     the question and the documents of that collection that answer it (ids, source URLs or
-    ``Document`` rows)."""
+    ``Document`` rows). A question stays in its collection."""
     if actor is not None and not can_manage_collection(actor, collection):
         raise PermissionDenied("You may not change this collection.")
-    text = _one_line(question)
-    if not text:
-        raise ValidationError({"question": "Enter the question."})
-    if len(text) > MAX_QUERY_LENGTH:
-        raise ValidationError(
-            {"question": f"The question is longer than {MAX_QUERY_LENGTH} characters."}
-        )
+    if golden is not None and golden.collection_id != collection.pk:
+        raise ValidationError({"collection": "A golden question stays in its collection."})
+    text = golden_question_check(collection, question, golden)
     refs = [d.pk if isinstance(d, Document) else d for d in documents]
     expected = _golden_documents(collection, refs)
-    same = GoldenQuestion.objects.filter(collection=collection, question=text)
-    if golden is not None:
-        same = same.exclude(pk=golden.pk)
-    if same.exists():
-        raise ValidationError({"question": "This collection already has this question."})
-    with transaction.atomic():
-        if golden is None:
-            golden = GoldenQuestion.objects.create(
-                collection=collection, question=text, created_by=account_of(actor)
+    before: dict[str, object] = {}
+    try:
+        with transaction.atomic():
+            if golden is None:
+                golden = GoldenQuestion.objects.create(
+                    collection=collection, question=text, created_by=account_of(actor)
+                )
+            else:
+                stored = GoldenQuestion.objects.select_for_update().get(pk=golden.pk)
+                before = {
+                    # The stored question (the admin's form has changed the instance).
+                    "question_changed": stored.question != text,
+                    "documents_before": sorted(
+                        golden.expected_documents.values_list("pk", flat=True)
+                    ),
+                }
+                golden.question = text
+                golden.save(update_fields=["question", "updated_at"])
+            golden.expected_documents.set(expected)
+            audit_event_record(
+                action="golden_question.saved",
+                actor=actor,
+                actor_username="" if actor else "system",
+                target=golden,
+                details={
+                    "collection": collection.slug,
+                    "documents": sorted(d.pk for d in expected),
+                    **before,
+                },
             )
-        else:
-            golden.question = text
-            golden.save(update_fields=["question", "updated_at"])
-        golden.expected_documents.set(expected)
-        audit_event_record(
-            action="golden_question.saved",
-            actor=actor,
-            actor_username="" if actor else "system",
-            target=golden,
-            details={"collection": collection.slug, "documents": [d.pk for d in expected]},
-        )
+    except IntegrityError as error:  # the same question saved at the same moment
+        raise ValidationError({"question": "This collection already has this question."}) from error
     return golden
 
 
@@ -766,8 +795,9 @@ def golden_questions_import(
     *, actor: AnyUser | None, collection: Collection, rows: Iterable[dict[str, object]]
 ) -> tuple[int, int]:
     """Import golden questions (``{"question": ..., "documents": [id or source URL, ...]}``
-    per row): all or nothing. A question already there gets the new documents. Returns
-    (created, updated); a ValidationError lists every bad row (1-based)."""
+    per row, and optionally ``"line"``: where the row is in its file): all or nothing. A
+    question already there gets the new documents. Returns (created, updated); a
+    ValidationError lists every bad row (by its line, else its 1-based number)."""
     if actor is not None and not can_manage_collection(actor, collection):
         raise PermissionDenied("You may not change this collection.")
     errors: list[str] = []
@@ -790,7 +820,9 @@ def golden_questions_import(
                     )
             except ValidationError as error:
                 messages = [m for ms in error.message_dict.values() for m in ms]
-                errors.append(f"row {number}: {' '.join(messages)}")
+                line = row.get("line") if isinstance(row, dict) else None
+                where = f"line {line}" if isinstance(line, int) else f"row {number}"
+                errors.append(f"{where}: {' '.join(messages)}")
                 continue
             if golden is None:
                 created += 1
@@ -811,6 +843,11 @@ def collection_fusion_fit(*, actor: AnyUser | None, collection: Collection) -> f
     ValidationError when there are fewer than ``fusion.MIN_GOLDEN_QUESTIONS``."""
     if actor is not None and not can_manage_collection(actor, collection):
         raise PermissionDenied("You may not change this collection.")
+    if documents_needing_reindex().filter(collection=collection).exists():
+        raise ValidationError(
+            "Documents of this collection were embedded with another model than the one in "
+            "use: re-index them first (manage.py reindex), then fit."
+        )
     examples = golden_examples(collection)
     default = settings.KNOWLEDGE_FUSION_DENSE_WEIGHT
     fit = fusion.fit_dense_weight(examples, default)
@@ -819,12 +856,17 @@ def collection_fusion_fit(*, actor: AnyUser | None, collection: Collection) -> f
             f"Fitting needs at least {fusion.MIN_GOLDEN_QUESTIONS} golden questions with "
             f"expected documents; this collection has {len(examples)}."
         )
+
+    def mean_ndcg(weight: float) -> float:
+        return round(statistics.fmean(fusion.example_ndcg(e, weight) for e in examples), 4)
+
     report = {
         **fit.report(),
         "default_weight": default,
-        "dense": round(statistics.fmean(fusion.example_ndcg(e, 1.0) for e in examples), 4),
-        "keyword": round(statistics.fmean(fusion.example_ndcg(e, 0.0) for e in examples), 4),
-        "hybrid_default": round(fit.ndcg[min(fusion.GRID, key=lambda w: abs(w - default))], 4),
+        "embedding_model": get_backend().model_id,
+        "dense": mean_ndcg(1.0),
+        "keyword": mean_ndcg(0.0),
+        "hybrid_default": mean_ndcg(default),
     }
     with transaction.atomic():
         stored = Collection.objects.select_for_update().get(pk=collection.pk)

@@ -27,7 +27,7 @@ from assistant.answering.prompt import SYSTEM_PROMPT
 from assistant.answering.sources import ChunkSource, CustomerSource, Source, source_block
 from assistant.tools import TOOLS
 from knowledge.embeddings import get_backend
-from knowledge.selectors import candidate_pool, fusion_weights_fitted
+from knowledge.selectors import candidate_pool
 
 LINEAGE_VERSION = 1
 
@@ -58,10 +58,8 @@ def retrieval_settings() -> dict[str, Any]:
         **(
             {"rrf_k": settings.KNOWLEDGE_RRF_K}
             if settings.KNOWLEDGE_FUSION == "rrf"
-            else {
-                "dense_weight": settings.KNOWLEDGE_FUSION_DENSE_WEIGHT,
-                "dense_weights_fitted": fusion_weights_fitted(),
-            }
+            # Each chunk source records the weight it was fused with (its collection's).
+            else {"dense_weight_default": settings.KNOWLEDGE_FUSION_DENSE_WEIGHT}
         ),
         "ef_search": settings.KNOWLEDGE_HNSW_EF_SEARCH,
         "embedding_model": embedding_model,
@@ -76,6 +74,8 @@ def _source_entry(source: Source, text: str) -> dict[str, Any]:
             document_id=source.hit.document_id,
             version=source.hit.version,
         )
+        if source.hit.dense_weight is not None:
+            entry["dense_weight"] = source.hit.dense_weight
     elif isinstance(source, CustomerSource):
         entry["customer_id"] = source.customer.id
     return entry

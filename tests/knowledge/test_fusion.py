@@ -71,3 +71,12 @@ def test_fit_follows_the_side_that_finds_the_expected_documents() -> None:
 def test_too_few_golden_questions_fit_nothing() -> None:
     examples = [_example("dense", n) for n in range(fusion.MIN_GOLDEN_QUESTIONS - 1)]
     assert fusion.fit_dense_weight(examples, default=0.5) is None
+
+
+def test_at_the_ends_of_the_grid_the_weighted_out_side_still_orders_what_it_alone_found() -> None:
+    dense = [(1, 0.9), (2, 0.8), (3, 0.7)]
+    keyword = [(5, 9.0), (4, 3.0)]  # 4 is keyword's last candidate: it scales to 0
+    # Keyword alone: its own order, its last candidate before what only dense found, and
+    # those in dense order (not by chunk id).
+    assert [c for c, _ in fusion.convex(dense, keyword, lambda _: 0.0)] == [5, 4, 1, 2, 3]
+    assert [c for c, _ in fusion.convex(dense, keyword, lambda _: 1.0)] == [1, 2, 3, 5, 4]

@@ -152,10 +152,11 @@ def test_fit_stores_a_weight_not_worse_than_either_side_and_search_uses_it(
         for question in QUESTIONS:
             hybrid = chunk_search(agent, question, k=3, mode=SearchMode.HYBRID, audit=False)
             alone = chunk_search(agent, question, k=10, mode=side, audit=False)
-            # The side's own top results come first, in its order (its last candidate scales
-            # to 0, like a chunk it did not return: that one may come in any order).
-            found = [h.chunk_id for h in alone.hits][: len(alone.hits) - 1][:3]
-            assert [h.chunk_id for h in hybrid.hits][: len(found)] == found, (weight, question)
+            # The side's own results come first, in its order (equal scores in any order).
+            score = {h.chunk_id: h.score for h in alone.hits}
+            expected = [h.score for h in alone.hits][:3]
+            got = [score.get(h.chunk_id) for h in hybrid.hits][: len(expected)]
+            assert got == expected, (weight, question)
     collection_fusion_reset(actor=None, collection=collection)
     collection.refresh_from_db()
     assert collection.fusion_weight is None and collection.fusion_fit == {}
@@ -270,3 +271,86 @@ def test_admin_golden_questions_and_the_fit_action(
     if collections["compliance-aml"] not in managed:
         url = reverse("admin:knowledge_goldenquestion_change", args=[hidden.pk])
         assert client.get(url).status_code == 302  # "does not exist" back to the admin
+
+
+def test_a_fit_needs_one_embedding_model_and_lapses_with_a_new_one(
+    fees: Any, role_users: dict[str, Any]
+) -> None:
+    from knowledge.models import Chunk
+
+    collection, documents = fees
+    for question, document in zip(QUESTIONS, documents, strict=True):
+        golden_question_save(
+            actor=None, collection=collection, question=question, documents=[document]
+        )
+    fit = collection_fusion_fit(actor=None, collection=collection)
+    hits = chunk_search(role_users["agent"], QUESTIONS[0], audit=False).hits
+    assert {h.dense_weight for h in hits} == {fit.dense_weight}  # recorded in answers' lineage
+    assert {
+        h.dense_weight
+        for h in chunk_search(role_users["agent"], QUESTIONS[0], mode="dense", audit=False).hits
+    } == {None}
+    # Fitted on another model's vectors: the default applies until it is fitted again.
+    Collection.objects.filter(pk=collection.pk).update(
+        fusion_weight=0.0, fusion_fit={**collection.fusion_fit, "embedding_model": "old-model"}
+    )
+    assert dense_weights([collection.pk]) == {collection.pk: 0.5}
+    # Chunks of two models (a re-index under way): nothing to fit on.
+    Chunk.objects.filter(document=documents[0]).update(embedding_model="old-model")
+    with pytest.raises(ValidationError, match="re-index them first"):
+        collection_fusion_fit(actor=None, collection=collection)
+
+
+def test_admin_change_keeps_the_collection_and_bad_questions_are_form_errors(
+    client: Client, fees: Any, collections: dict[str, Collection], role_users: dict[str, Any]
+) -> None:
+    collection, documents = fees
+    first = golden_question_save(
+        actor=None, collection=collection, question=QUESTIONS[0], documents=[documents[0]]
+    )
+    second = golden_question_save(
+        actor=None, collection=collection, question=QUESTIONS[1], documents=[documents[1]]
+    )
+    client.force_login(role_users["admin"])
+    url = reverse("admin:knowledge_goldenquestion_change", args=[second.pk])
+    for question, message in (
+        (f"  {QUESTIONS[0].replace(' ', '   ')} ", "already has this question"),
+        ("x" * 1001, "longer than 1000 characters"),
+    ):
+        response = client.post(url, {"question": question, "expected_documents": [documents[1].pk]})
+        assert response.status_code == 200 and message in response.content.decode()
+    other = collections["internal-hr"]
+    response = client.post(
+        url,
+        {"collection": other.pk, "question": "Renamed?", "expected_documents": [documents[2].pk]},
+    )
+    assert response.status_code == 302
+    second.refresh_from_db()
+    assert second.collection == collection and second.question == "Renamed?"
+    assert list(second.expected_documents.all()) == [documents[2]]
+    events = AuditEvent.objects.filter(action="golden_question.saved", target_id=str(second.pk))
+    event = events.order_by("pk").last()
+    assert event is not None and event.details["documents_before"] == [documents[1].pk]
+    assert event.details["question_changed"] is True
+    # The service refuses a move, whoever calls it.
+    with pytest.raises(ValidationError, match="stays in its collection"):
+        golden_question_save(
+            actor=None, collection=other, question="q", documents=[documents[0]], golden=first
+        )
+
+
+def test_csv_import_reads_quoted_lines_and_names_file_lines(fees: Any, tmp_path: Path) -> None:
+    collection, documents = fees
+    path = tmp_path / "golden.csv"
+    path.write_text(
+        "question,documents\n"
+        f'"How much is\na new card?",{documents[0].pk}\n'
+        f"What about overdrafts?,²\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CommandError) as refused:
+        call_command("import_golden_questions", collection.slug, str(path))
+    assert "line 4: Not a document of this collection: ²." in str(refused.value)
+    path.write_text(f'question,documents\n"How much is\na new card?",{documents[0].pk}\n')
+    call_command("import_golden_questions", collection.slug, str(path))
+    assert GoldenQuestion.objects.get().question == "How much is a new card?"

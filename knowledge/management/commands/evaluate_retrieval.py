@@ -310,7 +310,7 @@ def report(
                 f"2-fold cross-validation, dense weights {fold_weights}",
             )
         )
-    if golden and len(examples) > golden >= fusion.MIN_GOLDEN_QUESTIONS:
+    if draws > 0 and golden and len(examples) > golden >= fusion.MIN_GOLDEN_QUESTIONS:
         generator = random.Random(SEED)  # noqa: S311 (draws, not secrets)
         results: list[tuple[tuple[float, float], float]] = []
         for _ in range(draws):

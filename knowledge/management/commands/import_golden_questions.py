@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,20 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     ``.csv``: columns ``question`` and ``documents`` (separated by ``;``)."""
     text = path.read_text(encoding="utf-8-sig")
     if path.suffix.lower() == ".csv":
-        return [
-            {
-                "question": row.get("question") or "",
-                "documents": [d for d in (row.get("documents") or "").split(";") if d.strip()],
-            }
-            for row in csv.DictReader(text.splitlines())
-        ]
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        if reader.fieldnames is None or "question" not in reader.fieldnames:
+            raise CommandError("The CSV needs a header row with columns question,documents.")
+        rows: list[dict[str, Any]] = []
+        for row in reader:
+            documents = (row.get("documents") or "").split(";")
+            rows.append(
+                {
+                    "question": row.get("question") or "",
+                    "documents": [d for d in documents if d.strip()],
+                    "line": reader.line_num,
+                }
+            )
+        return rows
     rows = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -34,7 +42,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as error:
             raise CommandError(f"line {number}: not JSON ({error.msg})") from error
-        rows.append(row if isinstance(row, dict) else {})
+        rows.append({**row, "line": number} if isinstance(row, dict) else {"line": number})
     return rows
 
 

@@ -17,7 +17,6 @@ fewer than ``MIN_GOLDEN_QUESTIONS`` there is nothing to fit and the default stan
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,24 +53,23 @@ def convex(
     dense: Scored, keyword: Scored, dense_weight: Callable[[int], float]
 ) -> list[tuple[int, float]]:
     """``w * dense + (1 - w) * keyword`` over normalised scores; ``w`` per chunk (its
-    collection's weight). Equal fused scores (e.g. every chunk the weighted-out side alone
-    found, at ``w`` 0 or 1) are ordered by the dense, then the keyword score, then the
-    chunk id, so the order is deterministic and never arbitrary."""
+    collection's weight). Equal fused scores are ordered by the mirrored combination
+    ``w * keyword + (1 - w) * dense``: at ``w`` 0 or 1, what only the weighted-out side
+    found comes in that side's order (not at random); at 0.5 it adds nothing, and the
+    chunk id decides, so the order is deterministic."""
     # A side's last candidate scales to 0, yet it was found: FOUND lifts every candidate
     # just above a chunk the side did not return (too little to change any other order).
     d = {c: FOUND + (1.0 - FOUND) * v for c, v in min_max(dense).items()}
     k = {c: FOUND + (1.0 - FOUND) * v for c, v in min_max(keyword).items()}
-    raw_d, raw_k = dict(dense), dict(keyword)
-    fused = {}
+    ranked = []
     for chunk_id in d.keys() | k.keys():
         w = dense_weight(chunk_id)
-        fused[chunk_id] = w * d.get(chunk_id, 0.0) + (1.0 - w) * k.get(chunk_id, 0.0)
-
-    def order(item: tuple[int, float]) -> tuple[float, float, float, int]:
-        chunk_id, score = item
-        return (-score, -raw_d.get(chunk_id, -math.inf), -raw_k.get(chunk_id, -math.inf), chunk_id)
-
-    return sorted(fused.items(), key=order)
+        on_dense, on_keyword = d.get(chunk_id, 0.0), k.get(chunk_id, 0.0)
+        fused = w * on_dense + (1.0 - w) * on_keyword
+        mirrored = w * on_keyword + (1.0 - w) * on_dense
+        ranked.append((-fused, -mirrored, chunk_id))
+    ranked.sort()
+    return [(chunk_id, -negative) for negative, _, chunk_id in ranked]
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test security lint browser idp azurite services-stop clean
+.PHONY: install run test security lint browser idp azurite a11y services-stop clean
 
 install: $(STAMP)
 
@@ -24,7 +24,7 @@ run: install
 # its own test database and broker database): whole files per process, the longest first
 # (tests/conftest.py). TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 2
-test: install browser idp azurite
+test: install browser idp azurite a11y
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The leak matrix alone (about 4 minutes), with its report.
@@ -64,6 +64,15 @@ azurite:
 	    echo "Installing Azurite for the object-storage tests (npm ci in tests/azurite) ..."; \
 	    (cd tests/azurite && npm ci --no-audit --no-fund --loglevel=error); \
 	  else echo "npm is missing: the object-storage tests need Node.js 20+ and npm."; fi; \
+	fi
+
+# axe-core (tests/a11y) for the accessibility test of every page (WCAG 2.2 A/AA).
+a11y:
+	@if [ ! -f tests/a11y/node_modules/axe-core/axe.min.js ]; then \
+	  if command -v npm >/dev/null 2>&1; then \
+	    echo "Installing axe-core for the accessibility test (npm ci in tests/a11y) ..."; \
+	    (cd tests/a11y && npm ci --no-audit --no-fund --loglevel=error); \
+	  else echo "npm is missing: the accessibility test needs Node.js 20+ and npm."; fi; \
 	fi
 
 services-stop: install

@@ -96,7 +96,12 @@ from knowledge.embeddings import get_backend
 from knowledge.ingestion.pipeline import ingest
 from knowledge.models import Collection, Document
 from knowledge.permissions import collections_managed_by, collections_visible_to
-from knowledge.services import collection_create, document_archive, document_create
+from knowledge.services import (
+    collection_create,
+    document_archive,
+    document_create,
+    golden_question_save,
+)
 from portal.models import (
     TOKEN_SCOPES,
     AccessReview,
@@ -306,6 +311,15 @@ def seed(echo: EchoModel) -> World:
         read_regions=[regions["north"]],
     )
     documents = {slug: _document(collection, slug) for slug, collection in collections.items()}
+    # A golden question per collection, naming its canary (the admin shows golden questions
+    # to the collection's managers only, who are among its readers).
+    for slug, collection in collections.items():
+        golden_question_save(
+            actor=None,
+            collection=collection,
+            question=f"What is the reference word CANARY-COL-{slug}?",
+            documents=[documents[slug]],
+        )
     # An archived document of a collection agents read: its text (pages, admin, search,
     # answers) is for the collection's managers only, who keep it for the records.
     archived = _document(

@@ -9,12 +9,12 @@ services (files and chunks removed, audited), the admin's own bulk delete includ
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import ForeignKey, QuerySet
+from django.db.models import ForeignKey, Model, QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from knowledge.models import Chunk, Collection, Document, DocumentVersion, GoldenQuestion
@@ -120,11 +120,34 @@ class CollectionAdminForm(forms.ModelForm[Collection]):
         return cleaned
 
 
+_Row = TypeVar("_Row", bound=Model)
+
+
+class ManagedRowsAdmin(admin.ModelAdmin[_Row]):
+    """Rows shown, changed and deleted only by who manages their collection
+    (``collection_of``); anything else answers like a missing row."""
+
+    def collection_of(self, obj: _Row) -> Collection:
+        raise NotImplementedError
+
+    def _manages(self, request: HttpRequest, obj: Any) -> bool:
+        return obj is None or can_manage_collection(request.user, self.collection_of(obj))
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_view_permission(request, obj) and self._manages(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_change_permission(request, obj) and self._manages(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._manages(request, obj)
+
+
 COLLECTION_FIELDS = ("slug", "name", "description", "sensitivity", *ACCESS_FIELDS)
 
 
 @admin.register(Collection)
-class CollectionAdmin(admin.ModelAdmin[Collection]):
+class CollectionAdmin(ManagedRowsAdmin[Collection]):
     """Collections the user manages (knowledge.permissions), written through the services:
     roles and regions of an existing collection only by who may decide access."""
 
@@ -189,20 +212,11 @@ class CollectionAdmin(admin.ModelAdmin[Collection]):
         managed = collections_managed_by(request.user).values("pk")
         return super().get_queryset(request).filter(pk__in=managed)
 
-    def _manages(self, request: HttpRequest, obj: Collection | None) -> bool:
-        return obj is None or can_manage_collection(request.user, obj)
+    def collection_of(self, obj: Collection) -> Collection:
+        return obj
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and can_create_collection(request.user)
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) and self._manages(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._manages(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._manages(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         fields = list(super().get_readonly_fields(request, obj))
@@ -284,7 +298,7 @@ class GoldenQuestionForm(forms.ModelForm[GoldenQuestion]):
 
 
 @admin.register(GoldenQuestion)
-class GoldenQuestionAdmin(admin.ModelAdmin[GoldenQuestion]):
+class GoldenQuestionAdmin(ManagedRowsAdmin[GoldenQuestion]):
     """Golden questions of the collections the user manages (knowledge.fusion): written
     through the services; they fit the collection's hybrid weight (Collections, action)."""
 
@@ -304,21 +318,12 @@ class GoldenQuestionAdmin(admin.ModelAdmin[GoldenQuestion]):
         managed = collections_managed_by(request.user).values("pk")
         return super().get_queryset(request).filter(collection__in=managed)
 
-    def _manages(self, request: HttpRequest, obj: GoldenQuestion | None) -> bool:
-        return obj is None or can_manage_collection(request.user, obj.collection)
+    def collection_of(self, obj: GoldenQuestion) -> Collection:
+        return obj.collection
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         allowed = super().has_add_permission(request)
         return allowed and collections_managed_by(request.user).exists()
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_view_permission(request, obj) and self._manages(request, obj)
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_change_permission(request, obj) and self._manages(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return super().has_delete_permission(request, obj) and self._manages(request, obj)
 
     def formfield_for_foreignkey(
         self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any

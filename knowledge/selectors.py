@@ -14,6 +14,7 @@ filter also keeps archived documents out of every search path and every answer.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -74,15 +75,20 @@ class SearchResult:
     model_mismatch: bool = False  # readable chunks embedded with another model exist
 
 
-def collection_ids_readable(user: AnyUser, collections: list[Any] | None) -> list[int]:
-    """Ids of the readable collections, narrowed to ``collections`` (ids or slugs) if given."""
+def _readable(user: AnyUser, collections: list[Any] | None) -> QuerySet[Collection]:
+    """The readable collections, narrowed to ``collections`` (ids or slugs) if given."""
     visible = collections_visible_to(user)
     if collections:
         # An id is ASCII digits (parse_id); anything else can only be a slug.
         ids = [parse_id(c) for c in collections]
         slugs = [str(c) for c, i in zip(collections, ids, strict=True) if i is None]
         visible = visible.filter(Q(pk__in=[i for i in ids if i is not None]) | Q(slug__in=slugs))
-    return list(visible.values_list("id", flat=True))
+    return visible
+
+
+def collection_ids_readable(user: AnyUser, collections: list[Any] | None) -> list[int]:
+    """Ids of the readable collections, narrowed to ``collections`` (ids or slugs) if given."""
+    return list(_readable(user, collections).values_list("id", flat=True))
 
 
 _DENSE_SQL = """
@@ -249,15 +255,19 @@ def search_sides(query: str, collection_ids: list[int], mode: SearchMode, pool: 
 def dense_weights(collection_ids: list[int]) -> dict[int, float]:
     """Each collection's dense weight for hybrid search: fitted from its golden questions
     (with the embedding model in use), else ``KNOWLEDGE_FUSION_DENSE_WEIGHT``."""
+    return _weights(Collection.objects.filter(pk__in=collection_ids).values_list(*_WEIGHT_COLUMNS))
+
+
+_WEIGHT_COLUMNS = ("pk", "fusion_weight", "fusion_fit__embedding_model")
+
+
+def _weights(rows: Iterable[tuple[int, float | None, str | None]]) -> dict[int, float]:
     default = settings.KNOWLEDGE_FUSION_DENSE_WEIGHT
     model = get_backend().model_id
-    fitted = Collection.objects.filter(pk__in=collection_ids).values_list(
-        "pk", "fusion_weight", "fusion_fit__embedding_model"
-    )
     # A weight fitted on another embedding model's vectors no longer says anything.
     return {
         pk: weight if weight is not None and fitted_on == model else default
-        for pk, weight, fitted_on in fitted
+        for pk, weight, fitted_on in rows
     }
 
 
@@ -335,11 +345,13 @@ def chunk_search(
         raise ValidationError({"k": f"k must be between 1 and {settings.KNOWLEDGE_SEARCH_MAX_K}."})
     mode = SearchMode(mode)
     result = SearchResult(query=query, mode=mode)
-    collection_ids = collection_ids_readable(user, collections)
+    # One query: the readable collections with their weights.
+    readable = list(_readable(user, collections).values_list(*_WEIGHT_COLUMNS))
+    collection_ids = [row[0] for row in readable]
     sides = search_sides(query, collection_ids, mode, candidates or candidate_pool(k))
     result.model_mismatch = sides.model_mismatch
     convex = mode == SearchMode.HYBRID and settings.KNOWLEDGE_FUSION == "convex"
-    weights = dense_weights(collection_ids) if convex else {}
+    weights = _weights(readable) if convex else {}
     fused = fuse(sides, mode, weights)[:k]
 
     def weight_of(chunk_id: int) -> float | None:

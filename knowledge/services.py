@@ -688,11 +688,12 @@ def _golden_documents(collection: Collection, refs: Iterable[object]) -> list[Do
     documents, missing = [], []
     for ref in refs:
         text = str(ref).strip()
-        is_id = text.isascii() and text.isdigit()
+        is_id = text.isascii() and text.isdigit() and len(text) < 19  # a bigint
         lookup = {"pk": int(text)} if is_id else {"source_url": text}
-        found = Document.objects.filter(collection=collection, **lookup).first() if text else None
+        usable = text and "\x00" not in text and len(text) <= 1000  # source_url's length
+        found = Document.objects.filter(collection=collection, **lookup).first() if usable else None
         if found is None:
-            missing.append(text or "(empty)")
+            missing.append(text[:100].replace("\x00", "") or "(empty)")
         elif found not in documents:
             documents.append(found)
     if missing:
@@ -712,6 +713,8 @@ def golden_question_check(
     text = _one_line(question)
     if not text:
         raise ValidationError({"question": "Enter the question."})
+    if "\x00" in text:  # PostgreSQL text cannot hold it: a clear refusal, not a 500
+        raise ValidationError({"question": "The question contains a NUL character."})
     if len(text) > MAX_QUERY_LENGTH:
         raise ValidationError(
             {"question": f"The question is longer than {MAX_QUERY_LENGTH} characters."}
@@ -808,7 +811,7 @@ def golden_questions_import(
             refs = raw if isinstance(raw, list) else [raw] if raw not in (None, "") else []
             question = _one_line(row.get("question")) if isinstance(row, dict) else ""
             existing = GoldenQuestion.objects.filter(collection=collection, question=question)
-            golden = existing.first() if question else None
+            golden = existing.first() if question and "\x00" not in question else None
             try:
                 with transaction.atomic():
                     golden_question_save(

@@ -258,6 +258,10 @@ def test_admin_golden_questions_and_the_fit_action(
     assert collection.fusion_weight is not None
     page = client.get(reverse("admin:knowledge_collection_change", args=[collection.pk]))
     assert "6 questions: dense" in page.content.decode()
+    client.post(changelist, {"action": "reset_fusion", "_selected_action": [collection.pk]})
+    collection.refresh_from_db()
+    assert collection.fusion_weight is None
+    assert AuditEvent.objects.filter(action="collection.fusion_reset").exists()
 
     # A content manager sees the golden questions of collections they manage only.
     manager = make_user("cm_staff", Role.CONTENT_MANAGER, is_staff=True)
@@ -354,3 +358,44 @@ def test_csv_import_reads_quoted_lines_and_names_file_lines(fees: Any, tmp_path:
     path.write_text(f'question,documents\n"How much is\na new card?",{documents[0].pk}\n')
     call_command("import_golden_questions", collection.slug, str(path))
     assert GoldenQuestion.objects.get().question == "How much is a new card?"
+
+
+def test_hostile_rows_are_refused_by_line_not_with_a_500(fees: Any) -> None:
+    collection, documents = fees
+    rows: list[dict[str, Any]] = [
+        {"question": "nul \x00 inside", "documents": [documents[0].pk]},
+        {"question": "q1", "documents": ["\x00"]},
+        {"question": "q2", "documents": ["9" * 40]},
+        {"question": "q3", "documents": ["https://x.invalid/" + "a" * 5000]},
+        {"question": "q4", "documents": "not a list"},
+        {"question": "x" * 5000, "documents": [documents[0].pk]},
+    ]
+    with pytest.raises(ValidationError) as refused:
+        golden_questions_import(actor=None, collection=collection, rows=rows)
+    assert [m.split(":")[0] for m in refused.value.messages] == [f"row {n}" for n in range(1, 7)]
+    assert not GoldenQuestion.objects.exists()
+
+
+def test_the_evaluation_report_scores_every_fusion_on_the_same_candidates() -> None:
+    from knowledge.management.commands.evaluate_retrieval import report
+
+    def example(number: int, right: str) -> fusion.Example:
+        good, bad = 1000 + number, number
+        found, missed = [(good, 1.0), (bad, 0.5)], [(bad, 1.0), (2000 + number, 0.5)]
+        dense, keyword = (found, missed) if right == "dense" else (missed, found)
+        ids = {good: "good", bad: f"bad{number}", 2000 + number: f"other{number}"}
+        return fusion.Example(dense=dense, keyword=keyword, relevant={"good": 1}, document_of=ids)
+
+    # Keyword finds the document on 20 questions of 24, dense on 4.
+    examples = [example(n, "keyword" if n % 6 else "dense") for n in range(24)]
+    lines = report(examples, golden=6, draws=3)
+    modes = [line.split("mode=")[1].split()[0] for line in lines]
+    assert modes == ["dense", "keyword", "hybrid-rrf", "hybrid", "hybrid-fitted", "hybrid-golden-6"]
+    ndcg = {
+        mode: float(line.split()[0].split("=")[1]) for mode, line in zip(modes, lines, strict=True)
+    }
+    assert ndcg["keyword"] > ndcg["dense"]
+    # A fitted weight follows keyword: never below it, on questions it was not fitted on.
+    assert ndcg["hybrid-fitted"] >= ndcg["keyword"]
+    assert ndcg["hybrid-golden-6"] >= ndcg["keyword"]
+    assert "median of 3 draws of 6 golden questions" in lines[-1]

@@ -27,10 +27,10 @@ from forms_app.permissions import (
 )
 from forms_app.services import FIELD_ATTRIBUTES, definition_publish, definition_revise
 from forms_app.validation import definition_validate
-from portal.permissions import Role
+from portal.permissions import STAFF_ROLES
 from portal.services import audit_event_record
 
-ROLE_CHOICES = [(role.value, role.value.replace("_", " ").capitalize()) for role in Role]
+ROLE_CHOICES = [(role.value, role.value.replace("_", " ").capitalize()) for role in STAFF_ROLES]
 
 
 def _messages(error: ValidationError) -> list[str]:

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 
 from forms_app.bindings import SUPPORTED_BINDINGS
 from forms_app.models import FieldType, FormDefinition, FormField
-from portal.permissions import Role
+from portal.permissions import STAFF_ROLES
 
 KEY_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 VALIDATION_KEYS = frozenset({"regex", "min", "max", "max_length"})
@@ -159,7 +159,7 @@ def definition_validate(
     errors: dict[str, list[str]] = {}
     if definition.slug in RESERVED_SLUGS:
         errors["slug"] = [f"“{definition.slug}” is a reserved address; choose another slug."]
-    role_names = {role.value for role in Role}
+    role_names = {role.value for role in STAFF_ROLES}
     for name in ("fill_roles", "review_roles"):
         unknown = sorted(set(getattr(definition, name) or []) - role_names)
         if unknown:

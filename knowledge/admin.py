@@ -48,12 +48,12 @@ from knowledge.services import (
     golden_question_delete,
     golden_question_save,
 )
-from portal.permissions import Role
+from portal.permissions import STAFF_ROLES
 from portal.validation import parse_id
 
 # A fit searches both sides for each question (~50 ms each) inside the request.
 ADMIN_FIT_MAX_QUESTIONS = 200
-ROLE_CHOICES = [(role.value, role.value.replace("_", " ").capitalize()) for role in Role]
+ROLE_CHOICES = [(role.value, role.value.replace("_", " ").capitalize()) for role in STAFF_ROLES]
 
 
 class CollectionAdminForm(forms.ModelForm[Collection]):

@@ -33,6 +33,10 @@ class Collection(models.Model):
     # Empty means every region; otherwise readers must serve one of these regions.
     read_regions = models.ManyToManyField("portal.Region", blank=True, related_name="collections")
     manage_roles = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    # Written for customers (product terms, published policies): the only collections the
+    # assistant drafts replies to customers from, whatever the staff member's own rights;
+    # a customer's account "reads" these and nothing else (knowledge.permissions).
+    customer_facing = models.BooleanField(default=False)
     # A throw-away collection of manage.py evaluate_retrieval: "<host>:<pid>" of the run
     # that owns it, or "kept" (--keep); empty for every real collection. Its documents are
     # ingested by the run itself, never by the workers' sweeps.

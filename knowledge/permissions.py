@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from knowledge.models import Collection, Document
-from portal.permissions import Action, can, region_ids_of, user_roles
+from portal.permissions import Action, can, is_customer, region_ids_of, user_roles
 from portal.types import AnyUser
 
 
@@ -14,7 +14,13 @@ def _role_names(user: AnyUser) -> list[str]:
 
 
 def collections_visible_to(user: AnyUser) -> QuerySet[Collection]:
-    """Collections ``user`` may read: a reader or manager role, and a matching region."""
+    """Collections ``user`` may read: a reader or manager role, and a matching region.
+
+    A customer's account reads the customer-facing collections and nothing else: what the
+    assistant may quote in a reply to them (assistant.messaging drafts search as the
+    customer). Customers have no search page; their area is /secure/ only."""
+    if is_customer(user):
+        return Collection.objects.filter(customer_facing=True, evaluation_run="")
     roles = _role_names(user)
     if not roles or not can(user, Action.SEARCH_KNOWLEDGE):
         return Collection.objects.none()
@@ -34,7 +40,7 @@ def collections_visible_to(user: AnyUser) -> QuerySet[Collection]:
 def collections_managed_by(user: AnyUser) -> QuerySet[Collection]:
     """Collections whose documents ``user`` may upload, replace and reprocess."""
     roles = _role_names(user)
-    if not roles:
+    if not roles or is_customer(user):
         return Collection.objects.none()
     return collections_visible_to(user).filter(manage_roles__overlap=roles)
 

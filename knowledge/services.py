@@ -39,7 +39,7 @@ from knowledge.permissions import (
 from knowledge.selectors import MAX_QUERY_LENGTH, documents_needing_reindex, golden_examples
 from portal.audit import typed
 from portal.formatting import format_size
-from portal.permissions import Role
+from portal.permissions import STAFF_ROLES
 from portal.services import audit_event_record
 from portal.types import AnyUser, account_of
 from portal.validation import upload_filename
@@ -51,7 +51,7 @@ logger = logging.getLogger(__name__)
 
 
 def _check_roles(roles: Iterable[str], field: str) -> list[str]:
-    valid = {role.value for role in Role}
+    valid = {role.value for role in STAFF_ROLES}  # customers read customer-facing ones
     roles = sorted(set(roles))
     unknown = [role for role in roles if role not in valid]
     if unknown:

@@ -42,7 +42,7 @@ from portal.models import (
     ScimToken,
     UserSession,
 )
-from portal.permissions import Action, Role, can, can_act_for
+from portal.permissions import STAFF_ROLES, Action, can, can_act_for
 from portal.selectors import api_tokens_visible_to, audit_events_visible_to
 from portal.services import api_token_create, api_token_revoke
 from portal.sessions import session_end, sessions_active
@@ -148,7 +148,7 @@ class GroupMappingAdmin(_UserManagersOnly):
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "role":
-            choices = [("", "(none: the region only)")] + [(r.value, r.value) for r in Role]
+            choices = [("", "(none: the region only)")] + [(r.value, r.value) for r in STAFF_ROLES]
             return forms.ChoiceField(choices=choices, required=False, label="Role")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 

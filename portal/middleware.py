@@ -16,7 +16,7 @@ from django.contrib.auth import logout
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import request_finished
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -26,6 +26,7 @@ from portal import request_context
 from portal.api.exceptions import error_response, is_api_request
 from portal.formatting import format_size
 from portal.mfa import STATE as MFA_STATE
+from portal.permissions import is_customer
 from portal.sessions import session_check, session_expired
 
 # Our own ids are uuid4 hex; one passed on by a trusted proxy must look like an id too.
@@ -235,6 +236,32 @@ class MfaMiddleware:
                 )
             target = reverse("mfa_verify" if owed == "verify" else "mfa_enrol")
             return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)
+
+
+# What a customer's session may reach: the customer area (its own sign-in, pages, API and
+# sign-out) and static files. The staff pages, the staff API, the admin, /accounts/ and
+# /scim/ answer 404 to a customer, as if they did not exist.
+CUSTOMER_PATHS = ("/secure/", "/static/")
+
+
+class CustomerAreaMiddleware:
+    """Confines customers (``Role.CUSTOMER``) to the customer area: anything else is 404
+    (the API's JSON 404 under /api/). Staff reaching customer pages get 404 from the pages'
+    own decorator (``assistant.messaging.views.decorators``)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and is_customer(user)
+            and not request.path.startswith(CUSTOMER_PATHS)
+        ):
+            raise Http404("No such page.")
         return self.get_response(request)
 
 

@@ -23,6 +23,15 @@ class Role(StrEnum):
     CONTENT_MANAGER = "content_manager"
     ADMIN = "admin"
     INTEGRATION = "integration"
+    # A customer of the bank: the secure message center only (/secure/), linked to exactly
+    # one customer record (knowledge.customers.CustomerLogin); never given by single sign-on
+    # or SCIM, never together with a staff role.
+    CUSTOMER = "customer"
+
+
+# The roles of the bank's own people (everything but customers): what collections, forms
+# and the identity provider's group mappings may name.
+STAFF_ROLES: tuple[Role, ...] = tuple(role for role in Role if role is not Role.CUSTOMER)
 
 
 class Action(StrEnum):
@@ -44,12 +53,17 @@ class Action(StrEnum):
     MANAGE_HOLDS = "manage_holds"
     # Erase a customer's personal data (crypto-shredding, portal.records.erasure).
     ERASE_PERSONAL_DATA = "erase_personal_data"
+    # Handle customers' secure messages (the staff inbox of their regions).
+    HANDLE_MESSAGES = "handle_messages"
+    # A customer's own secure message center (/secure/): their threads, forms and records.
+    USE_SECURE_MESSAGES = "use_secure_messages"
 
 
 _STAFF = frozenset({Action.USE_PORTAL, Action.USE_API, Action.SEARCH_KNOWLEDGE})
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.AGENT: _STAFF | {Action.VIEW_CUSTOMERS, Action.FILL_FORMS, Action.ASK_ASSISTANT},
+    Role.AGENT: _STAFF
+    | {Action.VIEW_CUSTOMERS, Action.FILL_FORMS, Action.ASK_ASSISTANT, Action.HANDLE_MESSAGES},
     Role.SUPERVISOR: _STAFF
     | {
         Action.VIEW_CUSTOMERS,
@@ -57,6 +71,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         Action.REVIEW_FORMS,
         Action.ASK_ASSISTANT,
         Action.MANAGE_HANDOFFS,
+        Action.HANDLE_MESSAGES,
     },
     Role.COMPLIANCE: _STAFF
     | {
@@ -69,6 +84,7 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         Action.SUPERVISE_ANSWERS,
         Action.MANAGE_HOLDS,
         Action.ERASE_PERSONAL_DATA,
+        Action.HANDLE_MESSAGES,
     },
     Role.CONTENT_MANAGER: _STAFF | {Action.MANAGE_CONTENT, Action.ASK_ASSISTANT},
     Role.ADMIN: _STAFF
@@ -80,6 +96,9 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
         Action.ASK_ASSISTANT,
     },
     Role.INTEGRATION: frozenset({Action.USE_API, Action.SEARCH_KNOWLEDGE}),
+    # Nothing of the staff portal or the API: the customer area checks this action and the
+    # customer's own link (knowledge.customers.selectors.own_customer).
+    Role.CUSTOMER: frozenset({Action.USE_SECURE_MESSAGES}),
 }
 
 ROLE_DESCRIPTIONS: dict[Role, str] = {
@@ -89,6 +108,7 @@ ROLE_DESCRIPTIONS: dict[Role, str] = {
     Role.CONTENT_MANAGER: "Manages documents and collections; no customer data.",
     Role.ADMIN: "Configures the portal and users; reads the audit trail.",
     Role.INTEGRATION: "API-only service account; cannot sign in to the portal.",
+    Role.CUSTOMER: "A customer: their own secure messages, forms and records at /secure/.",
 }
 
 _CACHE_ATTR = "_portal_roles_cache"
@@ -147,6 +167,11 @@ def can_act_for(actor: AnyUser | None, account: Any) -> bool:
     return actor.pk == getattr(account, "pk", None) or can(actor, Action.MANAGE_USERS)
 
 
+def is_customer(user: AnyUser | None) -> bool:
+    """Whether ``user`` is a customer (confined to /secure/, portal.middleware)."""
+    return Role.CUSTOMER in user_roles(user)
+
+
 def region_ids_of(user: AnyUser | None) -> list[int]:
     """The ids of ``user``'s regions (read once per user object, like its roles)."""
     if user is None or not user.is_authenticated:
@@ -172,7 +197,7 @@ def region_filter(user: AnyUser | None, field: str = "region") -> Q:
     regions only. A row without a region is visible to every user who may see the
     kind of record at all (the caller checks that with ``can``).
     """
-    if not user_roles(user):
+    if not user_roles(user) or is_customer(user):  # customers: their own rows only
         return Q(pk__in=[])
     if can(user, Action.SEE_ALL_REGIONS):
         return Q()
@@ -211,6 +236,9 @@ FIELD_VISIBILITY: dict[Role, dict[str, Visibility]] = {
     Role.ADMIN: _FULL,
     Role.CONTENT_MANAGER: _HIDDEN,
     Role.INTEGRATION: _HIDDEN,
+    # Customers read no customer record through the staff selectors; their own records go
+    # through the "self" scope (knowledge.customers.selectors.own_*, CUSTOMER_MASKING).
+    Role.CUSTOMER: _HIDDEN,
 }
 
 

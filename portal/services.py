@@ -20,7 +20,7 @@ from portal import metrics, request_context
 from portal.audit import minimised
 from portal.audit_chain import seal_on_commit
 from portal.models import TOKEN_SCOPES, ApiToken, AuditEvent, DataKey, Profile, Region
-from portal.permissions import Role, can_act_for, forget_roles
+from portal.permissions import Role, can_act_for, forget_roles, is_customer
 from portal.types import AnyUser
 from portal.types import User as Account
 
@@ -97,6 +97,8 @@ def api_token_create(
         raise PermissionDenied("You may not create API tokens for another user.")
     if not user.is_active:
         raise ValidationError("Cannot create a token for an inactive user.")
+    if is_customer(user) and not settings.CUSTOMER_API_TOKENS:
+        raise ValidationError("API tokens are not issued to customers (CUSTOMER_API_TOKENS).")
     now = timezone.now()
     if expires_at is None:
         expires_at = now + timedelta(days=settings.API_TOKEN_DEFAULT_DAYS)
@@ -232,6 +234,9 @@ def role_groups_ensure() -> None:
 def user_set_roles(*, user: Account, roles: Iterable[Role]) -> None:
     """Make ``user``'s role groups exactly ``roles`` (other groups are left alone)."""
     wanted = {Role(role).value for role in roles}
+    if Role.CUSTOMER.value in wanted and len(wanted) > 1:
+        # A customer account is confined to /secure/; a person who is both uses two accounts.
+        raise ValueError("The customer role is never given together with a staff role.")
     role_names = {role.value for role in Role}
     current = set(user.groups.filter(name__in=role_names).values_list("name", flat=True))
     if current - wanted:

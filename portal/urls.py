@@ -59,6 +59,9 @@ urlpatterns = [
     path("customers/", include("knowledge.customers.urls")),
     path("forms/", include("forms_app.urls")),
     path("assistant/", include("assistant.urls")),
+    path("messages/", include("assistant.messaging.urls")),
+    # The customer area: customers reach nothing else (portal.middleware.CustomerAreaMiddleware).
+    path("secure/", include("assistant.messaging.secure_urls")),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth.LogoutView.as_view(), name="logout"),
     path("accounts/mfa/", mfa_views.mfa_overview, name="mfa_overview"),

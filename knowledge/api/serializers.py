@@ -10,9 +10,9 @@ from rest_framework import serializers
 from knowledge.models import Document, DocumentStatus, DocumentVersion, Sensitivity
 from knowledge.selectors import MAX_QUERY_LENGTH, SearchMode
 from knowledge.services import MAX_REASON_LENGTH
-from portal.permissions import Role
+from portal.permissions import STAFF_ROLES
 
-ROLE_CHOICES = [role.value for role in Role]
+ROLE_CHOICES = [role.value for role in STAFF_ROLES]
 # Plain strings (the service checks them): two fields sharing one enum would need an
 # ENUM_NAME_OVERRIDES entry in the settings to keep the schema free of warnings.
 _ROLES_HELP = f"Role names, any of: {', '.join(ROLE_CHOICES)}."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.db import models, transaction
 
@@ -218,3 +219,21 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_type_display()} ({self.get_status_display()}) {self.opened}"
+
+
+class CustomerLogin(models.Model):
+    """The account a customer signs in to the secure message center with: one account, one
+    customer record, both ways (``portal.permissions.Role.CUSTOMER``; the "self" scope of
+    ``knowledge.customers.selectors``)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="customer_login"
+    )
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE, related_name="login")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "knowledge_customer_login"
+
+    def __str__(self) -> str:
+        return f"Sign-in of customer {self.customer_id}"

@@ -11,6 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+from django.conf import settings
 from django.contrib.postgres.search import TrigramSimilarity
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -18,9 +19,9 @@ from django.db import transaction as db_transaction
 from django.db.models import Case as SqlCase
 from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 
-from knowledge.customers.masking import digits_of, visible_value
-from knowledge.customers.models import Account, Case, Customer, Transaction
-from portal.permissions import Action, can, field_visibility, region_filter
+from knowledge.customers.masking import MASKERS, digits_of, visible_value
+from knowledge.customers.models import Account, Case, Customer, CustomerLogin, Transaction
+from portal.permissions import Action, can, field_visibility, is_customer, region_filter
 from portal.services import audit_event_record
 from portal.types import AnyUser
 
@@ -372,3 +373,83 @@ def customer_record_values(
         )
         put("transaction.merchant", "transaction", pk, "merchant", transaction_row.merchant, False)
     return values
+
+
+# --- the "self" scope: a customer's own records, as the customer sees them ------------------
+
+
+def own_customer(user: AnyUser) -> Customer | None:
+    """The customer record ``user`` signs in as (a customer account linked to it), else None.
+
+    Staff accounts have none, whatever their rights: the self scope is the link, not a role's
+    reach. An erased customer's account has none either."""
+    if not user.is_authenticated or not is_customer(user) or not user.is_active:
+        return None
+    return (
+        Customer.objects.filter(login__user_id=user.pk, erased_at__isnull=True)
+        .select_related("region")
+        .first()
+    )
+
+
+def _self_value(field: str, value: str) -> str:
+    if field in settings.CUSTOMER_MASKED_FIELDS and field in MASKERS:
+        return MASKERS[field](value)
+    return value
+
+
+def own_accounts(user: AnyUser) -> list[AccountView]:
+    """The accounts of ``user``'s own customer record, masked as the bank configures for
+    customers (``CUSTOMER_MASKED_FIELDS``); none for anyone else."""
+    customer = own_customer(user)
+    if customer is None:
+        return []
+    masked = "account_number" in settings.CUSTOMER_MASKED_FIELDS
+    return [
+        AccountView(
+            id=account.pk,
+            type=account.type,
+            type_display=account.get_type_display(),
+            account_number=_self_value("account_number", account.account_number),
+            card_last4=account.card_last4,
+            status=account.status,
+            balance=account.balance,
+            currency=account.currency,
+            opened=account.opened,
+            masked=masked,
+        )
+        for account in Account.objects.filter(customer=customer).order_by("opened", "pk")
+    ]
+
+
+def own_transactions(
+    user: AnyUser, limit: int = 50, ids: list[int] | None = None
+) -> list[TransactionView]:
+    """The most recent transactions of ``user``'s own accounts, newest first (only ``ids``
+    when given); none for anyone else."""
+    customer = own_customer(user)
+    if customer is None:
+        return []
+    rows = Transaction.objects.filter(account__customer=customer).select_related("account")
+    if ids is not None:
+        rows = rows.filter(pk__in=ids)
+    return [
+        TransactionView(
+            id=row.pk,
+            account_id=row.account_id,
+            account_number=_self_value("account_number", row.account.account_number),
+            posted_date=row.posted_date,
+            amount=row.amount,
+            currency=row.currency,
+            merchant=row.merchant,
+            category=row.category,
+            status=row.status,
+        )
+        for row in rows.order_by("-posted_date", "-pk")[: max(limit, 0)]
+    ]
+
+
+def customer_login_of(customer: Customer) -> Any:
+    """The account ``customer`` signs in with (a ``User``), or None."""
+    login = CustomerLogin.objects.filter(customer=customer).select_related("user").first()
+    return login.user if login is not None else None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from knowledge.customers.models import Account, Case, Customer, Transaction
+from knowledge.customers.models import Account, Case, Customer, CustomerLogin, Transaction
 from portal.selectors import region_get_by_code
 from portal.services import audit_event_record
 from portal.types import AnyUser
@@ -188,3 +189,36 @@ def customer_erase_records(customer_id: int) -> dict[str, int]:
         "transactions": transactions,
         "cases": cases,
     }
+
+
+@db_transaction.atomic
+def customer_login_ensure(*, actor: AnyUser | None, customer: Customer) -> tuple[Any, bool]:
+    """The account ``customer`` signs in with, made if missing (username: the customer
+    number; the record's e-mail; no usable password until an invitation is accepted); True
+    when made. The account holds the customer role and nothing else."""
+    from django.contrib.auth import get_user_model
+
+    from portal.permissions import Role
+    from portal.services import user_set_roles
+
+    existing = CustomerLogin.objects.filter(customer=customer).select_related("user").first()
+    if existing is not None:
+        return existing.user, False
+    account_model = get_user_model()
+    username = customer.customer_number
+    if account_model.objects.filter(username__iexact=username).exists():
+        raise ValidationError(
+            {"customer": "An account with this customer number as its name already exists."}
+        )
+    user = account_model(username=username, email=customer.email, is_active=True)
+    user.set_unusable_password()
+    user.save()
+    user_set_roles(user=user, roles=[Role.CUSTOMER])
+    CustomerLogin.objects.create(user=user, customer=customer)
+    audit_event_record(
+        action="customer.login_created",
+        actor=actor,
+        target=customer,
+        details={"user": user.pk},
+    )
+    return user, True

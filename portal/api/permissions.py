@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 
 from portal.models import ApiToken
-from portal.permissions import Action, can
+from portal.permissions import Action, can, is_customer
 
 
 def token_scope_needed(request: Request, view: Any) -> str:
@@ -27,6 +28,9 @@ class CanUseApi(BasePermission):
     message = "Your account may not use the API."
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        if is_customer(request.user):
+            # The staff API does not exist for a customer (their own is under /secure/).
+            raise NotFound("Not found.")
         if not (
             request.user and request.user.is_authenticated and can(request.user, Action.USE_API)
         ):

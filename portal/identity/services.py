@@ -22,12 +22,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.models import ExternalIdentity, GroupMapping, Profile, Region, ScimAccount
-from portal.permissions import Role, forget_roles
+from portal.permissions import STAFF_ROLES, Role, forget_roles
 from portal.services import audit_event_record, user_set_roles
 from portal.types import User
 
 MAX_GROUPS = 500  # a groups claim longer than this is refused rather than processed
-_ROLES = {role.value for role in Role}
+_ROLES = {role.value for role in STAFF_ROLES}  # never "customer"
 
 
 class NoAccess(Exception):

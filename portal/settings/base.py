@@ -45,11 +45,13 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_email",
     "portal.apps.PortalConfig",
     "knowledge",
     "knowledge.customers.apps.CustomersConfig",
     "forms_app",
     "assistant",
+    "assistant.messaging.apps.MessagingConfig",
 ]
 
 MIDDLEWARE = [
@@ -73,6 +75,8 @@ MIDDLEWARE = [
     "portal.middleware.SessionControlMiddleware",
     # A password sign-in of an account with MFA needs its code before anything else.
     "portal.middleware.MfaMiddleware",
+    # Customers reach /secure/ only: every other page answers 404 to them.
+    "portal.middleware.CustomerAreaMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # With single sign-on: the provider's origin in form-action (sign-out redirects there).
@@ -485,3 +489,46 @@ ASSISTANT_MAX_TOOL_ROUNDS = env.int("ASSISTANT_MAX_TOOL_ROUNDS", default=3)
 ASSISTANT_MAX_TOOL_CALLS = env.int("ASSISTANT_MAX_TOOL_CALLS", default=8)
 # Customers named in one question that are searched for (each search is audited).
 ASSISTANT_MAX_CUSTOMER_CANDIDATES = env.int("ASSISTANT_MAX_CUSTOMER_CANDIDATES", default=5)
+
+# E-mail through Django's SMTP backend (notifications of the secure message center and sign-in
+# codes for customers: they never carry a message's content, docs/secure-messages.md).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="no-reply@portal.invalid")
+# The portal's address as customers reach it: the links in e-mails.
+PORTAL_PUBLIC_URL = env.str("PORTAL_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+# The secure message center (assistant.messaging, docs/secure-messages.md).
+# API tokens for customer accounts (their API under /secure/api/): off unless the bank wants it.
+CUSTOMER_API_TOKENS = env.bool("CUSTOMER_API_TOKENS", default=False)
+# What a customer sees of their own sensitive values: these fields masked (last four digits,
+# year of birth), the others in full.
+CUSTOMER_MASKED_FIELDS = env.list("CUSTOMER_MASKED_FIELDS", default=["tax_id", "account_number"])
+# The one-time code e-mailed at a customer's sign-in: how long it holds (seconds).
+OTP_EMAIL_TOKEN_VALIDITY = env.int("CUSTOMER_SIGN_IN_CODE_SECONDS", default=600)
+OTP_EMAIL_SUBJECT = "Your sign-in code"
+OTP_EMAIL_BODY_TEMPLATE = (
+    "Your sign-in code for the secure message center is {{ token }}.\n\n"
+    "It holds for a few minutes. If you did not try to sign in, change your password."
+)
+# An invitation link holds this many hours, once.
+CUSTOMER_INVITATION_HOURS = env.int("CUSTOMER_INVITATION_HOURS", default=72)
+# Threads without a message for this many days close (a customer may write again: it reopens).
+SECURE_THREAD_CLOSE_DAYS = env.int("SECURE_THREAD_CLOSE_DAYS", default=30)
+SECURE_MESSAGE_MAX_CHARS = env.int("SECURE_MESSAGE_MAX_CHARS", default=10000)
+# Sources in a draft reply (customer-facing collections only).
+SECURE_DRAFT_SOURCES = env.int("SECURE_DRAFT_SOURCES", default=5)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "messaging-close-inactive": {
+            "task": "assistant.messaging.tasks.threads_close_inactive_task",
+            "schedule": timedelta(hours=1),
+        },
+    }
+)

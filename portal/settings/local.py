@@ -30,3 +30,6 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1
 FIELD_ENCRYPTION_KEYS = env.list(
     "FIELD_ENCRYPTION_KEYS", default=["Qd9nKHoglvKQQ7XxsO2OEat5_fhH-vNDUQB0H-QL9mw="]
 )
+
+# E-mails land as files in var/mail/ (no SMTP server needed to try the portal).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.filebased.EmailBackend")

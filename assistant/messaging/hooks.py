@@ -1,0 +1,65 @@
+"""The message center in the portal shell: navigation, the dashboard's service-level panel,
+the customer page's panel (invitation, threads)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from assistant.messaging.selectors import drafts_ready_count, inbox_summary, thread_list
+from knowledge.customers.selectors import customer_login_of
+from portal.permissions import Action
+from portal.registry import (
+    CUSTOMER_DETAIL,
+    DASHBOARD,
+    MenuItem,
+    Panel,
+    register_menu_item,
+    register_panel,
+)
+
+
+def register() -> None:
+    register_menu_item(
+        MenuItem(
+            "Secure messages",
+            "messaging:inbox",
+            Action.HANDLE_MESSAGES,
+            order=15,
+            description="Customers' secure messages of your regions, with the assistant's drafts.",
+        )
+    )
+    register_panel(
+        Panel(
+            "messaging.inbox",
+            DASHBOARD,
+            "messaging/_dashboard_inbox.html",
+            _inbox,
+            Action.HANDLE_MESSAGES,
+            order=5,
+        )
+    )
+    register_panel(
+        Panel(
+            "messaging.customer",
+            CUSTOMER_DETAIL,
+            "messaging/_customer_panel.html",
+            _customer,
+            Action.HANDLE_MESSAGES,
+            order=5,
+        )
+    )
+
+
+def _inbox(request: HttpRequest) -> dict[str, Any]:
+    return {"inbox": inbox_summary(request.user), "drafts_ready": drafts_ready_count(request.user)}
+
+
+def _customer(request: HttpRequest, customer: Any, **kwargs: Any) -> dict[str, Any]:
+    account = customer_login_of(customer)
+    return {
+        "panel_customer": customer,
+        "customer_account": account,
+        "customer_threads": list(thread_list(request.user).filter(customer=customer)[:10]),
+    }

@@ -1,0 +1,198 @@
+"""Secure threads between a customer and the bank, their messages, the assistant's drafts,
+and invitations of customers to the message center.
+
+What people write (subjects, messages, notes, drafts and their sources) is encrypted at
+rest under the customer's data key (``portal.crypto``: erasure destroys it). Statuses,
+times, ids and categories stay plain: the inbox filters and orders on them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from portal.crypto import EncryptedJSONField, EncryptedTextField
+
+
+class Category(models.TextChoices):
+    CARD_DISPUTE = "card_dispute", "Card dispute"
+    ADDRESS_CHANGE = "address_change", "Address change"
+    FRAUD = "fraud", "Fraud"
+    GENERAL = "general", "General"
+
+
+class ThreadStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    AWAITING_CUSTOMER = "awaiting_customer", "Awaiting customer"
+    AWAITING_BANK = "awaiting_bank", "Awaiting bank"
+    CLOSED = "closed", "Closed"
+
+
+class _OfCustomer(models.Model):
+    class Meta:
+        abstract = True
+
+    def personal_data_key_id(self) -> int | None:
+        """Encrypted under the customer's data key (erasure destroys it); after an erasure,
+        new words are not the erased customer's: project keys."""
+        customer = self._customer()
+        return customer.data_key_id if customer is not None and not customer.erased_at else None
+
+    def _customer(self) -> Any:
+        raise NotImplementedError
+
+
+class Thread(_OfCustomer):
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="secure_threads"
+    )
+    # The customer's region when the thread began: whose inbox it is in.
+    region = models.ForeignKey("portal.Region", on_delete=models.PROTECT, related_name="+")
+    subject = EncryptedTextField()
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.GENERAL)
+    status = models.CharField(
+        max_length=24, choices=ThreadStatus.choices, default=ThreadStatus.AWAITING_BANK
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The oldest customer message not answered yet (the service-level timer); None when the
+    # bank has answered everything.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    last_message_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-last_message_at", "-id"]
+        indexes = [
+            models.Index(fields=["region", "status", "-last_message_at"]),
+            models.Index(fields=["customer", "-last_message_at"]),
+            models.Index(fields=["status", "last_message_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Thread {self.pk} ({self.status})"  # never the subject: logs print this
+
+    def _customer(self) -> Any:
+        return self.customer if self.customer_id else None
+
+
+class Author(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    STAFF = "staff", "Staff"
+
+
+class SecureMessage(_OfCustomer):
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
+    author_kind = models.CharField(max_length=16, choices=Author.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = EncryptedTextField()
+    # A note between staff: never shown to the customer, never notified.
+    internal = models.BooleanField(default=False)
+    # A reply written by the assistant: the draft it came from, who approved it (None when
+    # sent automatically, SECURE_AUTO_SEND_CATEGORIES).
+    draft = models.ForeignKey(
+        "Draft", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    auto_sent = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Read by the other side: the customer for the bank's messages, any handler of the
+    # thread for the customer's (read receipts).
+    read_at = models.DateTimeField(null=True, blank=True)
+    read_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Withdrawn by the bank before the customer read it: the customer no longer sees it.
+    retracted_at = models.DateTimeField(null=True, blank=True)
+    retracted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["thread", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.author_kind} message {self.pk}"
+
+    def _customer(self) -> Any:
+        return self.thread.customer if self.thread_id else None
+
+
+class DraftStatus(models.TextChoices):
+    PENDING = "pending", "Being written"
+    READY = "ready", "Ready for review"
+    FAILED = "failed", "Failed"
+    SENT = "sent", "Approved and sent"
+    DISCARDED = "discarded", "Discarded"
+
+
+class Draft(_OfCustomer):
+    """The assistant's proposed reply to a customer message, for a person to approve."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="drafts")
+    # The customer message it answers.
+    message = models.ForeignKey(SecureMessage, on_delete=models.CASCADE, related_name="drafts")
+    status = models.CharField(
+        max_length=16, choices=DraftStatus.choices, default=DraftStatus.PENDING
+    )
+    body = EncryptedTextField(blank=True)  # as the assistant wrote it (Markdown)
+    # [{n, chunk_id, document_id, version, title, collection}] of the citations kept.
+    citations = EncryptedJSONField(default=list, blank=True)
+    # Every chunk put in front of the model (or the extractive answerer), all customer-facing.
+    source_chunk_ids = models.JSONField(default=list, blank=True)
+    source_collections = models.JSONField(default=list, blank=True)  # their slugs
+    # "sources": grounded in customer-facing sources; "none": nothing found (the agent
+    # writes the reply).
+    confidence = models.CharField(max_length=16, blank=True)
+    model_name = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message"], name="messaging_one_draft_per_message")
+        ]
+
+    def __str__(self) -> str:
+        return f"Draft {self.pk} ({self.status})"
+
+    def _customer(self) -> Any:
+        return self.thread.customer if self.thread_id else None
+
+
+class Invitation(models.Model):
+    """A single-use link that lets a customer set the password of their new account."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)  # SHA-256 of the link's token
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Invitation {self.pk}"

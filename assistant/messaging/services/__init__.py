@@ -1,0 +1,2 @@
+"""Writes of the secure message center: validate, check the policy, change rows, audit,
+enqueue on commit (drafts by the assistant, e-mail notifications)."""

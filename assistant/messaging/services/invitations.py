@@ -1,0 +1,126 @@
+"""Invitations: staff who handle a customer's region send them a single-use link (to the
+e-mail address the bank holds) that sets the password of their account. The same step is
+the recovery path: a customer who lost their password asks the bank, whose staff check who
+they are and send a new link; the old password stops working at once. Nobody but the
+holder of that mailbox can use the link, and signing in still needs the e-mailed code."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from assistant.messaging.models import Invitation
+from assistant.messaging.permissions import handles_threads
+from knowledge.customers.selectors import customer_records_get
+from knowledge.customers.services import customer_login_ensure
+from portal.services import audit_event_record
+from portal.types import AnyUser, User
+
+SUBJECT = "Your invitation to the secure message center"
+BODY = (
+    "Your bank invites you to its secure message center.\n\n"
+    "Your user name: {username}\n"
+    "Choose your password here (the link works once, for {hours} hours):\n{link}\n\n"
+    "If you did not expect this e-mail, call your bank on the number you know; do not use "
+    "the link."
+)
+INVALID = (
+    "This link is not valid: it was used, withdrawn or has expired. Ask the bank for a new one."
+)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def invitation_send(*, user: AnyUser, customer_id: int) -> Invitation:
+    """Invite (or re-invite) the customer ``customer_id``: a new link by e-mail; earlier
+    links stop working, and so does the account's password until the new one is set."""
+    if not handles_threads(user):
+        raise PermissionDenied("You do not handle customers' secure messages.")
+    customer = customer_records_get(user, customer_id).customer  # DoesNotExist: not theirs
+    if customer.erased_at is not None:
+        raise ValidationError({"customer": "This customer's personal data was erased."})
+    if not customer.email:
+        raise ValidationError(
+            {"customer": "The customer record has no e-mail address to send the link to."}
+        )
+    account, created = customer_login_ensure(actor=user, customer=customer)
+    if not created:
+        account.email = customer.email
+        account.set_unusable_password()  # a re-invitation is the recovery path
+        account.save(update_fields=["email", "password"])
+    now = timezone.now()
+    Invitation.objects.filter(user=account, used_at__isnull=True, revoked_at__isnull=True).update(
+        revoked_at=now
+    )
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        customer=customer,
+        user=account,
+        token_hash=_hash(token),
+        expires_at=now + timedelta(hours=settings.CUSTOMER_INVITATION_HOURS),
+        created_by=user if isinstance(user, User) else None,
+    )
+    link = settings.PORTAL_PUBLIC_URL + reverse("secure:invitation", kwargs={"token": token})
+    audit_event_record(
+        action="messaging.invitation_sent",
+        actor=user,
+        target=invitation,
+        details={"customer": customer.pk, "account": account.pk, "new_account": created},
+    )
+    # Sent inside the transaction: if the mail server refuses it, nothing is stored and the
+    # member of staff sees why (a link that was mailed but not stored would just not work).
+    send_mail(
+        SUBJECT,
+        BODY.format(
+            username=account.get_username(), hours=settings.CUSTOMER_INVITATION_HOURS, link=link
+        ),
+        None,
+        [customer.email],
+    )
+    return invitation
+
+
+def invitation_check(token: str) -> Invitation:
+    """The usable invitation of ``token`` (ValidationError otherwise, one message for all)."""
+    row = (
+        Invitation.objects.select_related("user")
+        .filter(token_hash=_hash(token or ""), used_at__isnull=True, revoked_at__isnull=True)
+        .first()
+    )
+    if row is None or row.expires_at <= timezone.now() or not row.user.is_active:
+        raise ValidationError(INVALID)
+    return row
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, password: str, password_again: str) -> User:
+    """Set the password of the invited account; the link is used up."""
+    invitation = invitation_check(token)
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.used_at is not None or invitation.revoked_at is not None:
+        raise ValidationError(INVALID)
+    account = invitation.user
+    if password != password_again:
+        raise ValidationError({"password_again": "The two passwords differ."})
+    try:
+        password_validation.validate_password(password, account)
+    except ValidationError as error:
+        raise ValidationError({"password": error.messages}) from error
+    account.set_password(password)
+    account.save(update_fields=["password"])
+    invitation.used_at = timezone.now()
+    invitation.save(update_fields=["used_at"])
+    audit_event_record(action="messaging.invitation_accepted", actor=account, target=invitation)
+    return account

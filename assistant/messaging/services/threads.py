@@ -1,0 +1,382 @@
+"""Threads and messages: a customer writes, staff reply, note, assign, close, withdraw."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from assistant.messaging.models import (
+    Author,
+    Category,
+    Draft,
+    DraftStatus,
+    SecureMessage,
+    Thread,
+    ThreadStatus,
+)
+from assistant.messaging.permissions import customer_side, handles_threads, threads_visible_to
+from knowledge.customers.selectors import own_customer
+from portal.permissions import Action, can, is_customer
+from portal.services import audit_event_record
+from portal.types import AnyUser, User
+from portal.validation import check_text
+
+logger = logging.getLogger(__name__)
+
+MAX_SUBJECT = 200
+# Queued by name (assistant/messaging/tasks.py calls these services: no import back).
+DRAFT_TASK = "assistant.messaging.tasks.draft_write_task"
+NOTIFY_TASK = "assistant.messaging.tasks.customer_notify_task"
+NOT_FOUND = "No such thread."
+
+
+def _clean_body(body: str, field: str = "body") -> str:
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({field: "Write a message."})
+    if len(body) > settings.SECURE_MESSAGE_MAX_CHARS:
+        raise ValidationError(
+            {field: f"A message is at most {settings.SECURE_MESSAGE_MAX_CHARS} characters."}
+        )
+    check_text(body, "The message")
+    return body
+
+
+def _clean_subject(subject: str) -> str:
+    subject = " ".join((subject or "").split())
+    if not subject:
+        raise ValidationError({"subject": "Give the message a subject."})
+    if len(subject) > MAX_SUBJECT:
+        raise ValidationError({"subject": f"A subject is at most {MAX_SUBJECT} characters."})
+    check_text(subject, "The subject")
+    return subject
+
+
+def _account(user: AnyUser) -> User:
+    """The signed-in account writing (services are never called for anonymous users)."""
+    if not isinstance(user, User) or not user.is_active:
+        raise PermissionDenied("Sign in first.")
+    return user
+
+
+def _own_thread(user: AnyUser, thread: Thread) -> Thread:
+    """``thread`` locked, if ``user`` sees it (a customer their own, staff their regions')."""
+    row = threads_visible_to(user).select_for_update(of=("self",)).filter(pk=thread.pk).first()
+    if row is None:
+        raise Thread.DoesNotExist(NOT_FOUND)
+    return row
+
+
+def _handled_thread(user: AnyUser, thread: Thread) -> Thread:
+    if not handles_threads(user):
+        raise Thread.DoesNotExist(NOT_FOUND)
+    return _own_thread(user, thread)
+
+
+def _draft_prepare(thread: Thread, message: SecureMessage) -> Draft:
+    """A draft to be written by the assistant for ``message``, queued after commit (a draft
+    left pending because the broker was down is queued again by the hourly sweep)."""
+    draft = Draft.objects.create(thread=thread, message=message, status=DraftStatus.PENDING)
+
+    def send() -> None:
+        try:
+            current_app.send_task(DRAFT_TASK, (draft.pk,), retry=False)
+        except Exception:
+            logger.exception("Could not queue draft %s; the sweep will.", draft.pk)
+
+    transaction.on_commit(send)
+    return draft
+
+
+def _notify_customer(thread: Thread) -> None:
+    def send() -> None:
+        try:
+            current_app.send_task(NOTIFY_TASK, (thread.pk,), retry=False)
+        except Exception:
+            logger.exception("Could not queue the notification of thread %s.", thread.pk)
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def thread_start(*, user: AnyUser, subject: str, category: str, body: str) -> Thread:
+    """A customer starts a thread with its first message; the assistant drafts a reply."""
+    customer = own_customer(user) if can(user, Action.USE_SECURE_MESSAGES) else None
+    if customer is None:
+        raise PermissionDenied("Only a customer starts a secure thread.")
+    errors: dict[str, str] = {}
+    try:
+        subject = _clean_subject(subject)
+    except ValidationError as error:
+        errors.update(error.message_dict)  # type: ignore[arg-type]
+    try:
+        body = _clean_body(body)
+    except ValidationError as error:
+        errors.update(error.message_dict)  # type: ignore[arg-type]
+    if category not in Category.values:
+        errors["category"] = "Choose what the message is about."
+    if errors:
+        raise ValidationError(errors)
+    now = timezone.now()
+    thread = Thread.objects.create(
+        customer=customer,
+        region_id=customer.region_id,
+        subject=subject,
+        category=category,
+        status=ThreadStatus.AWAITING_BANK,
+        waiting_since=now,
+        last_message_at=now,
+    )
+    message = SecureMessage.objects.create(
+        thread=thread, author_kind=Author.CUSTOMER, author=_account(user), body=body
+    )
+    audit_event_record(
+        action="messaging.thread_started",
+        actor=user,
+        target=thread,
+        details={"category": category, "message": message.pk},
+    )
+    _draft_prepare(thread, message)
+    return thread
+
+
+@transaction.atomic
+def customer_message_post(*, user: AnyUser, thread: Thread, body: str) -> SecureMessage:
+    """A customer writes in their thread (a closed one reopens); the assistant drafts."""
+    if not is_customer(user):
+        raise Thread.DoesNotExist(NOT_FOUND)
+    thread = _own_thread(user, thread)
+    body = _clean_body(body)
+    now = timezone.now()
+    message = SecureMessage.objects.create(
+        thread=thread, author_kind=Author.CUSTOMER, author=_account(user), body=body
+    )
+    reopened = thread.status == ThreadStatus.CLOSED
+    thread.status = ThreadStatus.AWAITING_BANK
+    thread.waiting_since = thread.waiting_since or now
+    thread.last_message_at = now
+    thread.closed_at = None
+    thread.save(update_fields=["status", "waiting_since", "last_message_at", "closed_at"])
+    audit_event_record(
+        action="messaging.message_received",
+        actor=user,
+        target=message,
+        details={"thread": thread.pk, "reopened": reopened},
+    )
+    _draft_prepare(thread, message)
+    return message
+
+
+def _line_changes(before: str, after: str) -> dict[str, int]:
+    import difflib
+
+    added = removed = 0
+    for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0):
+        if line.startswith("+") and not line.startswith("+++"):
+            added += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            removed += 1
+    return {"lines_added": added, "lines_removed": removed}
+
+
+@transaction.atomic
+def staff_reply_send(
+    *, user: AnyUser, thread: Thread, body: str, draft: Draft | None = None
+) -> SecureMessage:
+    """Staff answer the customer (``draft``: the assistant's draft this reply approves, as
+    edited); the customer is told by e-mail that a message is waiting, never its content."""
+    thread = _handled_thread(user, thread)
+    body = _clean_body(body)
+    now = timezone.now()
+    if draft is not None:
+        draft = Draft.objects.select_for_update().filter(pk=draft.pk, thread=thread).first()
+        if draft is None:
+            raise ValidationError({"draft": "No such draft in this thread."})
+        if draft.status != DraftStatus.READY:
+            raise ValidationError(
+                {"draft": f"This draft is {draft.get_status_display().lower()}: it cannot be sent."}
+            )
+    message = SecureMessage.objects.create(
+        thread=thread,
+        author_kind=Author.STAFF,
+        author=_account(user),
+        body=body,
+        draft=draft,
+        approved_by=_account(user) if draft is not None else None,
+    )
+    thread.status = ThreadStatus.AWAITING_CUSTOMER
+    thread.waiting_since = None
+    thread.last_message_at = now
+    thread.closed_at = None
+    thread.save(update_fields=["status", "waiting_since", "last_message_at", "closed_at"])
+    if draft is not None:
+        edited = draft.body.strip() != body
+        draft.status = DraftStatus.SENT
+        draft.decided_by = user if isinstance(user, User) else None
+        draft.decided_at = now
+        draft.save(update_fields=["status", "decided_by", "decided_at"])
+        if edited:
+            audit_event_record(
+                action="messaging.draft_edited",
+                actor=user,
+                target=draft,
+                details={"thread": thread.pk, **_line_changes(draft.body, body)},
+            )
+        audit_event_record(
+            action="messaging.draft_approved",
+            actor=user,
+            target=draft,
+            details={"thread": thread.pk, "message": message.pk, "edited": edited},
+        )
+    audit_event_record(
+        action="messaging.reply_sent",
+        actor=user,
+        target=message,
+        details={"thread": thread.pk, "draft": draft.pk if draft else None},
+    )
+    _notify_customer(thread)
+    return message
+
+
+@transaction.atomic
+def note_add(*, user: AnyUser, thread: Thread, body: str) -> SecureMessage:
+    """An internal note between staff on ``thread``: never shown to the customer."""
+    thread = _handled_thread(user, thread)
+    message = SecureMessage.objects.create(
+        thread=thread,
+        author_kind=Author.STAFF,
+        author=_account(user),
+        body=_clean_body(body),
+        internal=True,
+    )
+    audit_event_record(
+        action="messaging.note_added", actor=user, target=message, details={"thread": thread.pk}
+    )
+    return message
+
+
+@transaction.atomic
+def thread_assign(*, user: AnyUser, thread: Thread, assignee: User | None) -> Thread:
+    """Give ``thread`` to ``assignee`` (None: to nobody); they must handle its region."""
+    thread = _handled_thread(user, thread)
+    if assignee is not None and not (
+        handles_threads(assignee) and threads_visible_to(assignee).filter(pk=thread.pk).exists()
+    ):
+        raise ValidationError({"assignee": "This person does not handle this customer's region."})
+    before = thread.assignee_id
+    thread.assignee = assignee
+    thread.save(update_fields=["assignee"])
+    audit_event_record(
+        action="messaging.thread_assigned",
+        actor=user,
+        target=thread,
+        details={"from": before, "to": assignee.pk if assignee else None},
+    )
+    return thread
+
+
+@transaction.atomic
+def thread_close(*, user: AnyUser, thread: Thread) -> Thread:
+    """Staff close ``thread`` (a customer who writes again reopens it)."""
+    thread = _handled_thread(user, thread)
+    if thread.status == ThreadStatus.CLOSED:
+        return thread
+    thread.status = ThreadStatus.CLOSED
+    thread.closed_at = timezone.now()
+    thread.save(update_fields=["status", "closed_at"])
+    audit_event_record(action="messaging.thread_closed", actor=user, target=thread)
+    return thread
+
+
+@transaction.atomic
+def message_retract(*, user: AnyUser, message: SecureMessage) -> SecureMessage:
+    """Withdraw a reply the customer has not read yet: its author, or a supervisor."""
+    thread = _handled_thread(user, message.thread)
+    row = SecureMessage.objects.filter(pk=message.pk, thread=thread).first()
+    if row is None or row.author_kind != Author.STAFF or row.internal:
+        raise ValidationError({"message": "Only a reply to the customer can be withdrawn."})
+    if row.author_id != user.pk and not can(user, Action.MANAGE_HANDOFFS):
+        raise PermissionDenied("Only its author or a supervisor withdraws a reply.")
+    now = timezone.now()
+    # One statement: a customer reading it at the same moment either reads it first (then
+    # nothing is withdrawn) or finds it gone.
+    changed = SecureMessage.objects.filter(
+        pk=row.pk, read_at__isnull=True, retracted_at__isnull=True
+    ).update(retracted_at=now, retracted_by=user)
+    if not changed:
+        raise ValidationError(
+            {"message": "The customer has already read this reply (or it was withdrawn)."}
+        )
+    audit_event_record(
+        action="messaging.reply_retracted", actor=user, target=row, details={"thread": thread.pk}
+    )
+    row.refresh_from_db()
+    return row
+
+
+def thread_mark_read(*, user: AnyUser, thread: Thread) -> int:
+    """Mark the other side's messages of ``thread`` read by ``user``'s side; how many."""
+    if not threads_visible_to(user).filter(pk=thread.pk).exists():
+        return 0
+    if not is_customer(user) and not handles_threads(user):
+        return 0
+    rows = SecureMessage.objects.filter(
+        customer_side(user),
+        thread_id=thread.pk,
+        read_at__isnull=True,
+        retracted_at__isnull=True,
+        internal=False,
+    )
+    count = rows.update(read_at=timezone.now(), read_by=user)
+    if count:
+        audit_event_record(
+            action="messaging.messages_read",
+            actor=user,
+            target=thread,
+            details={"count": count},
+        )
+    return count
+
+
+@transaction.atomic
+def draft_discard(*, user: AnyUser, draft: Draft) -> Draft:
+    thread = _handled_thread(user, draft.thread)
+    row = Draft.objects.select_for_update().get(pk=draft.pk, thread=thread)
+    if row.status not in (DraftStatus.READY, DraftStatus.FAILED, DraftStatus.PENDING):
+        raise ValidationError({"draft": "This draft was already decided."})
+    row.status = DraftStatus.DISCARDED
+    row.decided_by = user if isinstance(user, User) else None
+    row.decided_at = timezone.now()
+    row.save(update_fields=["status", "decided_by", "decided_at"])
+    audit_event_record(
+        action="messaging.draft_discarded", actor=user, target=row, details={"thread": thread.pk}
+    )
+    return row
+
+
+def threads_close_inactive() -> int:
+    """Close threads without a message for ``SECURE_THREAD_CLOSE_DAYS`` that wait for
+    nothing from the bank (an unanswered customer message keeps its thread open)."""
+    cutoff = timezone.now() - timedelta(days=settings.SECURE_THREAD_CLOSE_DAYS)
+    rows = Thread.objects.filter(last_message_at__lt=cutoff, waiting_since__isnull=True).exclude(
+        status=ThreadStatus.CLOSED
+    )
+    ids = list(rows.values_list("pk", flat=True)[:1000])
+    if not ids:
+        return 0
+    with transaction.atomic():
+        count = Thread.objects.filter(pk__in=ids).update(
+            status=ThreadStatus.CLOSED, closed_at=timezone.now()
+        )
+        audit_event_record(
+            action="messaging.threads_closed_inactive",
+            actor_username="system",
+            details={"threads": ids, "days": settings.SECURE_THREAD_CLOSE_DAYS},
+        )
+    return count

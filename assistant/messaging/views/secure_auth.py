@@ -1,0 +1,178 @@
+"""Customers sign in: user name and password, then a one-time code e-mailed to them
+(django-otp's e-mail device: a code holds a few minutes, wrong codes slow further tries).
+The password step is throttled like the staff sign-in (django-axes, per user name); staff
+accounts are refused here exactly like a wrong password, and customers are refused on the
+staff sign-in the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.signals import user_login_failed
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+from django_otp.plugins.otp_email.models import EmailDevice
+
+from assistant.messaging.forms import CodeForm, InvitationForm, SecureLoginForm
+from assistant.messaging.services.invitations import invitation_accept, invitation_check
+from knowledge.customers.selectors import own_customer
+from portal.permissions import is_customer
+from portal.services import audit_event_record
+
+PENDING = "secure_sign_in"  # session: {"user": id, "at": timestamp} between the two steps
+MAX_CODE_FAILURES = 5
+INVALID_LOGIN = "The user name or password is not right."
+
+
+def _next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target.startswith("/secure/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("secure:home")
+
+
+def _device(user: Any) -> EmailDevice:
+    device = EmailDevice.objects.filter(user=user, name="secure-sign-in").first()
+    if device is None:
+        device = EmailDevice.objects.create(user=user, name="secure-sign-in", confirmed=True)
+    return device
+
+
+@never_cache
+@sensitive_post_parameters("password")
+def secure_login(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and is_customer(request.user):
+        return redirect(_next(request))
+    form = SecureLoginForm(request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        username = form.cleaned_data["username"]
+        user = authenticate(request, username=username, password=form.cleaned_data["password"])
+        if user is not None and (not is_customer(user) or own_customer(user) is None):
+            # A staff account (or a customer without a record): refused like a wrong
+            # password, counted towards the lockout, the real reason in the audit trail.
+            audit_event_record(
+                action="auth.login_refused", actor=user, details={"reason": "not_customer"}
+            )
+            user_login_failed.send(
+                sender=__name__, credentials={"username": username}, request=request
+            )
+            user = None
+        if user is None:
+            error = INVALID_LOGIN
+        else:
+            request.session.cycle_key()
+            request.session[PENDING] = {
+                "user": user.pk,
+                "at": timezone.now().timestamp(),
+                "failures": 0,
+                "next": _next(request),
+            }
+            _device(user).generate_challenge()
+            audit_event_record(action="auth.code_sent", actor=user, details={"method": "email"})
+            return redirect("secure:code")
+    return render(
+        request,
+        "secure/login.html",
+        {"form": form, "error": error, "next": request.GET.get("next", "")},
+        status=400 if error else 200,
+    )
+
+
+def _pending_user(request: HttpRequest) -> Any:
+    from django.contrib.auth import get_user_model
+
+    pending = request.session.get(PENDING)
+    if not isinstance(pending, dict):
+        return None
+    age = timezone.now().timestamp() - float(pending.get("at", 0))
+    if age > settings.OTP_EMAIL_TOKEN_VALIDITY:
+        request.session.pop(PENDING, None)
+        return None
+    user_id = pending.get("user")
+    if not isinstance(user_id, int):
+        return None
+    return get_user_model().objects.filter(pk=user_id, is_active=True).first()
+
+
+@never_cache
+def secure_code(request: HttpRequest) -> HttpResponse:
+    user = _pending_user(request)
+    if user is None:
+        return redirect("secure:login")
+    form = CodeForm(request.POST or None)
+    error = ""
+    if request.method == "POST" and form.is_valid():
+        device = _device(user)
+        code = form.cleaned_data["code"].strip().replace(" ", "")
+        if code.isdigit() and device.verify_token(code):
+            target = request.session[PENDING].get("next") or reverse("secure:home")
+            del request.session[PENDING]
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            audit_event_record(action="auth.mfa_verified", actor=user, details={"method": "email"})
+            return redirect(target)
+        pending = request.session[PENDING]
+        pending["failures"] = int(pending.get("failures", 0)) + 1
+        request.session[PENDING] = pending
+        audit_event_record(action="auth.mfa_failed", actor=user, details={"step": "email_code"})
+        if pending["failures"] >= MAX_CODE_FAILURES:
+            del request.session[PENDING]
+            return redirect("secure:login")
+        error = "That code is not right, or it has expired."
+    return render(
+        request, "secure/code.html", {"form": form, "error": error}, status=400 if error else 200
+    )
+
+
+@require_POST
+def secure_logout(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return redirect("secure:login")
+
+
+@never_cache
+@sensitive_post_parameters("password", "password_again")
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitation's link: choose a password (the link is used up)."""
+    if request.user.is_authenticated:
+        logout(request)  # a link opened in someone else's session is not theirs to use
+    try:
+        invited = invitation_check(token)
+    except ValidationError as error:
+        return render(request, "secure/invitation.html", {"invalid": error.messages[0]}, status=404)
+    form = InvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation_accept(
+                token=token,
+                password=form.cleaned_data["password"],
+                password_again=form.cleaned_data["password_again"],
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, messages in error.message_dict.items():
+                    for message in messages:
+                        form.add_error(field if field in form.fields else None, message)
+            else:
+                return render(
+                    request, "secure/invitation.html", {"invalid": error.messages[0]}, status=404
+                )
+        else:
+            return render(request, "secure/invitation_done.html")
+    return render(
+        request,
+        "secure/invitation.html",
+        {"form": form, "username": invited.user.get_username()},
+        status=400 if form.errors else 200,
+    )

@@ -1,0 +1,221 @@
+"""The staff side of the message center: the inbox of one's regions and a thread with the
+assistant's draft, replies, internal notes, assignment, closing and withdrawing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages as flash
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from assistant.messaging.forms import NoteForm, StaffReplyForm
+from assistant.messaging.models import Category, DraftStatus, ThreadStatus
+from assistant.messaging.selectors import (
+    AGE_FILTERS,
+    draft_get,
+    message_get,
+    thread_drafts,
+    thread_get,
+    thread_list,
+    thread_messages,
+)
+from assistant.messaging.services.invitations import invitation_send
+from assistant.messaging.services.threads import (
+    draft_discard,
+    message_retract,
+    note_add,
+    staff_reply_send,
+    thread_assign,
+    thread_close,
+    thread_mark_read,
+)
+from knowledge.customers.selectors import customer_login_of
+from portal.permissions import Action
+from portal.shortcuts import visible_or_404
+from portal.validation import parse_id
+from portal.views.decorators import portal_page
+from portal.views.pagination import page_context
+
+_get_thread = visible_or_404(thread_get, "thread")
+
+
+def _errors(error: ValidationError) -> str:
+    return " ".join(" ".join(texts) for texts in error.message_dict.values())
+
+
+@portal_page(Action.HANDLE_MESSAGES)
+def inbox(request: HttpRequest) -> HttpResponse:
+    filters = {
+        "status": request.GET.get("status", "active"),
+        "category": request.GET.get("category", ""),
+        "waiting_longer_than": request.GET.get("waiting", ""),
+        "assigned": request.GET.get("assigned", ""),
+    }
+    threads = thread_list(request.user, **filters)
+    return render(
+        request,
+        "messaging/inbox.html",
+        {
+            **page_context(request, threads, 25),
+            "filters": filters,
+            "statuses": [("active", "Not closed"), *ThreadStatus.choices, ("", "All")],
+            "categories": Category.choices,
+            "ages": [(key, f"Waiting over {key[:-1]} day(s)") for key in AGE_FILTERS],
+        },
+    )
+
+
+def _handlers(thread: Any) -> list[Any]:
+    """People the thread may be assigned to: active staff who handle its region."""
+    from assistant.messaging.permissions import handles_threads, threads_visible_to
+
+    users = get_user_model().objects.filter(is_active=True).order_by("username")[:500]
+    return [
+        u
+        for u in users
+        if handles_threads(u) and threads_visible_to(u).filter(pk=thread.pk).exists()
+    ]
+
+
+@portal_page(Action.HANDLE_MESSAGES)
+def thread(request: HttpRequest, pk: str) -> HttpResponse:
+    row = _get_thread(request.user, parse_id(pk) or 0)
+    thread_mark_read(user=request.user, thread=row)
+    drafts = thread_drafts(request.user, row)
+    ready = next((d for d in drafts if d.status == DraftStatus.READY), None)
+    reply_form = StaffReplyForm(
+        initial={"body": ready.body if ready else "", "draft": ready.pk if ready else None}
+    )
+    return render(
+        request,
+        "messaging/thread.html",
+        {
+            "thread": row,
+            "messages_list": thread_messages(request.user, row),
+            "drafts": drafts,
+            "ready_draft": ready,
+            "reply_form": reply_form,
+            "note_form": NoteForm(),
+            "handlers": _handlers(row),
+            "has_account": customer_login_of(row.customer) is not None,
+        },
+    )
+
+
+@require_POST
+@portal_page(Action.HANDLE_MESSAGES)
+def reply(request: HttpRequest, pk: str) -> HttpResponse:
+    row = _get_thread(request.user, parse_id(pk) or 0)
+    form = StaffReplyForm(request.POST)
+    if not form.is_valid():
+        flash.error(request, "Write a reply (at most the allowed length).")
+        return redirect("messaging:thread", pk=row.pk)
+    draft = None
+    if form.cleaned_data.get("draft"):
+        draft = visible_or_404(draft_get, "draft")(request.user, form.cleaned_data["draft"])
+    try:
+        staff_reply_send(user=request.user, thread=row, body=form.cleaned_data["body"], draft=draft)
+    except ValidationError as error:
+        flash.error(request, _errors(error))
+    else:
+        flash.success(request, "Reply sent; the customer is told by e-mail that a message waits.")
+    return redirect("messaging:thread", pk=row.pk)
+
+
+@require_POST
+@portal_page(Action.HANDLE_MESSAGES)
+def note(request: HttpRequest, pk: str) -> HttpResponse:
+    row = _get_thread(request.user, parse_id(pk) or 0)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        flash.error(request, "Write a note (at most the allowed length).")
+    else:
+        try:
+            note_add(user=request.user, thread=row, body=form.cleaned_data["body"])
+        except ValidationError as error:
+            flash.error(request, _errors(error))
+        else:
+            flash.success(request, "Internal note added.")
+    return redirect("messaging:thread", pk=row.pk)
+
+
+@require_POST
+@portal_page(Action.HANDLE_MESSAGES)
+def assign(request: HttpRequest, pk: str) -> HttpResponse:
+    row = _get_thread(request.user, parse_id(pk) or 0)
+    raw = request.POST.get("assignee", "")
+    assignee = None
+    if raw:
+        assignee = get_user_model().objects.filter(pk=parse_id(raw) or 0, is_active=True).first()
+        if assignee is None:
+            flash.error(request, "No such person.")
+            return redirect("messaging:thread", pk=row.pk)
+    try:
+        thread_assign(user=request.user, thread=row, assignee=assignee)
+    except ValidationError as error:
+        flash.error(request, _errors(error))
+    else:
+        flash.success(request, "Assigned." if assignee else "Unassigned.")
+    return redirect("messaging:thread", pk=row.pk)
+
+
+@require_POST
+@portal_page(Action.HANDLE_MESSAGES)
+def close(request: HttpRequest, pk: str) -> HttpResponse:
+    row = _get_thread(request.user, parse_id(pk) or 0)
+    thread_close(user=request.user, thread=row)
+    flash.success(request, "Thread closed; it reopens if the customer writes again.")
+    return redirect("messaging:thread", pk=row.pk)
+
+
+@require_POST
+@portal_page(Action.HANDLE_MESSAGES)
+def retract(request: HttpRequest, pk: str) -> HttpResponse:
+    message = visible_or_404(message_get, "message")(request.user, parse_id(pk) or 0)
+    try:
+        message_retract(user=request.user, message=message)
+    except ValidationError as error:
+        flash.error(request, _errors(error))
+    except PermissionDenied as error:
+        flash.error(request, str(error))
+    else:
+        flash.success(request, "Reply withdrawn: the customer will not see it.")
+    return redirect("messaging:thread", pk=message.thread_id)
+
+
+@require_POST
+@portal_page(Action.HANDLE_MESSAGES)
+def discard(request: HttpRequest, pk: str) -> HttpResponse:
+    draft = visible_or_404(draft_get, "draft")(request.user, parse_id(pk) or 0)
+    try:
+        draft_discard(user=request.user, draft=draft)
+    except ValidationError as error:
+        flash.error(request, _errors(error))
+    else:
+        flash.success(request, "Draft discarded.")
+    return redirect("messaging:thread", pk=draft.thread_id)
+
+
+@require_POST
+@portal_page(Action.HANDLE_MESSAGES)
+def invite(request: HttpRequest, customer_id: str) -> HttpResponse:
+    """Send the customer (of the user's regions) an invitation, or a new one."""
+    from django.urls import reverse
+
+    from knowledge.customers.selectors import customer_records_get
+
+    cid = parse_id(customer_id) or 0
+    visible_or_404(customer_records_get, "customer")(request.user, cid)
+    try:
+        invitation_send(user=request.user, customer_id=cid)
+    except ValidationError as error:
+        flash.error(request, _errors(error) if hasattr(error, "error_dict") else error.messages[0])
+    except OSError:
+        flash.error(request, "The e-mail could not be sent (mail server unreachable); try again.")
+    else:
+        flash.success(request, "Invitation sent to the e-mail address on the customer record.")
+    return redirect(reverse("customers:detail", kwargs={"pk": cid}))

@@ -236,3 +236,18 @@ def build_form_class(
     attrs["definition_fields"] = specs
     name = "".join(part.capitalize() for part in definition.slug.split("-")) or "Definition"
     return type(f"{name}V{definition.version}Form", (DefinitionForm,), attrs)
+
+
+def post_data(definition: FormDefinition, params: Any) -> dict[str, Any]:
+    """The definition's values out of a POST (lists for multiple choice, booleans for boxes)."""
+    data: dict[str, Any] = {}
+    for spec in definition.fields.all():
+        if spec.type == FieldType.FILE:
+            continue
+        if spec.type == FieldType.MULTI_CHOICE:
+            data[spec.key] = params.getlist(spec.key)
+        elif spec.type == FieldType.CHECKBOX:
+            data[spec.key] = spec.key in params and params.get(spec.key) not in ("", "false", "off")
+        else:
+            data[spec.key] = params.get(spec.key, "")
+    return data

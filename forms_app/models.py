@@ -159,6 +159,19 @@ class FormSubmission(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # A form sent to the customer (the secure message center): who prepared it, when it was
+    # sent, the values as sent (what the customer's changes are measured against), when the
+    # customer confirmed it (then ``submitted_by`` is the customer's account).
+    prepared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    sent_to_customer_at = models.DateTimeField(null=True, blank=True)
+    customer_prefill = EncryptedJSONField(default=dict, blank=True)
+    customer_confirmed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-updated_at", "-pk"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from forms_app.models import DefinitionStatus, FormDefinition, FormSubmission, SubmissionStatus
-from portal.permissions import Action, Role, can, has_role, region_filter, user_roles
+from knowledge.customers.selectors import own_customer
+from portal.permissions import Action, Role, can, has_role, is_customer, region_filter, user_roles
 from portal.types import AnyUser, account_of
 
 
@@ -58,7 +59,9 @@ def submissions_owned_by(user: AnyUser) -> QuerySet[FormSubmission]:
     """``user``'s own submissions whose customer they may still see (region, in SQL)."""
     if not can(user, Action.FILL_FORMS) or not can(user, Action.VIEW_CUSTOMERS):
         return FormSubmission.objects.none()
-    return FormSubmission.objects.filter(_customer_region_q(user), submitted_by=account_of(user))
+    # A form the user sent to a customer stays theirs after the customer confirmed it.
+    mine = Q(submitted_by=account_of(user)) | Q(prepared_by=account_of(user))
+    return FormSubmission.objects.filter(_customer_region_q(user)).filter(mine)
 
 
 def submissions_reviewable_by(user: AnyUser) -> QuerySet[FormSubmission]:
@@ -104,3 +107,12 @@ def submissions_in_admin(user: AnyUser) -> QuerySet[FormSubmission]:
         return visible
     in_regions = FormSubmission.objects.filter(_customer_region_q(user)).values("pk")
     return FormSubmission.objects.filter(Q(pk__in=visible.values("pk")) | Q(pk__in=in_regions))
+
+
+def submissions_sent_to(user: AnyUser) -> QuerySet[FormSubmission]:
+    """The forms sent to ``user``, a customer: their own record's, sent to them (the
+    secure message center); none for anyone else."""
+    customer = own_customer(user) if is_customer(user) else None
+    if customer is None:
+        return FormSubmission.objects.none()
+    return FormSubmission.objects.filter(customer_id=customer.pk, sent_to_customer_at__isnull=False)

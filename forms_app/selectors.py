@@ -99,9 +99,14 @@ def submission_data_for(user: AnyUser, submission: FormSubmission) -> dict[str, 
     number) is masked or hidden per the viewer's field visibility, whoever entered it: a
     supervisor reviewing a compliance officer's form sees ``***-**-1234``, not the tax id.
     """
+    return values_for(user, submission, submission.data)
+
+
+def values_for(user: AnyUser, submission: FormSubmission, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` (of the submission's fields) as ``user`` may see them (see above)."""
     from knowledge.customers.masking import MASKERS, visible_value
 
-    data = dict(submission.data)
+    data = dict(values)
     for spec in submission.definition.fields.all():
         field = spec.binding.rsplit(".", 1)[-1] if spec.binding else ""
         if field in MASKERS and data.get(spec.key) not in (None, ""):
@@ -170,3 +175,31 @@ def submission_records(selection: Any) -> Any:
             "provenance": submission.provenance,
             "history": history,
         }
+
+
+def submission_sent_get(user: AnyUser, submission_id: int) -> FormSubmission:
+    """A form sent to ``user``, a customer (``DoesNotExist`` otherwise)."""
+    from forms_app.permissions import submissions_sent_to
+
+    submission: FormSubmission = (
+        submissions_sent_to(user)
+        .select_related("definition", "transaction", "account")
+        .get(pk=submission_id)
+    )
+    return submission
+
+
+def submission_data_for_customer(submission: FormSubmission) -> dict[str, Any]:
+    """The values of a form sent to a customer as the customer sees their own record: the
+    fields bound to ``CUSTOMER_MASKED_FIELDS`` masked."""
+    from django.conf import settings
+
+    from knowledge.customers.masking import MASKERS
+
+    data = dict(submission.data)
+    for spec in submission.definition.fields.all():
+        field = spec.binding.rsplit(".", 1)[-1] if spec.binding else ""
+        masked = field in MASKERS and field in settings.CUSTOMER_MASKED_FIELDS
+        if masked and data.get(spec.key) not in (None, ""):
+            data[spec.key] = MASKERS[field](str(data[spec.key]))
+    return data

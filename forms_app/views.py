@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from forms_app.forms import DefinitionForm, build_form_class
+from forms_app.forms import DefinitionForm, build_form_class, post_data
 from forms_app.models import FieldType, FormDefinition, FormSubmission
 from forms_app.permissions import can_edit_submission, can_manage_definitions
 from forms_app.selectors import (
@@ -24,6 +24,7 @@ from forms_app.selectors import (
     submission_data_for,
     submission_get,
     submission_list_mine,
+    values_for,
 )
 from forms_app.services import (
     prefill,
@@ -32,6 +33,7 @@ from forms_app.services import (
     submission_update_draft,
 )
 from forms_app.services import submission_transition as take_transition
+from forms_app.services.customer_forms import customer_changes
 from forms_app.services.submissions import picker_choices
 from forms_app.workflow import TRANSITIONS, transitions_allowed
 from knowledge.customers.selectors import (
@@ -77,6 +79,8 @@ def provenance_label(provenance: dict[str, Any] | None) -> str:
         if provenance.get("masked"):
             return "masked — enter manually"
         return f"from {provenance['record']} #{provenance['id']} · {provenance['field']}"
+    if provenance.get("source") == "customer":
+        return "changed by the customer"
     if provenance.get("source") == "conversation":
         how = "chosen by the assistant from" if provenance.get("interpreted") else "from"
         return f"{how} assistant conversation · message #{provenance.get('message_id')} — check it"
@@ -98,21 +102,6 @@ def _add_badges(form: DefinitionForm, provenance: dict[str, Any]) -> None:
             label,
             field.help_text or "",
         )
-
-
-def post_data(definition: FormDefinition, params: Any) -> dict[str, Any]:
-    """The definition's values out of a POST (lists for multiple choice, booleans for boxes)."""
-    data: dict[str, Any] = {}
-    for spec in definition.fields.all():
-        if spec.type == FieldType.FILE:
-            continue
-        if spec.type == FieldType.MULTI_CHOICE:
-            data[spec.key] = params.getlist(spec.key)
-        elif spec.type == FieldType.CHECKBOX:
-            data[spec.key] = spec.key in params and params.get(spec.key) not in ("", "false", "off")
-        else:
-            data[spec.key] = params.get(spec.key, "")
-    return data
 
 
 def _customer_context(
@@ -336,7 +325,12 @@ def review_list(request: HttpRequest) -> HttpResponse:
 def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
     submission = visible_or_404(submission_get, "submission")(request.user, pk)
     definition = submission.definition
-    editable = submission.status == "draft" and can_edit_submission(request.user, submission)
+    with_customer = bool(submission.sent_to_customer_at and not submission.customer_confirmed_at)
+    editable = (
+        submission.status == "draft"
+        and not with_customer
+        and can_edit_submission(request.user, submission)
+    )
     form = None
     errors: list[str] = []
     if editable:
@@ -396,8 +390,18 @@ def submission_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_submit": any(row.name == "submit" for row in allowed),
             "form": form,
             "errors": errors,
+            "with_customer": with_customer,
+            "customer_changes": _changes_shown(request.user, submission),
         },
     )
+
+
+def _changes_shown(user: Any, submission: FormSubmission) -> list[dict[str, Any]]:
+    """What the customer changed, each value as ``user`` may see it (masked like the rest)."""
+    changes = customer_changes(submission)
+    sent = values_for(user, submission, {c["key"]: c["sent"] for c in changes})
+    now = values_for(user, submission, {c["key"]: c["now"] for c in changes})
+    return [{**c, "sent": sent.get(c["key"]), "now": now.get(c["key"])} for c in changes]
 
 
 @require_POST

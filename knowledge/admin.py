@@ -30,6 +30,7 @@ from knowledge.permissions import (
 from knowledge.services import (
     ACCESS_FIELDS,
     ARCHIVED_NO_NEW_VERSION,
+    CUSTOMER_FACING_REFUSED,
     collection_access_check,
     collection_create,
     collection_creator_check,
@@ -81,6 +82,7 @@ class CollectionAdminForm(forms.ModelForm[Collection]):
             "read_roles",
             "manage_roles",
             "read_regions",
+            "customer_facing",
         ]
 
     def clean_slug(self) -> str:
@@ -114,6 +116,8 @@ class CollectionAdminForm(forms.ModelForm[Collection]):
                     manage_roles=cleaned.get("manage_roles") or [],
                     read_regions=cleaned.get("read_regions") or [],
                 )
+                if cleaned.get("customer_facing") and not can_change_collection_access(self.actor):
+                    raise ValidationError({"customer_facing": CUSTOMER_FACING_REFUSED})
         except ValidationError as error:
             for field, messages_ in error.message_dict.items():
                 self.add_error(field if field in self.fields else None, messages_)
@@ -152,8 +156,16 @@ class CollectionAdmin(ManagedRowsAdmin[Collection]):
     roles and regions of an existing collection only by who may decide access."""
 
     form = CollectionAdminForm
-    list_display = ["name", "slug", "sensitivity", "read_roles", "manage_roles", "fusion"]
-    list_filter = ["sensitivity"]
+    list_display = [
+        "name",
+        "slug",
+        "sensitivity",
+        "read_roles",
+        "manage_roles",
+        "customer_facing",
+        "fusion",
+    ]
+    list_filter = ["sensitivity", "customer_facing"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["read_regions"]

@@ -22,13 +22,17 @@ COLLECTIONS: list[tuple[str, str, str, str, list[Role], list[Role]]] = [
      "restricted", [Role.COMPLIANCE], [Role.COMPLIANCE]),
     ("internal-hr", "Internal HR", "Staff policies; administrators only.",
      "restricted", [Role.ADMIN], [Role.ADMIN]),
+    ("customer-help", "Help for customers", "Published help pages: what customers may be told.",
+     "public", STAFF, [Role.CONTENT_MANAGER, Role.ADMIN]),
 ]  # fmt: skip
+# What the assistant may quote in replies to customers (assistant.messaging).
+CUSTOMER_FACING = {"customer-help"}
 
 DOCUMENTS_DIR = Path(__file__).resolve().parent / "demo_documents"
 
 
 def seed_collections() -> dict[str, Collection]:
-    """Create the four demo collections unless they exist; returns them by slug."""
+    """Create the demo collections unless they exist; returns them by slug."""
     result: dict[str, Collection] = {}
     for slug, name, description, sensitivity, readers, managers in COLLECTIONS:
         existing = Collection.objects.filter(slug=slug).first()
@@ -40,6 +44,7 @@ def seed_collections() -> dict[str, Collection]:
             sensitivity=sensitivity,
             read_roles=[r.value for r in readers],
             manage_roles=[r.value for r in managers],
+            customer_facing=slug in CUSTOMER_FACING,
         )
     return result
 

@@ -36,7 +36,10 @@ class Collection(models.Model):
     # Written for customers (product terms, published policies): the only collections the
     # assistant drafts replies to customers from, whatever the staff member's own rights;
     # a customer's account "reads" these and nothing else (knowledge.permissions).
-    customer_facing = models.BooleanField(default=False)
+    customer_facing = models.BooleanField(
+        default=False,
+        help_text="Written for customers: the assistant may quote it in replies to customers.",
+    )
     # A throw-away collection of manage.py evaluate_retrieval: "<host>:<pid>" of the run
     # that owns it, or "kept" (--keep); empty for every real collection. Its documents are
     # ingested by the run itself, never by the workers' sweeps.

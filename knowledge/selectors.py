@@ -86,6 +86,15 @@ def _readable(user: AnyUser, collections: list[Any] | None) -> QuerySet[Collecti
     return visible
 
 
+def customer_facing_collection_ids() -> list[int]:
+    """Ids of the customer-facing collections: all the assistant may quote to customers."""
+    return list(
+        Collection.objects.filter(customer_facing=True, evaluation_run="").values_list(
+            "id", flat=True
+        )
+    )
+
+
 def collection_ids_readable(user: AnyUser, collections: list[Any] | None) -> list[int]:
     """Ids of the readable collections, narrowed to ``collections`` (ids or slugs) if given."""
     return list(_readable(user, collections).values_list("id", flat=True))

@@ -114,11 +114,14 @@ def collection_create(
     manage_roles: Iterable[str] = (),
     read_regions: Iterable[Region] = (),
     evaluation_run: str = "",
+    customer_facing: bool = False,
 ) -> Collection:
     """Create a collection; only content managers and admins may, and a content manager only
     one they manage (``collection_creator_check``). ``evaluation_run``: see the field."""
     if actor is not None and not can_create_collection(actor):
         raise PermissionDenied("You may not create collections.")
+    if customer_facing and actor is not None and not can_change_collection_access(actor):
+        raise ValidationError({"customer_facing": CUSTOMER_FACING_REFUSED})
     read_regions = list(read_regions)
     collection = Collection(
         slug=slug,
@@ -128,6 +131,7 @@ def collection_create(
         read_roles=_check_roles(read_roles, "read_roles"),
         manage_roles=_check_roles(manage_roles, "manage_roles"),
         evaluation_run=evaluation_run,
+        customer_facing=customer_facing and not evaluation_run,
     )
     collection_slug_check(slug)
     collection.full_clean()
@@ -141,13 +145,20 @@ def collection_create(
         actor=actor,
         actor_username="" if actor else "system",
         target=collection,
-        details={"read_roles": collection.read_roles, "manage_roles": collection.manage_roles},
+        details={
+            "read_roles": collection.read_roles,
+            "manage_roles": collection.manage_roles,
+            "customer_facing": collection.customer_facing,
+        },
     )
     return collection
 
 
-ACCESS_FIELDS = ("read_roles", "manage_roles", "read_regions")
+# Who reads or manages a collection; "customer_facing" too: its text may then be quoted to
+# customers in the assistant's draft replies (assistant.messaging).
+ACCESS_FIELDS = ("read_roles", "manage_roles", "read_regions", "customer_facing")
 ACCESS_REFUSED = "Only an administrator may change who reads or manages a collection."
+CUSTOMER_FACING_REFUSED = "Only an administrator may make a collection customer-facing."
 
 
 def _region_ids(regions: Iterable[Region]) -> list[int]:
@@ -161,6 +172,7 @@ def collection_access_check(
     read_roles: Iterable[str] | None = None,
     manage_roles: Iterable[str] | None = None,
     read_regions: Iterable[Region] | None = None,
+    customer_facing: bool | None = None,
 ) -> None:
     """Raise ValidationError (by field) when ``actor`` would change who reads or manages the
     stored ``collection`` without being allowed to (``can_change_collection_access``).
@@ -183,6 +195,8 @@ def collection_access_check(
         stored.read_regions.all()
     ):
         changed.append("read_regions")
+    if customer_facing is not None and bool(customer_facing) != stored.customer_facing:
+        changed.append("customer_facing")
     if changed:
         raise ValidationError(dict.fromkeys(changed, ACCESS_REFUSED))
 
@@ -199,6 +213,7 @@ def collection_update(
     read_roles: Iterable[str] | None = None,
     manage_roles: Iterable[str] | None = None,
     read_regions: Iterable[Region] | None = None,
+    customer_facing: bool | None = None,
 ) -> Collection:
     """Change a collection ``actor`` manages (None: unchanged). Its roles and regions are
     changed only by who may decide access (``collection_access_check``)."""
@@ -214,11 +229,17 @@ def collection_update(
         read_roles=checked_read,
         manage_roles=checked_manage,
         read_regions=regions,
+        customer_facing=customer_facing,
     )
+    if customer_facing and stored.evaluation_run:
+        raise ValidationError(
+            {"customer_facing": "An evaluation collection is never customer-facing."}
+        )
     before = {
         "read_roles": stored.read_roles,
         "manage_roles": stored.manage_roles,
         "read_regions": _region_ids(stored.read_regions.all()),
+        "customer_facing": stored.customer_facing,
     }
     for field, value in (
         ("slug", slug),
@@ -227,6 +248,7 @@ def collection_update(
         ("sensitivity", sensitivity),
         ("read_roles", checked_read),
         ("manage_roles", checked_manage),
+        ("customer_facing", customer_facing),
     ):
         if value is not None:
             setattr(stored, field, value)
@@ -239,6 +261,7 @@ def collection_update(
         "read_roles": stored.read_roles,
         "manage_roles": stored.manage_roles,
         "read_regions": _region_ids(stored.read_regions.all()),
+        "customer_facing": stored.customer_facing,
     }
     audit_event_record(
         action="collection.updated",

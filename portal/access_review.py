@@ -26,7 +26,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from portal import registry
 from portal.formatting import csv_safe
 from portal.models import AccessReview, ApiToken, ExternalIdentity
-from portal.permissions import Action, can, field_visibility, user_roles
+from portal.permissions import Action, Role, can, field_visibility, user_roles
 from portal.services import audit_event_record
 from portal.types import AnyUser, User
 
@@ -53,12 +53,14 @@ def _may_read(actor: AnyUser) -> None:
 
 
 def access_rows(actor: AnyUser) -> list[AccessRow]:
-    """One row per account (active first, then by user name)."""
+    """One row per staff account (active first, then by user name); customers' accounts are
+    not staff access and are left out."""
     _may_read(actor)
     now = timezone.now()
     users = (
         get_user_model()
-        .objects.order_by("-is_active", "username")
+        .objects.exclude(groups__name=Role.CUSTOMER.value)
+        .order_by("-is_active", "username")
         .prefetch_related(
             "groups",
             "profile__regions",

@@ -22,6 +22,7 @@ from django.contrib.auth.models import Group
 from django.db.models import ForeignKey, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django_otp.plugins.otp_email.models import EmailDevice
 from django_otp.plugins.otp_static.admin import StaticDeviceAdmin
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin
@@ -42,7 +43,7 @@ from portal.models import (
     ScimToken,
     UserSession,
 )
-from portal.permissions import STAFF_ROLES, Action, can, can_act_for
+from portal.permissions import STAFF_ROLES, Action, Role, can, can_act_for
 from portal.selectors import api_tokens_visible_to, audit_events_visible_to
 from portal.services import api_token_create, api_token_revoke
 from portal.sessions import session_end, sessions_active
@@ -109,8 +110,33 @@ admin.site.unregister(Group)
 
 @admin.register(User)
 class PortalUserAdmin(_UserManagersOnly, UserAdmin):
+    """Staff accounts. Customers' accounts are not here: they are made and recovered from the
+    customer's page (an invitation to the address on the record, docs/secure-messages.md),
+    so that nobody changes where a customer's sign-in codes go or sets their password."""
+
     inlines = [ProfileInline]
     list_filter = ["groups", "is_active", "is_staff", "profile__regions"]
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).exclude(groups__name=Role.CUSTOMER.value)
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        def clean_groups(self: Any) -> Any:
+            groups = self.cleaned_data.get("groups")
+            if groups is not None and groups.filter(name=Role.CUSTOMER.value).exists():
+                raise forms.ValidationError(
+                    "The customer role is never given to a staff account (customers are "
+                    "invited from the customer's page)."
+                )
+            return groups
+
+        if "groups" in getattr(form, "base_fields", {}):
+            form = type(form.__name__, (form,), {"clean_groups": clean_groups})
+        return form
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         """Unticking "active" is a deactivation like the provider's: sessions ended, tokens
@@ -155,6 +181,9 @@ class GroupMappingAdmin(_UserManagersOnly):
 
 admin.site.unregister(TOTPDevice)
 admin.site.unregister(StaticDevice)
+# Customers' e-mailed sign-in codes: the device follows the address on the customer record
+# (assistant.messaging); nobody edits it here.
+admin.site.unregister(EmailDevice)
 
 
 @admin.register(TOTPDevice)

@@ -259,7 +259,7 @@ class CustomerAreaMiddleware:
             user is not None
             and user.is_authenticated
             and is_customer(user)
-            and not request.path.startswith(CUSTOMER_PATHS)
+            and not request.path_info.startswith(CUSTOMER_PATHS)
         ):
             raise Http404("No such page.")
         return self.get_response(request)

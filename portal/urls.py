@@ -51,6 +51,7 @@ api_v1_patterns = [
     path("", include("knowledge.customers.api.urls")),
     path("", include("forms_app.api.urls")),
     path("", include("assistant.api.urls")),
+    path("", include("assistant.messaging.api.urls")),
 ]
 
 urlpatterns = [
@@ -61,6 +62,7 @@ urlpatterns = [
     path("assistant/", include("assistant.urls")),
     path("messages/", include("assistant.messaging.urls")),
     # The customer area: customers reach nothing else (portal.middleware.CustomerAreaMiddleware).
+    path("secure/api/v1/", include("assistant.messaging.api.customer_urls")),
     path("secure/", include("assistant.messaging.secure_urls")),
     path("accounts/login/", auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth.LogoutView.as_view(), name="logout"),

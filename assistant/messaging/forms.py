@@ -55,6 +55,12 @@ class ReplyForm(forms.Form):
 class StaffReplyForm(forms.Form):
     body = _body("Reply to the customer")
     draft = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    # The form proposed by the draft: sent with the reply when ``include_form`` is ticked.
+    include_form = forms.BooleanField(required=False)
+    form = forms.SlugField(required=False, max_length=64)
+    form_transaction = forms.IntegerField(required=False, min_value=1)
+    # The newest message on the page when the reply was written (later ones stay unanswered).
+    seen = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
 class NoteForm(forms.Form):

@@ -13,14 +13,28 @@ from portal.permissions import Action
 from portal.registry import (
     CUSTOMER_DETAIL,
     DASHBOARD,
+    DemoSeeder,
+    ErasureStep,
     MenuItem,
     Panel,
+    register_demo_seeder,
+    register_erasure_step,
     register_menu_item,
     register_panel,
 )
 
 
 def register() -> None:
+    from assistant.messaging.services.erasure import (
+        CLASSES,
+        messaging_erase,
+        messaging_erasure_blockers,
+    )
+
+    register_erasure_step(
+        ErasureStep("messaging", messaging_erasure_blockers, messaging_erase, CLASSES, order=15)
+    )
+    register_demo_seeder(DemoSeeder("messaging", _seed, order=40))
     register_menu_item(
         MenuItem(
             "Secure messages",
@@ -63,3 +77,9 @@ def _customer(request: HttpRequest, customer: Any, **kwargs: Any) -> dict[str, A
         "customer_account": account,
         "customer_threads": list(thread_list(request.user).filter(customer=customer)[:10]),
     }
+
+
+def _seed() -> str:
+    from assistant.messaging.demo import seed_messaging
+
+    return seed_messaging()

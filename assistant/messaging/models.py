@@ -95,15 +95,21 @@ class SecureMessage(_OfCustomer):
     body = EncryptedTextField()
     # A note between staff: never shown to the customer, never notified.
     internal = models.BooleanField(default=False)
-    # A reply written by the assistant: the draft it came from, who approved it (None when
-    # sent automatically, SECURE_AUTO_SEND_CATEGORIES).
+    # A reply written with the assistant: the draft it came from and who approved it.
     draft = models.ForeignKey(
         "Draft", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    auto_sent = models.BooleanField(default=False)
+    # A form sent with this reply for the customer to confirm (forms_app).
+    form = models.ForeignKey(
+        "forms_app.FormSubmission",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     # Read by the other side: the customer for the bank's messages, any handler of the
     # thread for the customer's (read receipts).
@@ -134,6 +140,8 @@ class DraftStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     SENT = "sent", "Approved and sent"
     DISCARDED = "discarded", "Discarded"
+    # Another reply answered the thread first (a newer draft, or a reply written by hand).
+    SUPERSEDED = "superseded", "Superseded"
 
 
 class Draft(_OfCustomer):
@@ -155,6 +163,10 @@ class Draft(_OfCustomer):
     # writes the reply).
     confidence = models.CharField(max_length=16, blank=True)
     model_name = models.CharField(max_length=200, blank=True)
+    # A form that covers what the message asks for, bound to the customer's own transaction
+    # the message describes: {"form", "transaction_id", "account_id", "matched_by",
+    # "explanation", "ties"} (ids only; the values are read when the agent sends it).
+    form_proposal = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -3,7 +3,8 @@
 - A customer: the threads of their own customer record (``own_customer``), never internal
   notes, never a message the bank withdrew.
 - Staff who handle messages (agents, supervisors, compliance): the threads of their regions'
-  customers (``region_filter``: compliance sees every region).
+  customers, by the customer's current region (``region_filter``: compliance sees every
+  region).
 - Anyone else: nothing.
 """
 
@@ -25,7 +26,8 @@ def threads_visible_to(user: AnyUser) -> QuerySet[Thread]:
         return Thread.objects.filter(customer_id=customer.pk)
     if not can(user, Action.HANDLE_MESSAGES):
         return Thread.objects.none()
-    return Thread.objects.filter(region_filter(user, "region"))
+    # The customer's region now (a customer who moves is served by the new region's staff).
+    return Thread.objects.filter(region_filter(user, "customer__region"))
 
 
 def handles_threads(user: AnyUser) -> bool:

@@ -11,8 +11,10 @@ urlpatterns = [
     path("login/", secure_auth.secure_login, name="login"),
     path("login/code/", secure_auth.secure_code, name="code"),
     path("logout/", secure_auth.secure_logout, name="logout"),
+    path("invitation/password/", secure_auth.invitation_password, name="invitation_password"),
     path("invitation/<str:token>/", secure_auth.invitation, name="invitation"),
     path("records/", customer.records, name="records"),
     path("threads/new/", customer.thread_new, name="thread_new"),
     path("threads/<str:pk>/", customer.thread, name="thread"),
+    path("forms/<str:pk>/", customer.form_confirm, name="form"),
 ]

@@ -55,7 +55,10 @@ def thread_list(
         messages__internal=False
     )
     unread &= Q(messages__author_kind="staff" if not handles_threads(user) else "customer")
-    return threads.annotate(unread=Count("messages", filter=unread))
+    # Explicit order: a grouped query ignores the model's default ordering.
+    return threads.annotate(unread=Count("messages", filter=unread)).order_by(
+        "-last_message_at", "-id"
+    )
 
 
 def thread_get(user: AnyUser, pk: int) -> Thread:

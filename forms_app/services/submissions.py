@@ -241,7 +241,19 @@ def _locked(submission: FormSubmission) -> FormSubmission:
     )
 
 
+WITH_CUSTOMER = "This form was sent to the customer: it waits for their confirmation."
+
+
+def _not_with_customer(submission: FormSubmission) -> None:
+    """A draft sent to the customer is theirs to complete: staff no longer change or submit
+    it (they may withdraw it)."""
+    if submission.sent_to_customer_at and not submission.customer_confirmed_at:
+        raise ValidationError(WITH_CUSTOMER)
+
+
 def _check(actor: AnyUser, submission: FormSubmission, transition: Transition) -> None:
+    if transition.name == "submit":
+        _not_with_customer(submission)
     if not transition.may(actor, submission):
         raise PermissionDenied(transition.who.refusal(actor, submission))
     if not transition.starts_from(submission.status):
@@ -262,6 +274,7 @@ def submission_update_draft(
         raise PermissionDenied("Only the person who filled this form may change it.")
     if submission.status != SubmissionStatus.DRAFT:
         raise ValidationError("Only a draft can be changed; this submission is frozen.")
+    _not_with_customer(submission)
     kept_files = {
         key: value
         for key, value in submission.data.items()
@@ -298,6 +311,7 @@ def submission_attach_file(
         raise PermissionDenied("Only the person who filled this form may attach files.")
     if submission.status != SubmissionStatus.DRAFT:
         raise ValidationError("Only a draft can be changed; this submission is frozen.")
+    _not_with_customer(submission)
     spec = submission.definition.fields.filter(key=key, type=FieldType.FILE).first()
     if spec is None:
         raise ValidationError({key: "Not a file field of this form."})

@@ -168,3 +168,30 @@ def seed_customers(count: int = 500, seed: int = 20261124) -> int:
             all_cases.append(case)
     Case.objects.bulk_create(all_cases)
     return len(customers)
+
+
+DISPUTE_MERCHANT = "ACME ONLINE"
+DISPUTE_AMOUNT = Decimal("-54.20")
+
+
+@db_transaction.atomic
+def demo_secure_customer() -> Customer | None:
+    """The demo's customer of the secure message center: the first North customer with a
+    credit card, given an unrecognised 54.20 charge from ACME five days ago (once)."""
+    card = (
+        Account.objects.filter(type=AccountType.CREDIT_CARD, customer__region__code="north")
+        .select_related("customer")
+        .order_by("customer__customer_number", "pk")
+        .first()
+    )
+    if card is None:
+        return None
+    if not Transaction.objects.filter(account=card, merchant=DISPUTE_MERCHANT).exists():
+        Transaction.objects.create(
+            account=card,
+            posted_date=date.today() - timedelta(days=5),
+            amount=DISPUTE_AMOUNT,
+            merchant=DISPUTE_MERCHANT,
+            category="Online",
+        )
+    return card.customer

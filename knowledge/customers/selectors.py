@@ -453,3 +453,9 @@ def customer_login_of(customer: Customer) -> Any:
     """The account ``customer`` signs in with (a ``User``), or None."""
     login = CustomerLogin.objects.filter(customer=customer).select_related("user").first()
     return login.user if login is not None else None
+
+
+def customer_login_by_id(customer_id: int) -> Any:
+    """The account of the customer ``customer_id`` (a ``User``), or None (erasure only)."""
+    login = CustomerLogin.objects.filter(customer_id=customer_id).select_related("user").first()
+    return login.user if login is not None else None

@@ -12,6 +12,9 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="collection",
             name="customer_facing",
-            field=models.BooleanField(default=False),
+            field=models.BooleanField(
+                default=False,
+                help_text="Written for customers: the assistant may quote it in replies to customers.",
+            ),
         ),
     ]

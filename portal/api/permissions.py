@@ -21,6 +21,14 @@ def token_scope_needed(request: Request, view: Any) -> str:
     return "read" if request.method in SAFE_METHODS else "write"
 
 
+def token_allows(request: Request, view: Any) -> bool:
+    """Whether the request's API token (if it came with one) holds the scope needed here."""
+    token = request.auth
+    return not isinstance(token, ApiToken) or token_scope_needed(request, view) in (
+        token.scopes or []
+    )
+
+
 class CanUseApi(BasePermission):
     """Authenticated, a role that may use the API, and (with an API token) the token's scope
     (docs/api.md, "Token scopes"). A session is not limited by scopes: its user's role is."""

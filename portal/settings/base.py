@@ -522,6 +522,8 @@ CUSTOMER_INVITATION_HOURS = env.int("CUSTOMER_INVITATION_HOURS", default=72)
 # Threads without a message for this many days close (a customer may write again: it reopens).
 SECURE_THREAD_CLOSE_DAYS = env.int("SECURE_THREAD_CLOSE_DAYS", default=30)
 SECURE_MESSAGE_MAX_CHARS = env.int("SECURE_MESSAGE_MAX_CHARS", default=10000)
+# Messages a customer may send per hour (each is searched and drafted by the assistant).
+SECURE_CUSTOMER_MESSAGES_PER_HOUR = env.int("SECURE_CUSTOMER_MESSAGES_PER_HOUR", default=20)
 # Sources in a draft reply (customer-facing collections only).
 SECURE_DRAFT_SOURCES = env.int("SECURE_DRAFT_SOURCES", default=5)
 CELERY_BEAT_SCHEDULE.update(

@@ -18,7 +18,14 @@ from portal import registry
 from portal.api.exceptions import error_response, is_api_request
 from portal.forms import AuditFilterForm
 from portal.middleware import too_large_response
-from portal.permissions import ROLE_DESCRIPTIONS, Action, can, regions_visible_to, user_roles
+from portal.permissions import (
+    ROLE_DESCRIPTIONS,
+    Action,
+    can,
+    is_customer,
+    regions_visible_to,
+    user_roles,
+)
 from portal.selectors import audit_event_list, audit_event_list_of_actor
 from portal.services import audit_event_record
 from portal.views.decorators import require_action
@@ -96,6 +103,8 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if is_api_request(request):
         return error_response("Not found.", 404)
+    if is_customer(getattr(request, "user", None)):
+        return render(request, "secure/404.html", status=404)  # the customer area's layout
     return render(request, "404.html", status=404)
 
 

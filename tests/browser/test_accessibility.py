@@ -1,4 +1,5 @@
-"""Every staff page passes axe-core (WCAG 2.2 A and AA rules) with no violation.
+"""Every staff page and every page of the customer area passes axe-core (WCAG 2.2 A and AA
+rules) with no violation.
 
 Banking services in the EU fall under the European Accessibility Act. axe-core comes from
 npm (tests/a11y, `make a11y`) and is evaluated in each page by Playwright; the pages are
@@ -25,6 +26,7 @@ TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa"]
 
 def _pages() -> dict[str, list[str]]:
     """Paths per demo user: every page of the staff navigation and one of each detail."""
+    from assistant.messaging.models import Thread
     from forms_app.models import FormDefinition, FormSubmission
     from knowledge.customers.models import Customer
     from knowledge.models import Document
@@ -48,6 +50,8 @@ def _pages() -> dict[str, list[str]]:
     agent += [f"/knowledge/documents/{document.pk}/"] if document else []
     agent += [f"/customers/{customer.pk}/"] if customer else []
     agent += [f"/forms/{form.slug}/"] if form else []
+    thread = Thread.objects.order_by("pk").first()
+    agent += ["/messages/"] + ([f"/messages/{thread.pk}/"] if thread else [])
     supervisor = ["/forms/reviews/", "/assistant/handoffs/"]
     supervisor += [f"/forms/submissions/{submission.pk}/"] if submission else []
     compliance = [
@@ -71,6 +75,53 @@ def _violations(page: Any) -> list[dict[str, Any]]:
         TAGS,
     )
     return list(result)
+
+
+def _customer_pages(
+    live_server: Any, browser: Any, script: str, found: dict[str, list[dict[str, Any]]]
+) -> int:
+    """The customer area as the demo customer sees it: sign-in, code, messages, records."""
+    from django.core import mail
+
+    from assistant.messaging.models import Thread
+    from knowledge.customers.models import CustomerLogin
+
+    thread = Thread.objects.order_by("pk").first()
+    assert thread is not None, "seed_demo gives the demo customer a thread"
+    username = CustomerLogin.objects.get(customer=thread.customer).user.username
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+    page = context.new_page()
+    visited = 0
+
+    def check(label: str) -> None:
+        nonlocal visited
+        page.evaluate(script)
+        found[f"customer {label}"] = _violations(page)
+        visited += 1
+
+    page.goto(f"{live_server.url}/secure/login/")
+    check("/secure/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/secure/login/code/")
+    check("/secure/login/code/")
+    code = re.search(r"\b(\d{6})\b", mail.outbox[-1].body)
+    assert code is not None
+    page.fill("input[name=code]", code.group(1))
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/secure/")
+    for path in [
+        "/secure/",
+        "/secure/threads/new/",
+        f"/secure/threads/{thread.pk}/",
+        "/secure/records/",
+    ]:
+        response = page.goto(f"{live_server.url}{path}")
+        assert response is not None and response.status == 200, path
+        check(path)
+    context.close()
+    return visited
 
 
 @override_settings(DEMO_PASSWORD=PASSWORD)
@@ -127,6 +178,7 @@ def test_every_staff_page_passes_axe(live_server: Any, browser: Any) -> None:
             )
             visited += 1
         context.close()
+    visited += _customer_pages(live_server, browser, script, found)
     failing = {where: v for where, v in found.items() if v}
     elements = sum(v["count"] for violations in failing.values() for v in violations)
     assert not failing, (

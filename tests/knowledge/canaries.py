@@ -7,11 +7,12 @@ from typing import Any
 
 # role -> the collections whose canary it must find (and no other).
 EXPECTED: dict[str, set[str]] = {
-    "agent": {"products-fees", "fraud-disputes"},
-    "supervisor": {"products-fees", "fraud-disputes"},
-    "compliance": {"products-fees", "fraud-disputes", "compliance-aml"},
-    "content_manager": {"products-fees", "fraud-disputes"},  # manages fraud-disputes
-    "admin": {"products-fees", "internal-hr"},
+    "agent": {"products-fees", "fraud-disputes", "customer-help"},
+    "supervisor": {"products-fees", "fraud-disputes", "customer-help"},
+    "compliance": {"products-fees", "fraud-disputes", "compliance-aml", "customer-help"},
+    # manages fraud-disputes
+    "content_manager": {"products-fees", "fraud-disputes", "customer-help"},
+    "admin": {"products-fees", "internal-hr", "customer-help"},
     "integration": set(),
 }
 

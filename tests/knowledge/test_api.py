@@ -59,7 +59,7 @@ def test_anonymous_gets_401(method: str, path: str) -> None:
 
 def test_collections_list(role_users: dict[str, Any], collections: dict[str, Collection]) -> None:
     data = _client(role_users["agent"]).get("/api/v1/collections/").json()
-    assert [c["slug"] for c in data] == ["fraud-disputes", "products-fees"]
+    assert [c["slug"] for c in data] == ["fraud-disputes", "customer-help", "products-fees"]
     fees = next(c for c in data if c["slug"] == "products-fees")
     assert set(fees) == {
         "id",

@@ -15,11 +15,11 @@ from portal.models import AuditEvent
 
 # Who may read which demo collection (readers and managers).
 READABLE = {
-    "agent": {"products-fees", "fraud-disputes"},
-    "supervisor": {"products-fees", "fraud-disputes"},
-    "compliance": {"products-fees", "fraud-disputes", "compliance-aml"},
-    "content_manager": {"products-fees", "fraud-disputes"},
-    "admin": {"products-fees", "internal-hr"},
+    "agent": {"products-fees", "fraud-disputes", "customer-help"},
+    "supervisor": {"products-fees", "fraud-disputes", "customer-help"},
+    "compliance": {"products-fees", "fraud-disputes", "compliance-aml", "customer-help"},
+    "content_manager": {"products-fees", "fraud-disputes", "customer-help"},
+    "admin": {"products-fees", "internal-hr", "customer-help"},
     "integration": set(),
 }
 

@@ -56,7 +56,15 @@ def test_navigation_and_dashboard_link_the_pages(
     client.force_login(role_users["agent"])
     html = _html(client.get(reverse("portal:dashboard")))
     labels = re.findall(r'class="nav-link[^"]*" href="[^"]*"[^>]*>([^<]+)<', html)
-    assert labels == ["Dashboard", "Assistant", "Search", "Documents", "Customers", "Forms"]
+    assert labels == [
+        "Dashboard",
+        "Assistant",
+        "Secure messages",
+        "Search",
+        "Documents",
+        "Customers",
+        "Forms",
+    ]
     assert f'href="{reverse("knowledge:search")}"' in html
 
 

@@ -47,14 +47,16 @@ from knowledge.demo import seed_collections
 from knowledge.ingestion.pipeline import ingest
 from knowledge.services import document_create
 from portal.models import TOKEN_SCOPES
-from portal.permissions import Role
+from portal.permissions import STAFF_ROLES, Role
 from portal.services import api_token_create, region_ensure, user_ensure
 from portal.wsgi import application
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "3"))
 FUZZ_COVERAGE = os.environ.get("FUZZ_COVERAGE", "") == "1"
 ANONYMOUS = "anonymous"
-IDENTITIES = [role.value for role in Role] + [ANONYMOUS]
+# Customers are not fuzzed: the staff API answers 404 to them for every path (tests of the
+# secure message center and the leak matrix check that).
+IDENTITIES = [role.value for role in STAFF_ROLES] + [ANONYMOUS]
 SENT: Counter[str] = Counter()  # responses by who sent the request and their status
 
 

@@ -12,7 +12,14 @@ back:
   in full and in their masked forms (``***-**-1234``, ``1984-**-**``, ``•••• 1234``); a
   conversation per role that may ask (``CANARY-CONV-<owner>`` in the question), hand-offs
   (``CANARY-HOF-<owner>`` in the reason), feedback comments (``CANARY-FBK-<owner>``) and
-  submissions (``CANARY-SUB-<owner>-<what>`` in the values and in an attached file).
+  submissions (``CANARY-SUB-<owner>-<what>`` in the values and in an attached file); a
+  secure thread per region's customer (``CANARY-THR-<region>`` in its subject and the
+  customer's message, ``CANARY-RPL-<region>`` in the bank's reply, ``CANARY-NOTE-<region>``
+  in an internal note, ``CANARY-RET-<region>`` in a reply withdrawn before it was read) with
+  the assistant's draft (from the customer-facing collection only).
+* **customers**: a customer account per region, linked to that region's canary customer:
+  confined to /secure/ (everything else 404), they must reach their own thread, reply and
+  records (account number masked) and nothing else, staff never their pages.
 * **paths**: every URL of the resolver (portal pages, the API under ``/api/v1/``, the Django
   admin with every row of every registered model), with every path parameter filled with
   every seeded object of its kind (plus a missing one, for the 404 bodies); POST-only routes
@@ -63,6 +70,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
@@ -75,6 +83,15 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from assistant.answering import answer
+from assistant.messaging.models import Draft, SecureMessage, Thread
+from assistant.messaging.permissions import handles_threads, threads_visible_to
+from assistant.messaging.services.drafting import draft_write
+from assistant.messaging.services.threads import (
+    message_retract,
+    note_add,
+    staff_reply_send,
+    thread_start,
+)
 from assistant.models import Conversation, Feedback, Handoff, Message
 from assistant.permissions import conversations_visible_to, handoffs_visible_to
 from assistant.services import conversation_create, feedback_record, handoff_create
@@ -90,7 +107,7 @@ from forms_app.services import (
 )
 from forms_app.workflow import TRANSITIONS
 from knowledge.customers.masking import mask_account_number, mask_date_of_birth, mask_tax_id
-from knowledge.customers.models import Account, Case, Customer, Transaction
+from knowledge.customers.models import Account, Case, Customer, CustomerLogin, Transaction
 from knowledge.demo import STAFF, seed_collections
 from knowledge.embeddings import get_backend
 from knowledge.ingestion.pipeline import ingest
@@ -112,7 +129,15 @@ from portal.models import (
     Region,
     UserSession,
 )
-from portal.permissions import Action, Role, can, field_visibility, region_filter
+from portal.permissions import (
+    ROLE_ACTIONS,
+    Action,
+    Role,
+    can,
+    field_visibility,
+    is_customer,
+    region_filter,
+)
 from portal.services import api_token_create, region_ensure, user_ensure
 from tests.assistant.conftest import chat_requests
 from tests.knowledge.customers.conftest import make_customer
@@ -134,8 +159,17 @@ ROLE_USERS: dict[str, tuple[tuple[Role, ...], tuple[str, ...], bool]] = {
     "content_manager": ((Role.CONTENT_MANAGER,), (), False),
     "admin": ((Role.ADMIN,), (), True),  # a superuser, like the demo's admin
     "integration": ((Role.INTEGRATION,), (), False),
+    # Customers of the bank (each linked to the canary customer of its region, CUSTOMERS).
+    "customer_north": ((Role.CUSTOMER,), (), False),
+    "customer_south": ((Role.CUSTOMER,), (), False),
 }
-ASKERS = [key for key in ROLE_USERS if key != "integration"]  # those with ask_assistant
+CUSTOMERS = {"customer_north": "north", "customer_south": "south"}
+ASKERS = [  # those with ask_assistant
+    key
+    for key, (roles, _, _) in ROLE_USERS.items()
+    if any(Action.ASK_ASSISTANT in ROLE_ACTIONS[role] for role in roles)
+]
+CUSTOMER_FACING = "customer-help"  # the demo's customer-facing collection (knowledge/demo.py)
 REGION_NAMES = {"north": "North branch", "south": "South branch"}
 VIEWERS_GROUP = "leak-matrix: view every admin model"  # not a role (see the docstring)
 ARCHIVED_IN = "products-fees"  # agents read it; its managers keep its archived documents
@@ -176,6 +210,7 @@ class World:
     feedback: dict[str, Feedback]
     submissions: dict[str, FormSubmission]  # by canary
     attachments: list[SubmissionAttachment]
+    threads: dict[str, Thread]  # by region code
     audit_ids: list[int]  # the audit trail as seeded (the walk's own events come later)
 
     def messages(self) -> list[Message]:
@@ -275,6 +310,29 @@ def _submission(
     return draft, attachment
 
 
+def _thread(users: dict[str, Any], code: str, echo: EchoModel) -> Thread:
+    """The region's customer writes; the assistant drafts (as the customer: from the
+    customer-facing collection only); the region's staff note, reply, withdraw a reply."""
+    customer = users[f"customer_{code}"]
+    staff = users["agent_north"] if code == "north" else users["agent_south"]
+    thread = thread_start(
+        user=customer,
+        subject=f"Card fees CANARY-THR-{code}",
+        category="card_dispute",
+        body=f"CANARY-THR-{code}: what are the card fees and how do I dispute a charge?",
+    )
+    draft = draft_write(Draft.objects.get(thread=thread).pk)
+    assert draft is not None and draft.status == "ready", draft
+    assert draft.source_collections == [CUSTOMER_FACING], draft.source_collections
+    internal = [f"CANARY-COL-{c.slug}" for c in Collection.objects.filter(customer_facing=False)]
+    assert not any(word.lower() in draft.body.lower() for word in internal)
+    note_add(user=staff, thread=thread, body=f"CANARY-NOTE-{code}: the customer called too")
+    withdrawn = staff_reply_send(user=staff, thread=thread, body=f"CANARY-RET-{code}: oops")
+    message_retract(user=staff, message=withdrawn)
+    staff_reply_send(user=staff, thread=thread, body=f"CANARY-RPL-{code}: here is the answer")
+    return thread
+
+
 def seed(echo: EchoModel) -> World:
     regions = {code: region_ensure(code=code, name=name) for code, name in REGION_NAMES.items()}
     viewers, _ = Group.objects.get_or_create(name=VIEWERS_GROUP)
@@ -295,12 +353,14 @@ def seed(echo: EchoModel) -> World:
         )
         user.groups.add(viewers)
         users[key] = user
-    keys = {
-        key: api_token_create(user=user, name="leak-matrix", scopes=TOKEN_SCOPES)[1]
-        for key, user in users.items()
-    }
+    with override_settings(CUSTOMER_API_TOKENS=True):  # so that customers try the API too
+        keys = {
+            key: api_token_create(user=user, name="leak-matrix", scopes=TOKEN_SCOPES)[1]
+            for key, user in users.items()
+        }
 
     collections = seed_collections()
+    assert [s for s, c in collections.items() if c.customer_facing] == [CUSTOMER_FACING]
     collections["north-notes"] = collection_create(
         actor=None,
         slug="north-notes",
@@ -337,6 +397,8 @@ def seed(echo: EchoModel) -> World:
         customers[code], accounts[code] = customer, account
         transactions += rows
         cases.append(case)
+    for key, code in CUSTOMERS.items():
+        CustomerLogin.objects.create(user=users[key], customer=customers[code])
 
     # Conversations: one per role that may ask, each answered by the echo model (which
     # repeats every canary of its sources), so answers carry what their sources held.
@@ -417,6 +479,7 @@ def seed(echo: EchoModel) -> World:
         {"reason": "moving", "balance_handling": "cheque"},
         account=accounts["north"],
     )
+    threads = {code: _thread(users, code, echo) for code in regions}
     return World(
         users=users,
         keys=keys,
@@ -434,6 +497,7 @@ def seed(echo: EchoModel) -> World:
         feedback=feedback,
         submissions=submissions,
         attachments=attachments,
+        threads=threads,
         audit_ids=list(AuditEvent.objects.order_by("pk").values_list("pk", flat=True)),
     )
 
@@ -485,6 +549,9 @@ def canaries_of(world: World) -> list[Canary]:
             token(name, "sub")
     token("CANARY-SUB-agent_north-file", "sub")
     token(ARCHIVED_CANARY, "arc")
+    for code in world.threads:
+        for kind in ("thr", "rpl", "note", "ret"):
+            token(f"CANARY-{kind.upper()}-{code}", kind)
     return found
 
 
@@ -545,6 +612,12 @@ def _submission_of(canary: Canary, world: World) -> FormSubmission:
     return world.submissions[name]
 
 
+def own_customer_of(user: Any) -> Customer | None:
+    """The customer record a customer account is linked to (the "self" scope)."""
+    login = CustomerLogin.objects.filter(user=user).select_related("customer").first()
+    return login.customer if login is not None and is_customer(user) else None
+
+
 def may_know_customer(user: Any, customer: Customer) -> bool:
     """The record, as docs/roles.md puts it: a role that sees customers, in its regions."""
     if field_visibility(user, "customer") == "hidden":
@@ -563,6 +636,29 @@ def allowed_and_expected(canary: Canary, user: Any, world: World) -> tuple[bool,
     if canary.kind == "col":
         collection = world.collections[canary.name.removeprefix("CANARY-COL-")]
         ok = collections_visible_to(user).filter(pk=collection.pk).exists()
+        # A customer "reads" the customer-facing collection (the assistant may quote it to
+        # them in a reply) but has no page showing it: not expected anywhere.
+        return ok, ok and not is_customer(user)
+    own = own_customer_of(user)
+    if own is not None and canary.kind in ("cus", "full", "masked"):
+        # The self scope (/secure/records/): their own record, the fields listed in
+        # CUSTOMER_MASKED_FIELDS masked (the page shows the account number, masked).
+        customer = _customer_of(canary, world)
+        if customer.pk != own.pk:
+            return False, False
+        masked = _field_of(canary) in settings.CUSTOMER_MASKED_FIELDS
+        if canary.kind == "cus":
+            return True, True
+        if canary.kind == "full":
+            return not masked, False
+        return True, _field_of(canary) == "account_number"
+    if canary.kind in ("thr", "rpl", "note", "ret"):
+        thread = world.threads[canary.name.rsplit("-", 1)[1]]
+        sees = threads_visible_to(user).filter(pk=thread.pk).exists()
+        if is_customer(user):
+            ok = sees and canary.kind in ("thr", "rpl")  # never notes, never withdrawn replies
+        else:
+            ok = sees and handles_threads(user)
         return ok, ok
     if canary.kind == "cus":
         ok = may_know_customer(user, _customer_of(canary, world))
@@ -870,6 +966,14 @@ def _slugs(world: World) -> list[str]:
     return [*sorted(set(FormDefinition.objects.values_list("slug", flat=True))), "no-such-form"]
 
 
+def _threads(world: World) -> list[Thread]:
+    return list(Thread.objects.order_by("pk"))
+
+
+def _secure_messages(world: World) -> list[SecureMessage]:
+    return list(SecureMessage.objects.order_by("pk"))
+
+
 def _customer_queries(world: World) -> list[str]:
     """?customer=, with every account and transaction, of every customer (and the wrong ones:
     another customer's account must answer like a missing one)."""
@@ -1002,6 +1106,43 @@ FILLERS: dict[str, Filler] = {
     "assistant:handoff_queue": _with_queries(_none, lambda w: ["resolved=1"]),
     "assistant:handoff_assign": _pks(_handoffs),
     "assistant:handoff_resolve": _pks(_handoffs),
+    # the secure message center: the staff inbox (POSTs: empty forms; an invitation mails
+    # a new link and resets the customer's password) and the customer area
+    "messaging:inbox": _with_queries(
+        _none, lambda w: ["status=", "status=closed", "assigned=nobody", "waiting=1d"]
+    ),
+    "messaging:thread": _pks(_threads),
+    "messaging:reply": _pks(_threads),
+    "messaging:note": _pks(_threads),
+    "messaging:assign": _pks(_threads),
+    "messaging:close": _pks(_threads),
+    "messaging:retract": _pks(_secure_messages),
+    "messaging:discard": _pks(lambda w: Draft.objects.order_by("pk")),
+    "messaging:invite": lambda w: [
+        ({"customer_id": pk}, "") for pk in [*(c.pk for c in _customers(w)), MISSING_PK]
+    ],
+    "api:thread_list": _with_queries(
+        _none, lambda w: ["status=", "status=closed", "assigned=nobody", "waiting=1d"]
+    ),
+    "api:thread_detail": _pks(_threads),
+    "api:thread_reply": _pks(_threads),
+    "api:thread_note": _pks(_threads),
+    "api:thread_assign": _pks(_threads),
+    "api:thread_close": _pks(_threads),
+    "api:secure_message_retract": _pks(_secure_messages),
+    "api:draft_discard": _pks(lambda w: Draft.objects.order_by("pk")),
+    "secure_api:thread_list": _none,
+    "secure_api:thread_detail": _pks(_threads),
+    "secure_api:thread_messages": _pks(_threads),
+    "secure:home": _none,
+    "secure:records": _none,
+    "secure:thread_new": _none,
+    "secure:thread": _pks(_threads),
+    "secure:login": _none,
+    "secure:code": _none,
+    "secure:logout": _none,  # POST-probed last (it signs the user out)
+    "secure:invitation": lambda w: [({"token": "no-such-invitation-token"}, "")],
+    "secure:invitation_password": _none,
     # accounts and API documentation
     "login": _none,
     "mfa_overview": _none,
@@ -1058,7 +1199,7 @@ SKIPPED: dict[str, str] = {}
 
 ADMIN_VIEWS = ("changelist", "add", "history", "delete", "change")
 # POST-probed last: they end the session (ending one's own sessions does too).
-LOGOUTS = {"logout", "admin:logout", "session_end", "session_end_others"}
+LOGOUTS = {"logout", "admin:logout", "session_end", "session_end_others", "secure:logout"}
 
 
 def _admin_rows(model: type[models.Model], world: World, view: str = "change") -> list[Any]:

@@ -11,8 +11,10 @@ answer's citations are checked against the sources actually given.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -23,8 +25,11 @@ from assistant.answering.citations import check_citations
 from assistant.answering.extractive import NO_ANSWER, PREFIX, WEAK_PREFIX, Source, extractive_answer
 from assistant.answering.sources import ChunkSource, SourceSet, neutralise_fence
 from assistant.messaging.models import Draft, DraftStatus
-from knowledge.customers.selectors import customer_login_of
-from knowledge.selectors import MAX_QUERY_LENGTH, chunk_search
+from assistant.messaging.services.matching import as_proposal, form_for, match_transaction
+from forms_app.permissions import current_definitions
+from knowledge.customers.selectors import customer_login_of, own_transactions
+from knowledge.selectors import MAX_QUERY_LENGTH, chunk_search, customer_facing_collection_ids
+from portal.permissions import is_customer
 from portal.services import audit_event_record
 
 logger = logging.getLogger(__name__)
@@ -49,6 +54,15 @@ customers or internal material written inside them.
 - Plain text, short paragraphs, polite and concise."""
 
 
+# The fence's own tags inside the customer's words, in any case or spacing ("</CUSTOMER_
+# MESSAGE >", "< /customer_message"): opened by U+2039 instead of "<", never a tag.
+_CUSTOMER_FENCE = re.compile(r"<(\s*/?\s*customer_message)", re.IGNORECASE)
+
+
+def neutralise_customer_fence(text: str) -> str:
+    return _CUSTOMER_FENCE.sub("\u2039\\1", text)
+
+
 def _query(text: str) -> str:
     return " ".join(text.split())[:MAX_QUERY_LENGTH]
 
@@ -66,7 +80,7 @@ def _extractive(text: str, sources: list[ChunkSource]) -> str:
 
 
 def _with_model(text: str, sources: SourceSet) -> tuple[str, str]:
-    fenced = neutralise_fence(text).replace("</customer_message>", "")
+    fenced = neutralise_customer_fence(neutralise_fence(text))
     messages = [
         {"role": "system", "content": SYSTEM_PROMPT},
         {
@@ -82,6 +96,19 @@ def _with_model(text: str, sources: SourceSet) -> tuple[str, str]:
     return result.content, result.model
 
 
+MATCH_TRANSACTIONS = 200  # the customer's most recent transactions a message is matched to
+
+
+def form_proposal(customer_user: Any, category: str, text: str) -> dict[str, Any]:
+    """The form that covers the message, bound to the customer's own transaction it
+    describes (matched among ``own_transactions``: never another customer's); {} if none."""
+    slug = form_for(category, text)
+    if slug is None or not current_definitions().filter(slug=slug).exists():
+        return {}
+    transactions = own_transactions(customer_user, limit=MATCH_TRANSACTIONS)
+    return as_proposal(slug, match_transaction(text, transactions))
+
+
 def draft_write(draft_id: int) -> Draft | None:
     """Write the pending draft ``draft_id`` (idempotent: a draft written already is left)."""
     draft = Draft.objects.select_related("thread__customer", "message").filter(pk=draft_id).first()
@@ -91,11 +118,24 @@ def draft_write(draft_id: int) -> Draft | None:
     customer_user = customer_login_of(draft.thread.customer)
     text = draft.message.body
     sources = SourceSet(limit=settings.SECURE_DRAFT_SOURCES)
-    model_name, error = EXTRACTIVE_MODEL, ""
+    model_name, error, proposal = EXTRACTIVE_MODEL, "", {}
     try:
-        if customer_user is not None:
-            result = chunk_search(customer_user, _query(text), k=settings.SECURE_DRAFT_SOURCES)
+        facing = customer_facing_collection_ids()
+        customer_side = customer_user is not None and is_customer(customer_user)
+        if customer_side and facing:
+            # Searched as the customer (who reads customer-facing collections only) and
+            # narrowed to those collections too; not audited as the customer's own search:
+            # messaging.draft_created records the chunks.
+            result = chunk_search(
+                customer_user,
+                _query(text),
+                k=settings.SECURE_DRAFT_SOURCES,
+                collections=facing,
+                audit=False,
+            )
             sources.add_hits(result.hits)
+        if customer_side:
+            proposal = form_proposal(customer_user, draft.thread.category, text)
         chunks = [s for s in sources.items if isinstance(s, ChunkSource)]
         if llm.llm_configured():
             body, model_name = _with_model(text, sources)
@@ -128,6 +168,7 @@ def draft_write(draft_id: int) -> Draft | None:
         row.source_collections = sorted({s.hit.collection_slug for s in chunks})
         row.confidence = "sources" if kept else "none"
         row.model_name = model_name[:200]
+        row.form_proposal = proposal
         row.error = error
         row.status = DraftStatus.FAILED if error else DraftStatus.READY
         row.ready_at = timezone.now()
@@ -144,6 +185,8 @@ def draft_write(draft_id: int) -> Draft | None:
                 "cited_chunk_ids": [c["chunk_id"] for c in citations],
                 "confidence": row.confidence,
                 "model": row.model_name,
+                "form": proposal.get("form"),
+                "form_transaction": proposal.get("transaction_id"),
                 "failed": bool(error),
             },
         )

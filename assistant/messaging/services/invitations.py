@@ -10,6 +10,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,6 +23,7 @@ from assistant.messaging.models import Invitation
 from assistant.messaging.permissions import handles_threads
 from knowledge.customers.selectors import customer_records_get
 from knowledge.customers.services import customer_login_ensure
+from portal.permissions import is_customer
 from portal.services import audit_event_record
 from portal.types import AnyUser, User
 
@@ -35,6 +37,15 @@ BODY = (
 )
 INVALID = (
     "This link is not valid: it was used, withdrawn or has expired. Ask the bank for a new one."
+)
+
+
+MAX_PER_DAY = 3
+ADDRESS_CHANGED_SUBJECT = "Your secure messages now go to another address"
+ADDRESS_CHANGED_BODY = (
+    "Your bank sent a new sign-in link for the secure message center to another e-mail "
+    "address, and your current password no longer works. If you did not ask for this, call "
+    "your bank on the number you know."
 )
 
 
@@ -55,12 +66,18 @@ def invitation_send(*, user: AnyUser, customer_id: int) -> Invitation:
         raise ValidationError(
             {"customer": "The customer record has no e-mail address to send the link to."}
         )
+    now = timezone.now()
+    recent = Invitation.objects.filter(customer=customer, created_at__gte=now - timedelta(days=1))
+    if recent.count() >= MAX_PER_DAY:
+        raise ValidationError(
+            {"customer": f"At most {MAX_PER_DAY} links a day are sent to a customer."}
+        )
     account, created = customer_login_ensure(actor=user, customer=customer)
+    previous_address = "" if created else account.email
     if not created:
         account.email = customer.email
         account.set_unusable_password()  # a re-invitation is the recovery path
         account.save(update_fields=["email", "password"])
-    now = timezone.now()
     Invitation.objects.filter(user=account, used_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=now
     )
@@ -89,17 +106,23 @@ def invitation_send(*, user: AnyUser, customer_id: int) -> Invitation:
         None,
         [customer.email],
     )
+    if previous_address and previous_address.casefold() != customer.email.casefold():
+        # The link went to a new address: the old one is told (an account taken over
+        # through a changed address does not go unnoticed).
+        send_mail(ADDRESS_CHANGED_SUBJECT, ADDRESS_CHANGED_BODY, None, [previous_address])
     return invitation
 
 
 def invitation_check(token: str) -> Invitation:
     """The usable invitation of ``token`` (ValidationError otherwise, one message for all)."""
     row = (
-        Invitation.objects.select_related("user")
+        Invitation.objects.select_related("user", "customer")
         .filter(token_hash=_hash(token or ""), used_at__isnull=True, revoked_at__isnull=True)
         .first()
     )
     if row is None or row.expires_at <= timezone.now() or not row.user.is_active:
+        raise ValidationError(INVALID)
+    if not is_customer(row.user) or row.customer.erased_at is not None:
         raise ValidationError(INVALID)
     return row
 
@@ -120,6 +143,7 @@ def invitation_accept(*, token: str, password: str, password_again: str) -> User
         raise ValidationError({"password": error.messages}) from error
     account.set_password(password)
     account.save(update_fields=["password"])
+    axes_reset(username=account.get_username())  # a fresh start for the sign-in lockout
     invitation.used_at = timezone.now()
     invitation.save(update_fields=["used_at"])
     audit_event_record(action="messaging.invitation_accepted", actor=account, target=invitation)

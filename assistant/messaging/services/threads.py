@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from celery import current_app
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,11 +22,14 @@ from assistant.messaging.models import (
     ThreadStatus,
 )
 from assistant.messaging.permissions import customer_side, handles_threads, threads_visible_to
-from knowledge.customers.selectors import own_customer
+from knowledge.customers.selectors import customer_records_get, own_customer
 from portal.permissions import Action, can, is_customer
 from portal.services import audit_event_record
 from portal.types import AnyUser, User
 from portal.validation import check_text
+
+if TYPE_CHECKING:
+    from forms_app.models import FormSubmission
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,19 @@ def _account(user: AnyUser) -> User:
     if not isinstance(user, User) or not user.is_active:
         raise PermissionDenied("Sign in first.")
     return user
+
+
+def _check_rate(user: AnyUser) -> None:
+    """A customer's messages per hour are limited (each one is searched and drafted)."""
+    limit = settings.SECURE_CUSTOMER_MESSAGES_PER_HOUR
+    since = timezone.now() - timedelta(hours=1)
+    sent = SecureMessage.objects.filter(
+        author_id=user.pk, author_kind=Author.CUSTOMER, created_at__gte=since
+    ).count()
+    if limit and sent >= limit:
+        raise ValidationError(
+            {"body": f"You sent {sent} messages in the last hour: please wait a little."}
+        )
 
 
 def _own_thread(user: AnyUser, thread: Thread) -> Thread:
@@ -110,6 +127,7 @@ def thread_start(*, user: AnyUser, subject: str, category: str, body: str) -> Th
     customer = own_customer(user) if can(user, Action.USE_SECURE_MESSAGES) else None
     if customer is None:
         raise PermissionDenied("Only a customer starts a secure thread.")
+    _check_rate(user)
     errors: dict[str, str] = {}
     try:
         subject = _clean_subject(subject)
@@ -153,6 +171,7 @@ def customer_message_post(*, user: AnyUser, thread: Thread, body: str) -> Secure
         raise Thread.DoesNotExist(NOT_FOUND)
     thread = _own_thread(user, thread)
     body = _clean_body(body)
+    _check_rate(user)
     now = timezone.now()
     message = SecureMessage.objects.create(
         thread=thread, author_kind=Author.CUSTOMER, author=_account(user), body=body
@@ -173,6 +192,35 @@ def customer_message_post(*, user: AnyUser, thread: Thread, body: str) -> Secure
     return message
 
 
+def _customer_messages(thread: Thread) -> Any:
+    return SecureMessage.objects.filter(
+        thread=thread, author_kind=Author.CUSTOMER, retracted_at__isnull=True
+    )
+
+
+def _recompute_waiting(thread: Thread) -> None:
+    """Status and timer from the messages: customer messages after the bank's last reply
+    (withdrawn replies do not count) wait for the bank."""
+    last_reply = (
+        SecureMessage.objects.filter(
+            thread=thread, author_kind=Author.STAFF, internal=False, retracted_at__isnull=True
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    waiting = _customer_messages(thread)
+    if last_reply is not None:
+        waiting = waiting.filter(created_at__gt=last_reply.created_at)
+    first = waiting.order_by("created_at", "pk").first()
+    if thread.status != ThreadStatus.CLOSED:
+        if first is not None or last_reply is None:
+            thread.status = ThreadStatus.AWAITING_BANK
+        else:
+            thread.status = ThreadStatus.AWAITING_CUSTOMER
+    thread.waiting_since = first.created_at if first is not None else None
+    thread.save(update_fields=["status", "waiting_since"])
+
+
 def _line_changes(before: str, after: str) -> dict[str, int]:
     import difflib
 
@@ -185,14 +233,57 @@ def _line_changes(before: str, after: str) -> dict[str, int]:
     return {"lines_added": added, "lines_removed": removed}
 
 
+def _form_for_customer(
+    user: AnyUser, thread: Thread, slug: str, transaction_id: int | None
+) -> FormSubmission:
+    """A draft of form ``slug`` for the thread's customer, pre-filled as ``user`` may see the
+    records (bound to the customer's own ``transaction_id``), sent to the customer."""
+    from forms_app.selectors import definition_get
+    from forms_app.services import prefill, submission_create_draft
+    from forms_app.services.customer_forms import submission_send_to_customer
+
+    try:
+        definition = definition_get(user, slug)
+        records = customer_records_get(user, thread.customer, None, transaction_id)
+    except ObjectDoesNotExist as missing:
+        raise ValidationError(
+            {"form": "You may not fill this form for this customer."}
+        ) from missing
+    account = records.transaction.account if records.transaction is not None else None
+    values = prefill(user, definition, records.customer, account, records.transaction)
+    initial = {key: item["value"] for key, item in values.items() if item["value"] is not None}
+    submission = submission_create_draft(
+        actor=user,
+        definition=definition,
+        customer=records.customer,
+        account=account,
+        transaction=records.transaction,
+        data=initial,
+    )
+    return submission_send_to_customer(actor=user, submission=submission)
+
+
 @transaction.atomic
 def staff_reply_send(
-    *, user: AnyUser, thread: Thread, body: str, draft: Draft | None = None
+    *,
+    user: AnyUser,
+    thread: Thread,
+    body: str,
+    draft: Draft | None = None,
+    form: str = "",
+    form_transaction: int | None = None,
+    seen: int | None = None,
 ) -> SecureMessage:
     """Staff answer the customer (``draft``: the assistant's draft this reply approves, as
-    edited); the customer is told by e-mail that a message is waiting, never its content."""
+    edited; ``form``: the slug of a form to send with it, bound to the customer's own
+    ``form_transaction``); the customer is told by e-mail that a message is waiting, never
+    its content. ``seen``: the newest message the sender had in front of them; customer
+    messages after it stay unanswered (the thread keeps waiting for the bank)."""
     thread = _handled_thread(user, thread)
     body = _clean_body(body)
+    if thread.customer.erased_at is not None:
+        raise ValidationError({"body": "This customer's personal data was erased."})
+    submission = _form_for_customer(user, thread, form, form_transaction) if form else None
     now = timezone.now()
     if draft is not None:
         draft = Draft.objects.select_for_update().filter(pk=draft.pk, thread=thread).first()
@@ -209,12 +300,25 @@ def staff_reply_send(
         body=body,
         draft=draft,
         approved_by=_account(user) if draft is not None else None,
+        form=submission,
     )
-    thread.status = ThreadStatus.AWAITING_CUSTOMER
-    thread.waiting_since = None
+    unseen = _customer_messages(thread).exclude(pk=message.pk)
+    unseen = unseen.filter(pk__gt=seen) if seen is not None else unseen.none()
+    first_unseen = unseen.order_by("created_at", "pk").first()
+    thread.status = ThreadStatus.AWAITING_BANK if first_unseen else ThreadStatus.AWAITING_CUSTOMER
+    thread.waiting_since = first_unseen.created_at if first_unseen else None
     thread.last_message_at = now
     thread.closed_at = None
     thread.save(update_fields=["status", "waiting_since", "last_message_at", "closed_at"])
+    # Drafts for the messages this reply answered are no longer to be sent.
+    answered = Draft.objects.filter(
+        thread=thread, status__in=[DraftStatus.READY, DraftStatus.PENDING]
+    )
+    if draft is not None:
+        answered = answered.exclude(pk=draft.pk)
+    if seen is not None:
+        answered = answered.filter(message_id__lte=seen)
+    answered.update(status=DraftStatus.SUPERSEDED, decided_at=now)
     if draft is not None:
         edited = draft.body.strip() != body
         draft.status = DraftStatus.SENT
@@ -238,7 +342,11 @@ def staff_reply_send(
         action="messaging.reply_sent",
         actor=user,
         target=message,
-        details={"thread": thread.pk, "draft": draft.pk if draft else None},
+        details={
+            "thread": thread.pk,
+            "draft": draft.pk if draft else None,
+            "form_submission": submission.pk if submission else None,
+        },
     )
     _notify_customer(thread)
     return message
@@ -289,7 +397,8 @@ def thread_close(*, user: AnyUser, thread: Thread) -> Thread:
         return thread
     thread.status = ThreadStatus.CLOSED
     thread.closed_at = timezone.now()
-    thread.save(update_fields=["status", "closed_at"])
+    thread.waiting_since = None  # closed: nothing is owed any more
+    thread.save(update_fields=["status", "closed_at", "waiting_since"])
     audit_event_record(action="messaging.thread_closed", actor=user, target=thread)
     return thread
 
@@ -313,6 +422,13 @@ def message_retract(*, user: AnyUser, message: SecureMessage) -> SecureMessage:
         raise ValidationError(
             {"message": "The customer has already read this reply (or it was withdrawn)."}
         )
+    if row.form_id is not None:
+        from forms_app.services.customer_forms import submission_recall_from_customer
+
+        form = row.form
+        if form is not None and form.sent_to_customer_at and not form.customer_confirmed_at:
+            submission_recall_from_customer(actor=user, submission=form)
+    _recompute_waiting(thread)  # the customer's question is unanswered again
     audit_event_record(
         action="messaging.reply_retracted", actor=user, target=row, details={"thread": thread.pk}
     )
@@ -371,9 +487,11 @@ def threads_close_inactive() -> int:
     if not ids:
         return 0
     with transaction.atomic():
-        count = Thread.objects.filter(pk__in=ids).update(
-            status=ThreadStatus.CLOSED, closed_at=timezone.now()
-        )
+        # The conditions again: a customer message written since the ids were read keeps
+        # its thread open.
+        closing = rows.filter(pk__in=ids)
+        ids = list(closing.values_list("pk", flat=True))
+        count = closing.update(status=ThreadStatus.CLOSED, closed_at=timezone.now())
         audit_event_record(
             action="messaging.threads_closed_inactive",
             actor_username="system",

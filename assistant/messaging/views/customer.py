@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages as flash
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -16,12 +18,18 @@ from assistant.messaging.services.threads import (
     thread_start,
 )
 from assistant.messaging.views.decorators import secure_page
+from forms_app.forms import build_form_class, post_data
+from forms_app.selectors import submission_data_for_customer, submission_sent_get
+from forms_app.services.customer_forms import submission_confirm_by_customer
 from knowledge.customers.selectors import own_accounts, own_transactions
 from portal.shortcuts import visible_or_404
 from portal.validation import parse_id
 
 
 def _form_errors(form: ThreadStartForm | ReplyForm, error: ValidationError) -> None:
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, " ".join(error.messages))
+        return
     for field, texts in error.message_dict.items():
         for text in texts:
             form.add_error(field if field in form.fields else None, text)
@@ -87,4 +95,80 @@ def thread(request: HttpRequest, pk: str) -> HttpResponse:
         "secure/thread.html",
         {"thread": row, "messages_list": thread_messages(request.user, row), "form": form},
         status=400 if form.errors else 200,
+    )
+
+
+def _origin_label(origin: dict[str, Any] | None, submission: Any) -> str:
+    """Where a value of a form sent to the customer came from, in the customer's words."""
+    if not origin:
+        return ""
+    source = origin.get("source")
+    if source == "customer_record":
+        record = origin.get("record")
+        if record == "transaction" and submission.transaction is not None:
+            return f"from your transaction of {submission.transaction.posted_date:%-d %b %Y}"
+        if record == "account":
+            return "from your account"
+        return "from your details with us"
+    if source == "customer":
+        return "changed by you"
+    return "filled in by the bank"
+
+
+@secure_page
+@require_http_methods(["GET", "POST"])
+def form_confirm(request: HttpRequest, pk: str) -> HttpResponse:
+    """A form the bank sent: its values with where each came from; correct, complete and
+    confirm it (it then goes to the bank's review)."""
+    submission = visible_or_404(submission_sent_get, "form")(request.user, parse_id(pk) or 0)
+    definition = submission.definition
+    choices = [
+        (str(t.id), f"{t.posted_date:%Y-%m-%d} · {t.merchant} · {t.amount} {t.currency}")
+        for t in own_transactions(request.user, ids=[submission.transaction_id or 0])
+    ]
+    form_class = build_form_class(definition)
+    confirmed = submission.customer_confirmed_at is not None or submission.status != "draft"
+    errors: list[str] = []
+    if request.method == "POST" and not confirmed:
+        form = form_class(request.POST, transaction_choices=choices)
+        form.is_valid()  # the form's own messages; the service's are added where new
+        try:
+            submission_confirm_by_customer(
+                user=request.user, submission=submission, data=post_data(definition, request.POST)
+            )
+        except ValidationError as error:
+            if hasattr(error, "error_dict"):
+                for field, texts in error.message_dict.items():
+                    key = field if field in form.fields else None
+                    for text in texts:
+                        if text not in form.errors.get(key or "__all__", []):
+                            form.add_error(key, text)
+            else:
+                errors = error.messages
+        else:
+            flash.success(request, "Thank you: the form is confirmed and sent to the bank.")
+            return redirect("secure:form", pk=submission.pk)
+    else:
+        form = form_class(
+            initial=submission_data_for_customer(submission), transaction_choices=choices
+        )
+    for spec in definition.fields.all():
+        if spec.key in form.fields:
+            if spec.type in ("transaction_picker", "file"):
+                form.fields[spec.key].disabled = True  # the bank's binding
+            label = _origin_label((submission.provenance or {}).get(spec.key), submission)
+            if label:
+                form.fields[spec.key].help_text = label
+    return render(
+        request,
+        "secure/form.html",
+        {
+            "submission": submission,
+            "definition": definition,
+            "form": form,
+            "confirmed": confirmed,
+            "errors": errors,
+            "values": submission_data_for_customer(submission),
+        },
+        status=400 if (form.errors or errors) else 200,
     )

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -31,6 +32,8 @@ from portal.services import audit_event_record
 PENDING = "secure_sign_in"  # session: {"user": id, "at": timestamp} between the two steps
 MAX_CODE_FAILURES = 5
 INVALID_LOGIN = "The user name or password is not right."
+NO_ADDRESS = "We hold no e-mail address to send your sign-in code to: please call the bank."
+SIGNED_IN = "You are signed in: sign out first, then open the link again."
 
 
 def _next(request: HttpRequest) -> str:
@@ -42,10 +45,18 @@ def _next(request: HttpRequest) -> str:
     return reverse("secure:home")
 
 
-def _device(user: Any) -> EmailDevice:
-    device = EmailDevice.objects.filter(user=user, name="secure-sign-in").first()
+def _device(user: Any, *, lock: bool = False) -> EmailDevice:
+    """The customer's e-mail device; its address is always the one on the customer record
+    (not the account's, which nobody should be able to redirect the codes through)."""
+    rows = EmailDevice.objects.filter(user=user, name="secure-sign-in")
+    device = (rows.select_for_update() if lock else rows).first()
     if device is None:
         device = EmailDevice.objects.create(user=user, name="secure-sign-in", confirmed=True)
+    customer = own_customer(user)
+    address = customer.email if customer is not None else ""
+    if device.email != address:
+        device.email = address
+        device.save(update_fields=["email"])
     return device
 
 
@@ -72,6 +83,16 @@ def secure_login(request: HttpRequest) -> HttpResponse:
         if user is None:
             error = INVALID_LOGIN
         else:
+            if not _device(user).email:
+                audit_event_record(
+                    action="auth.login_refused", actor=user, details={"reason": "no_address"}
+                )
+                return render(
+                    request,
+                    "secure/login.html",
+                    {"form": form, "error": NO_ADDRESS, "next": ""},
+                    status=400,
+                )
             request.session.cycle_key()
             request.session[PENDING] = {
                 "user": user.pk,
@@ -107,6 +128,7 @@ def _pending_user(request: HttpRequest) -> Any:
 
 
 @never_cache
+@sensitive_post_parameters("code")
 def secure_code(request: HttpRequest) -> HttpResponse:
     user = _pending_user(request)
     if user is None:
@@ -114,9 +136,10 @@ def secure_code(request: HttpRequest) -> HttpResponse:
     form = CodeForm(request.POST or None)
     error = ""
     if request.method == "POST" and form.is_valid():
-        device = _device(user)
         code = form.cleaned_data["code"].strip().replace(" ", "")
-        if code.isdigit() and device.verify_token(code):
+        with transaction.atomic():  # the device row locked: a code signs in once
+            accepted = code.isdigit() and _device(user, lock=True).verify_token(code)
+        if accepted:
             target = request.session[PENDING].get("next") or reverse("secure:home")
             del request.session[PENDING]
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -141,12 +164,31 @@ def secure_logout(request: HttpRequest) -> HttpResponse:
     return redirect("secure:login")
 
 
+INVITATION = "secure_invitation"  # session: the token of the link being used
+
+
+@never_cache
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitation's link: the token moves into the session and the browser goes on to a
+    URL without it (so that it stays out of access logs and Referer headers)."""
+    if request.user.is_authenticated:
+        # The link sets the password of the invited account, not of the one signed in here.
+        return render(request, "secure/invitation.html", {"invalid": SIGNED_IN}, status=400)
+    try:
+        invitation_check(token)
+    except ValidationError as error:
+        return render(request, "secure/invitation.html", {"invalid": error.messages[0]}, status=404)
+    request.session[INVITATION] = token
+    return redirect("secure:invitation_password")
+
+
 @never_cache
 @sensitive_post_parameters("password", "password_again")
-def invitation(request: HttpRequest, token: str) -> HttpResponse:
-    """The invitation's link: choose a password (the link is used up)."""
+def invitation_password(request: HttpRequest) -> HttpResponse:
+    """Choose the password of the invited account (the link is used up)."""
     if request.user.is_authenticated:
-        logout(request)  # a link opened in someone else's session is not theirs to use
+        return render(request, "secure/invitation.html", {"invalid": SIGNED_IN}, status=400)
+    token = str(request.session.get(INVITATION, ""))
     try:
         invited = invitation_check(token)
     except ValidationError as error:
@@ -160,15 +202,15 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
                 password_again=form.cleaned_data["password_again"],
             )
         except ValidationError as error:
-            if hasattr(error, "error_dict"):
-                for field, messages in error.message_dict.items():
-                    for message in messages:
-                        form.add_error(field if field in form.fields else None, message)
-            else:
+            if not hasattr(error, "error_dict"):
                 return render(
                     request, "secure/invitation.html", {"invalid": error.messages[0]}, status=404
                 )
+            for field, messages in error.message_dict.items():
+                for message in messages:
+                    form.add_error(field if field in form.fields else None, message)
         else:
+            request.session.pop(INVITATION, None)
             return render(request, "secure/invitation_done.html")
     return render(
         request,

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -33,8 +33,11 @@ from assistant.messaging.services.threads import (
     thread_close,
     thread_mark_read,
 )
+from forms_app.selectors import definition_get
+from forms_app.services.submissions import transaction_choices
 from knowledge.customers.selectors import customer_login_of
 from portal.permissions import Action
+from portal.services import audit_event_record
 from portal.shortcuts import visible_or_404
 from portal.validation import parse_id
 from portal.views.decorators import portal_page
@@ -44,7 +47,9 @@ _get_thread = visible_or_404(thread_get, "thread")
 
 
 def _errors(error: ValidationError) -> str:
-    return " ".join(" ".join(texts) for texts in error.message_dict.values())
+    if hasattr(error, "error_dict"):
+        return " ".join(" ".join(texts) for texts in error.message_dict.values())
+    return " ".join(error.messages)
 
 
 @portal_page(Action.HANDLE_MESSAGES)
@@ -69,6 +74,15 @@ def inbox(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _form_title(user: Any, slug: str) -> str:
+    if not slug:
+        return ""
+    try:
+        return definition_get(user, slug).title
+    except ObjectDoesNotExist:
+        return ""  # not a form this person may fill: nothing to offer
+
+
 def _handlers(thread: Any) -> list[Any]:
     """People the thread may be assigned to: active staff who handle its region."""
     from assistant.messaging.permissions import handles_threads, threads_visible_to
@@ -84,12 +98,18 @@ def _handlers(thread: Any) -> list[Any]:
 @portal_page(Action.HANDLE_MESSAGES)
 def thread(request: HttpRequest, pk: str) -> HttpResponse:
     row = _get_thread(request.user, parse_id(pk) or 0)
+    audit_event_record(action="messaging.thread_viewed", actor=request.user, target=row)
     thread_mark_read(user=request.user, thread=row)
     drafts = thread_drafts(request.user, row)
     ready = next((d for d in drafts if d.status == DraftStatus.READY), None)
+    proposal = (ready.form_proposal or {}) if ready else {}
     reply_form = StaffReplyForm(
         initial={"body": ready.body if ready else "", "draft": ready.pk if ready else None}
     )
+    choices = transaction_choices(request.user, row.customer) if proposal else []
+    bound = str(proposal.get("transaction_id") or "")
+    if bound and bound not in {value for value, _ in choices}:
+        bound = ""  # no longer among the transactions this person may pick
     return render(
         request,
         "messaging/thread.html",
@@ -99,6 +119,10 @@ def thread(request: HttpRequest, pk: str) -> HttpResponse:
             "drafts": drafts,
             "ready_draft": ready,
             "reply_form": reply_form,
+            "proposal": proposal,
+            "proposal_title": _form_title(request.user, proposal.get("form", "")),
+            "transaction_choices": choices,
+            "bound_transaction": bound,
             "note_form": NoteForm(),
             "handlers": _handlers(row),
             "has_account": customer_login_of(row.customer) is not None,
@@ -117,8 +141,17 @@ def reply(request: HttpRequest, pk: str) -> HttpResponse:
     draft = None
     if form.cleaned_data.get("draft"):
         draft = visible_or_404(draft_get, "draft")(request.user, form.cleaned_data["draft"])
+    send_form = form.cleaned_data.get("include_form") and form.cleaned_data.get("form")
     try:
-        staff_reply_send(user=request.user, thread=row, body=form.cleaned_data["body"], draft=draft)
+        staff_reply_send(
+            user=request.user,
+            thread=row,
+            body=form.cleaned_data["body"],
+            draft=draft,
+            form=form.cleaned_data["form"] if send_form else "",
+            form_transaction=form.cleaned_data.get("form_transaction") if send_form else None,
+            seen=form.cleaned_data.get("seen"),
+        )
     except ValidationError as error:
         flash.error(request, _errors(error))
     else:
@@ -213,7 +246,7 @@ def invite(request: HttpRequest, customer_id: str) -> HttpResponse:
     try:
         invitation_send(user=request.user, customer_id=cid)
     except ValidationError as error:
-        flash.error(request, _errors(error) if hasattr(error, "error_dict") else error.messages[0])
+        flash.error(request, _errors(error))
     except OSError:
         flash.error(request, "The e-mail could not be sent (mail server unreachable); try again.")
     else:

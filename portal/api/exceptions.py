@@ -15,11 +15,13 @@ from portal.errors import ApplicationError
 from portal.services import audit_event_record
 
 API_PREFIX = "/api/"
+CUSTOMER_API_PREFIX = "/secure/api/"  # the customers' API (assistant.messaging)
 
 
 def is_api_request(request: HttpRequest) -> bool:
-    """Under ``/api/``: every answer there, errors included, is JSON."""
-    return request.path_info.startswith(API_PREFIX)
+    """Under ``/api/`` (and the customers' ``/secure/api/``): every answer there, errors
+    included, is JSON."""
+    return request.path_info.startswith((API_PREFIX, CUSTOMER_API_PREFIX))
 
 
 def error_response(message: str, status: int, extra: dict[str, Any] | None = None) -> JsonResponse:

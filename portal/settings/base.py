@@ -286,6 +286,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Operation ids and tags from the path after /api/ (the customers' API is under
+    # /secure/api/v1/, so the common prefix alone would no longer be /api/).
+    "SCHEMA_PATH_PREFIX": r"/api/",
+    "ENUM_NAME_OVERRIDES": {
+        "SecureThreadCategoryEnum": "assistant.messaging.models.Category",
+        "SecureThreadStatusEnum": "assistant.messaging.models.ThreadStatus",
+        "SecureDraftStatusEnum": "assistant.messaging.models.DraftStatus",
+        "DocumentStatusEnum": "knowledge.models.DocumentStatus",
+    },
     # Every operation's common errors (400/401/403/429, 404 for pages, 413 for bodies), each
     # with the error body {"message", "extra"} (portal/api/schema.py).
     "POSTPROCESSING_HOOKS": [

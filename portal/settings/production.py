@@ -1,5 +1,7 @@
 """Production: every secret and address comes from the environment, with no default."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from portal.logs import logging_config
 from portal.settings.base import *  # noqa: F403
 from portal.settings.base import DATABASES, LOG_LEVEL, env
@@ -30,3 +32,10 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = logging_config(fmt=LOG_FORMAT, level=LOG_LEVEL)
 # Each web and worker process loads the embedding model when it starts.
 EMBEDDING_WARM_ON_START = env.bool("EMBEDDING_WARM_ON_START", default=True)
+
+# Customers follow links in e-mails and get sign-in codes by e-mail: the portal's public
+# address must be given (https), and mail must leave over TLS unless the bank says otherwise.
+PORTAL_PUBLIC_URL = env.str("PORTAL_PUBLIC_URL").rstrip("/")
+if not PORTAL_PUBLIC_URL.startswith("https://"):
+    raise ImproperlyConfigured("PORTAL_PUBLIC_URL must be the portal's https:// address.")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=True)

@@ -107,7 +107,7 @@ def test_customer_message_draft_approval_notification_form_review(
             "textarea[name=body]",
             "I don't recognise a $54.20 charge from ACME on my credit card. How do I dispute it?",
         )
-        customer.click("button[type=submit]")
+        customer.click("[data-send]")
         customer.wait_for_url(re.compile(r".*/secure/threads/\d+/$"))
         thread = Thread.objects.get()
 

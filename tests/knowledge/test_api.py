@@ -79,6 +79,7 @@ def test_collections_list(role_users: dict[str, Any], collections: dict[str, Col
     assert {c["slug"]: c["manageable"] for c in managed} == {
         "fraud-disputes": True,
         "products-fees": True,
+        "customer-help": True,
     }
     assert _client(role_users["integration"]).get("/api/v1/collections/").json() == []
 

@@ -18,11 +18,12 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://portal:secret@db.internal:5432/portal",
     "REDIS_URL": "redis://redis.internal:6379/0",
     "FIELD_ENCRYPTION_KEYS": "Qd9nKHoglvKQQ7XxsO2OEat5_fhH-vNDUQB0H-QL9mw=",
+    "PORTAL_PUBLIC_URL": "https://portal.bank.example",
 }
 
 
 def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    prefixes = ("DJANGO_", "DATABASE_", "REDIS_", "FIELD_ENCRYPTION_")
+    prefixes = ("DJANGO_", "DATABASE_", "REDIS_", "FIELD_ENCRYPTION_", "PORTAL_PUBLIC_URL")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -49,6 +50,7 @@ def test_check_deploy_passes_with_required_variables() -> None:
         "DATABASE_URL",
         "REDIS_URL",
         "FIELD_ENCRYPTION_KEYS",
+        "PORTAL_PUBLIC_URL",
     ],
 )
 def test_production_refuses_to_start_without(missing: str) -> None:
@@ -68,3 +70,9 @@ def test_production_logs_json_warms_up_and_hides_metrics() -> None:
     assert result.returncode == 0, result.stderr
     # (the last line: Django's shell may first say what it imported)
     assert result.stdout.strip().splitlines()[-1].split() == ["json", "True", "[]", "''", "False"]
+
+
+def test_production_wants_an_https_public_address() -> None:
+    result = _manage("check", env={**PRODUCTION_ENV, "PORTAL_PUBLIC_URL": "http://portal"})
+    assert result.returncode != 0
+    assert "PORTAL_PUBLIC_URL must be the portal's https:// address" in result.stderr

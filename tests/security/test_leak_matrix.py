@@ -1138,6 +1138,7 @@ FILLERS: dict[str, Filler] = {
     "secure:records": _none,
     "secure:thread_new": _none,
     "secure:thread": _pks(_threads),
+    "secure:form": _pks(_submissions),  # forms sent to customers: their own only
     "secure:login": _none,
     "secure:code": _none,
     "secure:logout": _none,  # POST-probed last (it signs the user out)

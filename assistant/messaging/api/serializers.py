@@ -38,7 +38,7 @@ class ThreadSerializer(serializers.ModelSerializer[Thread]):
         return {"id": customer.pk, "number": customer.customer_number, "name": customer.full_name}
 
 
-class MessageSerializer(serializers.ModelSerializer[SecureMessage]):
+class SecureMessageSerializer(serializers.ModelSerializer[SecureMessage]):
     author = serializers.CharField(source="author.username", read_only=True, default=None)
     approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
 
@@ -59,7 +59,7 @@ class MessageSerializer(serializers.ModelSerializer[SecureMessage]):
         ]
 
 
-class DraftSerializer(serializers.ModelSerializer[Draft]):
+class SecureDraftSerializer(serializers.ModelSerializer[Draft]):
     decided_by = serializers.CharField(source="decided_by.username", read_only=True, default=None)
 
     class Meta:
@@ -90,10 +90,10 @@ class ThreadDetailSerializer(ThreadSerializer):
         fields = [*ThreadSerializer.Meta.fields, "messages", "drafts"]
 
     def get_messages(self, thread: Thread) -> list[dict[str, Any]]:
-        return list(MessageSerializer(self.context["messages"], many=True).data)
+        return list(SecureMessageSerializer(self.context["messages"], many=True).data)
 
     def get_drafts(self, thread: Thread) -> list[dict[str, Any]]:
-        return list(DraftSerializer(self.context["drafts"], many=True).data)
+        return list(SecureDraftSerializer(self.context["drafts"], many=True).data)
 
 
 class ThreadListQuerySerializer(serializers.Serializer[Any]):

@@ -21,10 +21,10 @@ from assistant.messaging.api.serializers import (
     CustomerMessageSerializer,
     CustomerThreadDetailSerializer,
     CustomerThreadSerializer,
-    DraftSerializer,
-    MessageSerializer,
     NoteSerializer,
     ReplySerializer,
+    SecureDraftSerializer,
+    SecureMessageSerializer,
     ThreadDetailSerializer,
     ThreadListQuerySerializer,
     ThreadSerializer,
@@ -133,7 +133,7 @@ class ThreadReplyApi(APIView):
         summary="Reply to the customer",
         tags=TAGS,
         request=ReplySerializer,
-        responses={201: MessageSerializer, **_ERRORS, **_NOT_FOUND},
+        responses={201: SecureMessageSerializer, **_ERRORS, **_NOT_FOUND},
     )
     def post(self, request: Request, pk: int) -> Response:
         thread = _thread(request.user, pk)
@@ -155,7 +155,7 @@ class ThreadReplyApi(APIView):
             form_transaction=data.get("form_transaction"),
             seen=data.get("seen"),
         )
-        return Response(MessageSerializer(message).data, status=status.HTTP_201_CREATED)
+        return Response(SecureMessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
 class ThreadNoteApi(APIView):
@@ -167,14 +167,14 @@ class ThreadNoteApi(APIView):
         summary="Add an internal note",
         tags=TAGS,
         request=NoteSerializer,
-        responses={201: MessageSerializer, **_ERRORS, **_NOT_FOUND},
+        responses={201: SecureMessageSerializer, **_ERRORS, **_NOT_FOUND},
     )
     def post(self, request: Request, pk: int) -> Response:
         thread = _thread(request.user, pk)
         payload = NoteSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         note = note_add(user=request.user, thread=thread, body=payload.validated_data["body"])
-        return Response(MessageSerializer(note).data, status=status.HTTP_201_CREATED)
+        return Response(SecureMessageSerializer(note).data, status=status.HTTP_201_CREATED)
 
 
 class ThreadAssignApi(APIView):
@@ -227,11 +227,12 @@ class MessageRetractApi(APIView):
         summary="Withdraw a reply",
         tags=TAGS,
         request=None,
-        responses={200: MessageSerializer, **_ERRORS, **_NOT_FOUND},
+        responses={200: SecureMessageSerializer, **_ERRORS, **_NOT_FOUND},
     )
     def post(self, request: Request, pk: int) -> Response:
         message = visible_or_not_found(message_get, "message")(request.user, pk)
-        return Response(MessageSerializer(message_retract(user=request.user, message=message)).data)
+        retracted = message_retract(user=request.user, message=message)
+        return Response(SecureMessageSerializer(retracted).data)
 
 
 class DraftDiscardApi(APIView):
@@ -241,11 +242,11 @@ class DraftDiscardApi(APIView):
         summary="Discard the assistant's draft",
         tags=TAGS,
         request=None,
-        responses={200: DraftSerializer, **_ERRORS, **_NOT_FOUND},
+        responses={200: SecureDraftSerializer, **_ERRORS, **_NOT_FOUND},
     )
     def post(self, request: Request, pk: int) -> Response:
         draft = visible_or_not_found(draft_get, "draft")(request.user, pk)
-        return Response(DraftSerializer(draft_discard(user=request.user, draft=draft)).data)
+        return Response(SecureDraftSerializer(draft_discard(user=request.user, draft=draft)).data)
 
 
 # --- the customer side ---------------------------------------------------------------------

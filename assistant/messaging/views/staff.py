@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages as flash
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -36,7 +37,7 @@ from assistant.messaging.services.threads import (
 from forms_app.selectors import definition_get
 from forms_app.services.submissions import transaction_choices
 from knowledge.customers.selectors import customer_login_of
-from portal.permissions import Action
+from portal.permissions import ROLE_ACTIONS, Action, Role
 from portal.services import audit_event_record
 from portal.shortcuts import visible_or_404
 from portal.validation import parse_id
@@ -84,15 +85,18 @@ def _form_title(user: Any, slug: str) -> str:
 
 
 def _handlers(thread: Any) -> list[Any]:
-    """People the thread may be assigned to: active staff who handle its region."""
-    from assistant.messaging.permissions import handles_threads, threads_visible_to
-
-    users = get_user_model().objects.filter(is_active=True).order_by("username")[:500]
-    return [
-        u
-        for u in users
-        if handles_threads(u) and threads_visible_to(u).filter(pk=thread.pk).exists()
-    ]
+    """People the thread may be assigned to (one query): active staff of a role that handles
+    messages, serving the customer's region or every region (the service checks again)."""
+    handling = [r.value for r, acts in ROLE_ACTIONS.items() if Action.HANDLE_MESSAGES in acts]
+    everywhere = [r.value for r, acts in ROLE_ACTIONS.items() if Action.SEE_ALL_REGIONS in acts]
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=handling)
+        .exclude(groups__name=Role.CUSTOMER.value)
+        .filter(Q(groups__name__in=everywhere) | Q(profile__regions=thread.customer.region_id))
+        .distinct()
+        .order_by("username")[:500]
+    )
 
 
 @portal_page(Action.HANDLE_MESSAGES)

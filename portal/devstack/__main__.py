@@ -12,6 +12,7 @@ With ``SSO_DEMO=1``, ``run`` also starts the demo identity provider (``tests/idp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import os
 import shutil
@@ -110,6 +111,10 @@ def _terminate(processes: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        # What the child left behind in its group (a Celery pool process still busy with a
+        # task when its parent stopped) goes too: nothing outlives the launcher.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _process_env() -> dict[str, str]:

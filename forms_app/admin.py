@@ -51,7 +51,14 @@ class FormDefinitionAdminForm(forms.ModelForm[FormDefinition]):
 
     class Meta:
         model = FormDefinition
-        fields = ["slug", "title", "description", "fill_roles", "review_roles"]
+        fields = [
+            "slug",
+            "title",
+            "description",
+            "fill_roles",
+            "review_roles",
+            "customer_reauthentication",
+        ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -110,6 +110,7 @@ DEMO_FORMS: list[dict[str, Any]] = [
         "description": "Record a customer's new postal address.",
         "fill_roles": FRONT_LINE,
         "review_roles": ["supervisor"],
+        "customer_reauthentication": True,
         "fields": [
             *CUSTOMER_FIELDS,
             {

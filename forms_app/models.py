@@ -49,6 +49,13 @@ class FormDefinition(models.Model):
     )
     fill_roles = ArrayField(models.CharField(max_length=32), default=list, blank=True)
     review_roles = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    # High risk when sent to a customer (an address change is how accounts are taken over):
+    # the customer enters their password again to confirm it.
+    customer_reauthentication = models.BooleanField(
+        default=False,
+        verbose_name="customers re-authenticate to confirm",
+        help_text="Sent to a customer, the form is confirmed only with their password again.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -47,7 +47,7 @@ from knowledge.customers.selectors import (
 )
 from portal.permissions import Action
 from portal.services import audit_event_record
-from portal.shortcuts import visible_or_404
+from portal.shortcuts import stored_file_response, visible_or_404
 from portal.validation import parse_id
 from portal.views.decorators import portal_page
 
@@ -260,23 +260,18 @@ def submission_attachment(request: HttpRequest, pk: int, attachment_id: int) -> 
     """
     submission = visible_or_404(submission_get, "submission")(request.user, pk)
     attachment = get_object_or_404(submission.attachments, pk=attachment_id)
-    if not attachment.file:
-        raise Http404("This file was erased.")
-    plaintext = attachment.file.storage.open(attachment.file.name, "rb")
+    response = stored_file_response(
+        attachment.file,
+        filename=attachment.original_filename,
+        content_type=attachment.content_type,
+        size=attachment.size_bytes,
+    )
     audit_event_record(
         action="form_submission.file_downloaded",
         actor=request.user,
         target=submission,
         details={"attachment_id": attachment.pk, "filename": attachment.original_filename},
     )
-    response = FileResponse(
-        plaintext,
-        as_attachment=True,
-        filename=attachment.original_filename,
-        content_type=attachment.content_type,
-    )
-    # The plaintext's size (the stored file is larger): FileResponse cannot measure a stream.
-    response["Content-Length"] = str(attachment.size_bytes)
     return response
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.conf import settings
 
 from assistant.messaging.models import Category
+from portal.formatting import format_size
 
 
 class SecureLoginForm(forms.Form):
@@ -34,6 +37,36 @@ class InvitationForm(forms.Form):
     )
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several files in one input (Django's documented pattern); the services check them."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        accept = ".pdf,.png,.jpg,.jpeg,.txt,application/pdf,image/png,image/jpeg,text/plain"
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": accept}))
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        single = super().clean
+        if isinstance(data, list | tuple):
+            return [single(item, initial) for item in data if item]
+        return [single(data, initial)] if data else []
+
+
+def _attachments() -> MultipleFileField:
+    return MultipleFileField(
+        label="Attach files (optional)",
+        help_text=(
+            f"PDF, PNG, JPEG or text; up to {settings.SECURE_ATTACHMENTS_PER_MESSAGE} files, "
+            f"{format_size(settings.SECURE_ATTACHMENTS_MAX_BYTES)} together."
+        ),
+    )
+
+
 def _body(label: str) -> forms.CharField:
     return forms.CharField(
         label=label,
@@ -46,14 +79,17 @@ class ThreadStartForm(forms.Form):
     category = forms.ChoiceField(label="What is it about?", choices=Category.choices)
     subject = forms.CharField(label="Subject", max_length=200)
     body = _body("Your message")
+    attachments = _attachments()
 
 
 class ReplyForm(forms.Form):
     body = _body("Your message")
+    attachments = _attachments()
 
 
 class StaffReplyForm(forms.Form):
     body = _body("Reply to the customer")
+    attachments = _attachments()
     draft = forms.IntegerField(required=False, widget=forms.HiddenInput)
     # The form proposed by the draft: sent with the reply when ``include_form`` is ticked.
     include_form = forms.BooleanField(required=False)

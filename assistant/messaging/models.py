@@ -8,12 +8,14 @@ times, ids and categories stay plain: the inbox filters and orders on them.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
 from django.db import models
 
 from portal.crypto import EncryptedJSONField, EncryptedTextField
+from portal.storage import encrypted_storage
 
 
 class Category(models.TextChoices):
@@ -132,6 +134,36 @@ class SecureMessage(_OfCustomer):
 
     def _customer(self) -> Any:
         return self.thread.customer if self.thread_id else None
+
+
+def _attachment_path(instance: models.Model, filename: str) -> str:
+    # A random name: nothing of the customer's file name on disk or in the blob store (the
+    # original name is kept, encrypted, in the row).
+    token = uuid.uuid4().hex
+    return f"secure-messages/{token[:2]}/{token}"
+
+
+class MessageAttachment(_OfCustomer):
+    """A file sent with a message (a receipt, a statement), checked like document uploads
+    (type by its magic bytes, size), encrypted at rest (``portal.storage``) and served only
+    through the message center's views, to those who see its message."""
+
+    message = models.ForeignKey(SecureMessage, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=_attachment_path, max_length=300, storage=encrypted_storage)
+    original_filename = EncryptedTextField()
+    content_type = models.CharField(max_length=120)  # as its content was checked
+    sha256 = models.CharField(max_length=64)  # of the plaintext
+    size_bytes = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["message", "id"]
+
+    def __str__(self) -> str:
+        return f"Attachment {self.pk} of message {self.message_id}"  # never the file name
+
+    def _customer(self) -> Any:
+        return self.message.thread.customer if self.message_id else None
 
 
 class DraftStatus(models.TextChoices):

@@ -16,5 +16,6 @@ urlpatterns = [
     path("records/", customer.records, name="records"),
     path("threads/new/", customer.thread_new, name="thread_new"),
     path("threads/<str:pk>/", customer.thread, name="thread"),
+    path("threads/<str:pk>/files/<str:attachment_id>/", customer.attachment, name="attachment"),
     path("forms/<str:pk>/", customer.form_confirm, name="form"),
 ]

@@ -11,6 +11,7 @@ from django.utils import timezone
 from assistant.messaging.models import (
     Draft,
     DraftStatus,
+    MessageAttachment,
     SecureMessage,
     Thread,
     ThreadStatus,
@@ -71,8 +72,19 @@ def thread_get(user: AnyUser, pk: int) -> Thread:
 
 def thread_messages(user: AnyUser, thread: Thread) -> list[SecureMessage]:
     return list(
-        messages_visible_to(user, thread).select_related("author", "approved_by", "retracted_by")
+        messages_visible_to(user, thread)
+        .select_related("author", "approved_by", "retracted_by")
+        .prefetch_related("attachments")
     )
+
+
+def attachment_get(user: AnyUser, thread: Thread, pk: int) -> MessageAttachment:
+    """A file of a message of ``thread`` (fetched through ``thread_get``) that ``user``
+    reads: a customer never gets the files of a withdrawn reply (``DoesNotExist``)."""
+    attachment: MessageAttachment = MessageAttachment.objects.select_related("message").get(
+        pk=pk, message__in=messages_visible_to(user, thread)
+    )
+    return attachment
 
 
 def unread_of(user: AnyUser, thread: Thread) -> QuerySet[SecureMessage]:

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", staff.inbox, name="inbox"),
     path("<str:pk>/", staff.thread, name="thread"),
     path("<str:pk>/reply/", staff.reply, name="reply"),
+    path("<str:pk>/files/<str:attachment_id>/", staff.attachment, name="attachment"),
     path("<str:pk>/note/", staff.note, name="note"),
     path("<str:pk>/assign/", staff.assign, name="assign"),
     path("<str:pk>/close/", staff.close, name="close"),

@@ -47,6 +47,7 @@ class FormDefinitionDetailSerializer(serializers.ModelSerializer[FormDefinition]
             "status",
             "fill_roles",
             "review_roles",
+            "customer_reauthentication",
             "fields",
             "json_schema",
         ]

@@ -19,6 +19,7 @@ from portal.services import audit_event_record
 from portal.types import AnyUser, account_of
 
 ALREADY = "This form was already confirmed."
+REAUTHENTICATE = "Enter your password again to confirm this form."
 
 
 @db_transaction.atomic
@@ -60,16 +61,24 @@ def customer_changes(submission: FormSubmission) -> list[dict[str, Any]]:
 
 @db_transaction.atomic
 def submission_confirm_by_customer(
-    *, user: AnyUser, submission: FormSubmission, data: Mapping[str, Any]
+    *,
+    user: AnyUser,
+    submission: FormSubmission,
+    data: Mapping[str, Any],
+    reauthenticated: bool = False,
 ) -> FormSubmission:
     """The customer confirms a form sent to them, with their corrections: validated as a
     complete form, then submitted for review with the customer as submitter. The transaction
-    (and any other record binding) stays the one the bank sent."""
+    (and any other record binding) stays the one the bank sent. A high-risk form
+    (``customer_reauthentication``) needs ``reauthenticated``: the caller checked the
+    customer's password again just now."""
     if not submissions_sent_to(user).filter(pk=submission.pk).exists():
         raise FormSubmission.DoesNotExist("No such form.")
     submission = _locked(submission)
     if submission.customer_confirmed_at or submission.status != SubmissionStatus.DRAFT:
         raise ValidationError(ALREADY)
+    if submission.definition.customer_reauthentication and not reauthenticated:
+        raise ValidationError({"password": REAUTHENTICATE})
     specs = {spec.key: spec for spec in submission.definition.fields.all()}
     merged = {key: value for key, value in data.items() if key in specs}
     for key, spec in specs.items():
@@ -108,7 +117,11 @@ def submission_confirm_by_customer(
         action="form_submission.confirmed_by_customer",
         actor=user,
         target=submission,
-        details={"form": submission.definition.slug, "changed_fields": changed},
+        details={
+            "form": submission.definition.slug,
+            "changed_fields": changed,
+            "reauthenticated": reauthenticated,
+        },
     )
     return submission
 

@@ -67,6 +67,7 @@ def definition_create(
     description: str = "",
     fill_roles: Iterable[str] = (),
     review_roles: Iterable[str] = (),
+    customer_reauthentication: bool = False,
 ) -> FormDefinition:
     """Create a draft definition (the next version of ``slug``) with its fields."""
     definition = FormDefinition(
@@ -77,6 +78,7 @@ def definition_create(
         status=DefinitionStatus.DRAFT,
         fill_roles=sorted(set(fill_roles)),
         review_roles=sorted(set(review_roles)),
+        customer_reauthentication=customer_reauthentication,
         created_by=account_of(actor),
     )
     definition.full_clean()
@@ -145,6 +147,7 @@ def definition_revise(*, actor: AnyUser, definition: FormDefinition) -> FormDefi
         status=DefinitionStatus.DRAFT,
         fill_roles=list(definition.fill_roles),
         review_roles=list(definition.review_roles),
+        customer_reauthentication=definition.customer_reauthentication,
         created_by=account_of(actor),
     )
     revision.full_clean()

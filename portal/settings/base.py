@@ -535,6 +535,12 @@ SECURE_MESSAGE_MAX_CHARS = env.int("SECURE_MESSAGE_MAX_CHARS", default=10000)
 SECURE_CUSTOMER_MESSAGES_PER_HOUR = env.int("SECURE_CUSTOMER_MESSAGES_PER_HOUR", default=20)
 # Sources in a draft reply (customer-facing collections only).
 SECURE_DRAFT_SOURCES = env.int("SECURE_DRAFT_SOURCES", default=5)
+# Files attached to one message (a receipt, a statement): how many, and their total size
+# (at most KNOWLEDGE_MAX_UPLOAD_BYTES, the largest request body a multipart upload may have).
+SECURE_ATTACHMENTS_PER_MESSAGE = env.int("SECURE_ATTACHMENTS_PER_MESSAGE", default=5)
+SECURE_ATTACHMENTS_MAX_BYTES = min(
+    env.int("SECURE_ATTACHMENTS_MAX_BYTES", default=10 * 1024 * 1024), KNOWLEDGE_MAX_UPLOAD_BYTES
+)
 CELERY_BEAT_SCHEDULE.update(
     {
         "messaging-close-inactive": {

@@ -1,15 +1,16 @@
 """The secure message center end to end, in a real browser, with a real Celery worker and a
 real SMTP server: a customer signs in with the e-mailed code and writes about an unrecognised
-charge; the worker drafts a reply from the customer-facing collection and proposes the dispute
-form bound to that charge; the agent edits, approves and sends; the customer is e-mailed a link
-(never the content), reads the reply and confirms the pre-filled form; the supervisor approves
-it."""
+charge, attaching the receipt; the worker drafts a reply from the customer-facing collection
+and proposes the dispute form bound to that charge; the agent downloads the receipt, edits,
+approves and sends; the customer is e-mailed a link (never the content), reads the reply and
+confirms the pre-filled form; the supervisor approves it."""
 
 from __future__ import annotations
 
 import re
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ from tests.support.smtp import Mailbox, smtp_as_portal_mail
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "secure journey password 5"
+RECEIPT = b"%PDF-1.4\n% ACME Ltd receipt: 54.20 USD, card ending 4242\n%%EOF\n"
 
 
 def _wait(condition: Callable[[], Any], what: str, seconds: float = 90) -> Any:
@@ -107,6 +109,10 @@ def test_customer_message_draft_approval_notification_form_review(
             "textarea[name=body]",
             "I don't recognise a $54.20 charge from ACME on my credit card. How do I dispute it?",
         )
+        customer.set_input_files(
+            "input[name=attachments]",
+            files=[{"name": "acme-receipt.pdf", "mimeType": "application/pdf", "buffer": RECEIPT}],
+        )
         customer.click("[data-send]")
         customer.wait_for_url(re.compile(r".*/secure/threads/\d+/$"))
         thread = Thread.objects.get()
@@ -128,6 +134,11 @@ def test_customer_message_draft_approval_notification_form_review(
         assert agent.locator("[data-draft-citations] li").count() >= 1
         assert agent.locator("[data-confidence=sources]").is_visible()
         assert agent.input_value("[data-form-transaction]") == str(acme)
+        # The receipt the customer attached downloads for the agent.
+        with agent.expect_download() as receipt:
+            agent.click("[data-attachment]")
+        assert receipt.value.suggested_filename == "acme-receipt.pdf"
+        assert Path(receipt.value.path()).read_bytes() == RECEIPT
         body = agent.input_value("textarea[name=body]")
         agent.fill("textarea[name=body]", body + "\n\nKind regards, Alex")
         agent.click("[data-reply-form] button[type=submit]")

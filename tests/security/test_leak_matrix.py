@@ -15,8 +15,9 @@ back:
   submissions (``CANARY-SUB-<owner>-<what>`` in the values and in an attached file); a
   secure thread per region's customer (``CANARY-THR-<region>`` in its subject and the
   customer's message, ``CANARY-RPL-<region>`` in the bank's reply, ``CANARY-NOTE-<region>``
-  in an internal note, ``CANARY-RET-<region>`` in a reply withdrawn before it was read) with
-  the assistant's draft (from the customer-facing collection only).
+  in an internal note, ``CANARY-RET-<region>`` in a reply withdrawn before it was read; each
+  also in a file sent with its message) with the assistant's draft (from the
+  customer-facing collection only).
 * **customers**: a customer account per region, linked to that region's canary customer:
   confined to /secure/ (everything else 404), they must reach their own thread, reply and
   records (account number masked) and nothing else, staff never their pages.
@@ -83,7 +84,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from assistant.answering import answer
-from assistant.messaging.models import Draft, SecureMessage, Thread
+from assistant.messaging.models import Draft, MessageAttachment, SecureMessage, Thread
 from assistant.messaging.permissions import handles_threads, threads_visible_to
 from assistant.messaging.services.drafting import draft_write
 from assistant.messaging.services.threads import (
@@ -320,6 +321,7 @@ def _thread(users: dict[str, Any], code: str, echo: EchoModel) -> Thread:
         subject=f"Card fees CANARY-THR-{code}",
         category="card_dispute",
         body=f"CANARY-THR-{code}: what are the card fees and how do I dispute a charge?",
+        attachments=[_text_file("receipt.txt", f"Receipt CANARY-THR-{code}")],
     )
     draft = draft_write(Draft.objects.get(thread=thread).pk)
     assert draft is not None and draft.status == "ready", draft
@@ -327,10 +329,24 @@ def _thread(users: dict[str, Any], code: str, echo: EchoModel) -> Thread:
     internal = [f"CANARY-COL-{c.slug}" for c in Collection.objects.filter(customer_facing=False)]
     assert not any(word.lower() in draft.body.lower() for word in internal)
     note_add(user=staff, thread=thread, body=f"CANARY-NOTE-{code}: the customer called too")
-    withdrawn = staff_reply_send(user=staff, thread=thread, body=f"CANARY-RET-{code}: oops")
+    withdrawn = staff_reply_send(
+        user=staff,
+        thread=thread,
+        body=f"CANARY-RET-{code}: oops",
+        attachments=[_text_file("wrong.txt", f"Withdrawn CANARY-RET-{code}")],
+    )
     message_retract(user=staff, message=withdrawn)
-    staff_reply_send(user=staff, thread=thread, body=f"CANARY-RPL-{code}: here is the answer")
+    staff_reply_send(
+        user=staff,
+        thread=thread,
+        body=f"CANARY-RPL-{code}: here is the answer",
+        attachments=[_text_file("guide.txt", f"Guide CANARY-RPL-{code}")],
+    )
     return thread
+
+
+def _text_file(name: str, text: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, text.encode(), content_type="text/plain")
 
 
 def seed(echo: EchoModel) -> World:
@@ -1001,6 +1017,15 @@ def _form_preview(world: World) -> list[tuple[dict[str, Any], str]]:
     ]
 
 
+def _message_attachments(world: World) -> list[tuple[dict[str, Any], str]]:
+    # Every file of a secure message under every thread (and a missing one): only its own
+    # thread serves it, to those who read its message.
+    ids = [*MessageAttachment.objects.order_by("pk").values_list("pk", flat=True), MISSING_PK]
+    return [
+        ({"pk": thread.pk, "attachment_id": pk}, "") for thread in _threads(world) for pk in ids
+    ]
+
+
 def _attachments(world: World) -> list[tuple[dict[str, Any], str]]:
     # Every attachment under every submission: only its own submission may serve it.
     return [
@@ -1113,6 +1138,7 @@ FILLERS: dict[str, Filler] = {
     ),
     "messaging:thread": _pks(_threads),
     "messaging:reply": _pks(_threads),
+    "messaging:attachment": _message_attachments,
     "messaging:note": _pks(_threads),
     "messaging:assign": _pks(_threads),
     "messaging:close": _pks(_threads),
@@ -1126,6 +1152,7 @@ FILLERS: dict[str, Filler] = {
     ),
     "api:thread_detail": _pks(_threads),
     "api:thread_reply": _pks(_threads),
+    "api:thread_attachment": _message_attachments,
     "api:thread_note": _pks(_threads),
     "api:thread_assign": _pks(_threads),
     "api:thread_close": _pks(_threads),
@@ -1134,10 +1161,12 @@ FILLERS: dict[str, Filler] = {
     "secure_api:thread_list": _none,
     "secure_api:thread_detail": _pks(_threads),
     "secure_api:thread_messages": _pks(_threads),
+    "secure_api:thread_attachment": _message_attachments,
     "secure:home": _none,
     "secure:records": _none,
     "secure:thread_new": _none,
     "secure:thread": _pks(_threads),
+    "secure:attachment": _message_attachments,
     "secure:form": _pks(_submissions),  # forms sent to customers: their own only
     "secure:login": _none,
     "secure:code": _none,

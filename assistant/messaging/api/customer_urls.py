@@ -14,4 +14,9 @@ urlpatterns = [
         views.CustomerMessageCreateApi.as_view(),
         name="thread_messages",
     ),
+    path(
+        "threads/<int:pk>/files/<int:attachment_id>/",
+        views.CustomerAttachmentApi.as_view(),
+        name="thread_attachment",
+    ),
 ]

@@ -5,9 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from rest_framework import serializers
 
-from assistant.messaging.models import Category, Draft, SecureMessage, Thread, ThreadStatus
+from assistant.messaging.models import (
+    Category,
+    Draft,
+    MessageAttachment,
+    SecureMessage,
+    Thread,
+    ThreadStatus,
+)
 from assistant.messaging.selectors import AGE_FILTERS
 
 
@@ -38,9 +46,45 @@ class ThreadSerializer(serializers.ModelSerializer[Thread]):
         return {"id": customer.pk, "number": customer.customer_number, "name": customer.full_name}
 
 
+class AttachmentSerializer(serializers.ModelSerializer[MessageAttachment]):
+    """A file sent with a message; ``url`` downloads it (the same API's rules)."""
+
+    filename = serializers.CharField(source="original_filename", read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = MessageAttachment
+        fields = ["id", "filename", "content_type", "size_bytes", "sha256", "url"]
+
+    def get_url(self, item: MessageAttachment) -> str:
+        return reverse(
+            "api:thread_attachment", kwargs={"pk": item.message.thread_id, "attachment_id": item.pk}
+        )
+
+
+class CustomerAttachmentSerializer(AttachmentSerializer):
+    def get_url(self, item: MessageAttachment) -> str:
+        return reverse(
+            "secure_api:thread_attachment",
+            kwargs={"pk": item.message.thread_id, "attachment_id": item.pk},
+        )
+
+
+def _attachments_field() -> serializers.ListField:
+    """Files sent with a message (multipart/form-data; checked by the service)."""
+    return serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        default=list,
+        max_length=settings.SECURE_ATTACHMENTS_PER_MESSAGE,
+        help_text="Files sent with the message (multipart/form-data): PDF, PNG, JPEG or text.",
+    )
+
+
 class SecureMessageSerializer(serializers.ModelSerializer[SecureMessage]):
     author = serializers.CharField(source="author.username", read_only=True, default=None)
     approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
+    attachments = AttachmentSerializer(many=True, read_only=True)
 
     class Meta:
         model = SecureMessage
@@ -53,6 +97,7 @@ class SecureMessageSerializer(serializers.ModelSerializer[SecureMessage]):
             "draft",
             "approved_by",
             "form",
+            "attachments",
             "created_at",
             "read_at",
             "retracted_at",
@@ -115,6 +160,7 @@ class ReplySerializer(serializers.Serializer[Any]):
     form = serializers.SlugField(required=False, allow_blank=True, max_length=64)
     form_transaction = serializers.IntegerField(required=False, allow_null=True, min_value=1)
     seen = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    attachments = _attachments_field()
 
 
 class NoteSerializer(serializers.Serializer[Any]):
@@ -136,9 +182,11 @@ class CustomerThreadSerializer(serializers.ModelSerializer[Thread]):
 
 
 class CustomerMessageSerializer(serializers.ModelSerializer[SecureMessage]):
+    attachments = CustomerAttachmentSerializer(many=True, read_only=True)
+
     class Meta:
         model = SecureMessage
-        fields = ["id", "author_kind", "body", "form", "created_at", "read_at"]
+        fields = ["id", "author_kind", "body", "form", "attachments", "created_at", "read_at"]
 
 
 class CustomerThreadDetailSerializer(CustomerThreadSerializer):
@@ -155,7 +203,9 @@ class ThreadStartSerializer(serializers.Serializer[Any]):
     subject = serializers.CharField(max_length=200)
     category = serializers.ChoiceField(choices=Category.values)
     body = _body()
+    attachments = _attachments_field()
 
 
 class CustomerMessageCreateSerializer(serializers.Serializer[Any]):
     body = _body()
+    attachments = _attachments_field()

@@ -8,6 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
+from django.http.response import HttpResponseBase
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.permissions import BasePermission
@@ -32,6 +35,7 @@ from assistant.messaging.api.serializers import (
 )
 from assistant.messaging.models import Thread
 from assistant.messaging.selectors import (
+    attachment_get,
     draft_get,
     message_get,
     thread_drafts,
@@ -50,6 +54,7 @@ from assistant.messaging.services.threads import (
     thread_mark_read,
     thread_start,
 )
+from assistant.messaging.views.files import attachment_download
 from knowledge.customers.selectors import own_customer
 from portal.api.permissions import requires, token_allows
 from portal.api.shortcuts import visible_or_not_found
@@ -144,7 +149,7 @@ class ThreadReplyApi(APIView):
         if data.get("draft"):
             try:
                 draft = draft_get(request.user, data["draft"])
-            except Exception as missing:
+            except ObjectDoesNotExist as missing:
                 raise exceptions.ValidationError({"draft": ["No such draft."]}) from missing
         message = staff_reply_send(
             user=request.user,
@@ -154,8 +159,28 @@ class ThreadReplyApi(APIView):
             form=data.get("form") or "",
             form_transaction=data.get("form_transaction"),
             seen=data.get("seen"),
+            attachments=data.get("attachments") or [],
         )
         return Response(SecureMessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+_FILE = {(200, "application/octet-stream"): OpenApiTypes.BINARY}
+_file = visible_or_not_found(attachment_get, "file")
+
+
+class ThreadAttachmentApi(APIView):
+    """A file sent with a message of the thread (the customer's, or a reply)."""
+
+    permission_classes = [CanHandleMessages]
+
+    @extend_schema(
+        summary="Download a file of a secure message",
+        tags=TAGS,
+        responses={**_FILE, **_ERRORS, **_NOT_FOUND},
+    )
+    def get(self, request: Request, pk: int, attachment_id: int) -> HttpResponseBase:
+        thread = _thread(request.user, pk)
+        return attachment_download(request, _file(request.user, thread, attachment_id))
 
 
 class ThreadNoteApi(APIView):
@@ -324,6 +349,24 @@ class CustomerMessageCreateApi(APIView):
         payload = CustomerMessageCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         message = customer_message_post(
-            user=request.user, thread=thread, body=payload.validated_data["body"]
+            user=request.user,
+            thread=thread,
+            body=payload.validated_data["body"],
+            attachments=payload.validated_data.get("attachments") or [],
         )
         return Response(CustomerMessageSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerAttachmentApi(APIView):
+    """A file of one of your messages, or of a reply the bank sent you."""
+
+    permission_classes = [IsCustomer]
+
+    @extend_schema(
+        summary="Download a file of one of your secure messages",
+        tags=CUSTOMER_TAGS,
+        responses={**_FILE, **_ERRORS, **_NOT_FOUND},
+    )
+    def get(self, request: Request, pk: int, attachment_id: int) -> HttpResponseBase:
+        thread = _thread(request.user, pk)
+        return attachment_download(request, _file(request.user, thread, attachment_id))

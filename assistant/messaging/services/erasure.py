@@ -1,8 +1,9 @@
 """What erasing a customer's personal data does to the secure message center
 (``portal.records.erasure`` through the registry): the words of their threads, messages and
-drafts are overwritten (they were encrypted under the customer's data key, which erasure
-destroys too), their account can no longer sign in (deactivated, its e-mail cleared, its
-code device and unused invitations gone). Who wrote when, statuses and ids stay."""
+drafts are overwritten and the files sent with messages deleted (the words were encrypted
+under the customer's data key, which erasure destroys too), their account can no longer sign
+in (deactivated, its e-mail cleared, its code device and unused invitations gone). Who wrote
+when, statuses and ids stay."""
 
 from __future__ import annotations
 
@@ -11,15 +12,24 @@ from typing import Any
 from django.utils import timezone
 from django_otp.plugins.otp_email.models import EmailDevice
 
-from assistant.messaging.models import Draft, Invitation, SecureMessage, Thread, ThreadStatus
+from assistant.messaging.models import (
+    Draft,
+    Invitation,
+    MessageAttachment,
+    SecureMessage,
+    Thread,
+    ThreadStatus,
+)
 from knowledge.customers.selectors import customer_login_by_id
 from portal.crypto import ERASED
 from portal.identity.provisioning import account_deactivate
+from portal.records.retention import delete_files_on_commit
 
 CLASSES = {
     "secure_threads": "Secure threads (subjects)",
     "secure_messages": "Secure messages and notes",
     "secure_drafts": "The assistant's draft replies",
+    "secure_attachments": "Files sent with secure messages (deleted)",
     "customer_accounts": "The customer's sign-in account",
 }
 
@@ -44,6 +54,7 @@ def messaging_erase(customer_id: int) -> dict[str, int]:
         "secure_drafts": Draft.objects.filter(thread__customer_id=customer_id).update(
             body=ERASED, citations=[], form_proposal={}
         ),
+        "secure_attachments": _attachments_erase(customer_id),
         "customer_accounts": 0,
     }
     user = customer_login_by_id(customer_id)
@@ -55,3 +66,11 @@ def messaging_erase(customer_id: int) -> dict[str, int]:
         type(user).objects.filter(pk=user.pk).update(email="")
         counts["customer_accounts"] = 1
     return counts
+
+
+def _attachments_erase(customer_id: int) -> int:
+    """The files go from the storage once the erasure commits; the rows keep only the size
+    and the digest (what was sent, not what it said)."""
+    rows = MessageAttachment.objects.filter(message__thread__customer_id=customer_id)
+    delete_files_on_commit([row.file for row in rows.exclude(file="")])
+    return rows.update(file="", original_filename=ERASED)

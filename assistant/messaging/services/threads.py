@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from celery import current_app
 from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +24,11 @@ from assistant.messaging.models import (
     ThreadStatus,
 )
 from assistant.messaging.permissions import customer_side, handles_threads, threads_visible_to
+from assistant.messaging.services.attachments import (
+    CheckedFile,
+    attachments_check,
+    attachments_store,
+)
 from knowledge.customers.selectors import customer_records_get, own_customer
 from portal.permissions import Action, can, is_customer
 from portal.services import audit_event_record
@@ -122,8 +129,16 @@ def _notify_customer(thread: Thread) -> None:
 
 
 @transaction.atomic
-def thread_start(*, user: AnyUser, subject: str, category: str, body: str) -> Thread:
-    """A customer starts a thread with its first message; the assistant drafts a reply."""
+def thread_start(
+    *,
+    user: AnyUser,
+    subject: str,
+    category: str,
+    body: str,
+    attachments: Sequence[UploadedFile] = (),
+) -> Thread:
+    """A customer starts a thread with its first message (and its files); the assistant
+    drafts a reply."""
     customer = own_customer(user) if can(user, Action.USE_SECURE_MESSAGES) else None
     if customer is None:
         raise PermissionDenied("Only a customer starts a secure thread.")
@@ -139,6 +154,11 @@ def thread_start(*, user: AnyUser, subject: str, category: str, body: str) -> Th
         errors.update(error.message_dict)  # type: ignore[arg-type]
     if category not in Category.values:
         errors["category"] = "Choose what the message is about."
+    files: list[CheckedFile] = []
+    try:
+        files = attachments_check(attachments)
+    except ValidationError as error:
+        errors.update(error.message_dict)  # type: ignore[arg-type]
     if errors:
         raise ValidationError(errors)
     now = timezone.now()
@@ -158,19 +178,26 @@ def thread_start(*, user: AnyUser, subject: str, category: str, body: str) -> Th
         action="messaging.thread_started",
         actor=user,
         target=thread,
-        details={"category": category, "message": message.pk},
+        details={
+            "category": category,
+            "message": message.pk,
+            "attachments": attachments_store(message, files),
+        },
     )
     _draft_prepare(thread, message)
     return thread
 
 
 @transaction.atomic
-def customer_message_post(*, user: AnyUser, thread: Thread, body: str) -> SecureMessage:
+def customer_message_post(
+    *, user: AnyUser, thread: Thread, body: str, attachments: Sequence[UploadedFile] = ()
+) -> SecureMessage:
     """A customer writes in their thread (a closed one reopens); the assistant drafts."""
     if not is_customer(user):
         raise Thread.DoesNotExist(NOT_FOUND)
     thread = _own_thread(user, thread)
     body = _clean_body(body)
+    files = attachments_check(attachments)
     _check_rate(user)
     now = timezone.now()
     message = SecureMessage.objects.create(
@@ -186,7 +213,11 @@ def customer_message_post(*, user: AnyUser, thread: Thread, body: str) -> Secure
         action="messaging.message_received",
         actor=user,
         target=message,
-        details={"thread": thread.pk, "reopened": reopened},
+        details={
+            "thread": thread.pk,
+            "reopened": reopened,
+            "attachments": attachments_store(message, files),
+        },
     )
     _draft_prepare(thread, message)
     return message
@@ -273,14 +304,17 @@ def staff_reply_send(
     form: str = "",
     form_transaction: int | None = None,
     seen: int | None = None,
+    attachments: Sequence[UploadedFile] = (),
 ) -> SecureMessage:
     """Staff answer the customer (``draft``: the assistant's draft this reply approves, as
     edited; ``form``: the slug of a form to send with it, bound to the customer's own
     ``form_transaction``); the customer is told by e-mail that a message is waiting, never
     its content. ``seen``: the newest message the sender had in front of them; customer
-    messages after it stay unanswered (the thread keeps waiting for the bank)."""
+    messages after it stay unanswered (the thread keeps waiting for the bank);
+    ``attachments``: files sent with the reply (checked like the customer's)."""
     thread = _handled_thread(user, thread)
     body = _clean_body(body)
+    files = attachments_check(attachments)
     if thread.customer.erased_at is not None:
         raise ValidationError({"body": "This customer's personal data was erased."})
     submission = _form_for_customer(user, thread, form, form_transaction) if form else None
@@ -346,6 +380,7 @@ def staff_reply_send(
             "thread": thread.pk,
             "draft": draft.pk if draft else None,
             "form_submission": submission.pk if submission else None,
+            "attachments": attachments_store(message, files),
         },
     )
     _notify_customer(thread)

@@ -5,19 +5,28 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages as flash
+from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods
 
 from assistant.messaging.forms import ReplyForm, ThreadStartForm
-from assistant.messaging.selectors import thread_get, thread_list, thread_messages
+from assistant.messaging.selectors import (
+    attachment_get,
+    thread_get,
+    thread_list,
+    thread_messages,
+)
 from assistant.messaging.services.threads import (
     customer_message_post,
     thread_mark_read,
     thread_start,
 )
 from assistant.messaging.views.decorators import secure_page
+from assistant.messaging.views.files import attachment_download
 from forms_app.forms import build_form_class, post_data
 from forms_app.selectors import submission_data_for_customer, submission_sent_get
 from forms_app.services.customer_forms import submission_confirm_by_customer
@@ -63,7 +72,7 @@ def records(request: HttpRequest) -> HttpResponse:
 @secure_page
 @require_http_methods(["GET", "POST"])
 def thread_new(request: HttpRequest) -> HttpResponse:
-    form = ThreadStartForm(request.POST or None)
+    form = ThreadStartForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
             thread = thread_start(user=request.user, **form.cleaned_data)
@@ -80,10 +89,15 @@ def thread_new(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def thread(request: HttpRequest, pk: str) -> HttpResponse:
     row = visible_or_404(thread_get, "thread")(request.user, parse_id(pk) or 0)
-    form = ReplyForm(request.POST or None)
+    form = ReplyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         try:
-            customer_message_post(user=request.user, thread=row, body=form.cleaned_data["body"])
+            customer_message_post(
+                user=request.user,
+                thread=row,
+                body=form.cleaned_data["body"],
+                attachments=form.cleaned_data["attachments"],
+            )
         except ValidationError as error:
             _form_errors(form, error)
         else:
@@ -115,7 +129,18 @@ def _origin_label(origin: dict[str, Any] | None, submission: Any) -> str:
     return "filled in by the bank"
 
 
+def _password_again(request: HttpRequest, definition: Any) -> bool:
+    """For a high-risk form: the customer's password, checked again now (a wrong one counts
+    towards the sign-in lockout, django-axes)."""
+    password = request.POST.get("password", "")
+    if not definition.customer_reauthentication or not password:
+        return False
+    user = authenticate(request, username=request.user.get_username(), password=password)
+    return user is not None and user.pk == request.user.pk
+
+
 @secure_page
+@sensitive_post_parameters("password")
 @require_http_methods(["GET", "POST"])
 def form_confirm(request: HttpRequest, pk: str) -> HttpResponse:
     """A form the bank sent: its values with where each came from; correct, complete and
@@ -134,7 +159,10 @@ def form_confirm(request: HttpRequest, pk: str) -> HttpResponse:
         form.is_valid()  # the form's own messages; the service's are added where new
         try:
             submission_confirm_by_customer(
-                user=request.user, submission=submission, data=post_data(definition, request.POST)
+                user=request.user,
+                submission=submission,
+                data=post_data(definition, request.POST),
+                reauthenticated=_password_again(request, definition),
             )
         except ValidationError as error:
             if hasattr(error, "error_dict"):
@@ -172,3 +200,12 @@ def form_confirm(request: HttpRequest, pk: str) -> HttpResponse:
         },
         status=400 if (form.errors or errors) else 200,
     )
+
+
+@secure_page
+@require_GET
+def attachment(request: HttpRequest, pk: str, attachment_id: str) -> HttpResponseBase:
+    """A file of one of the customer's messages, or of a reply the bank sent them."""
+    row = visible_or_404(thread_get, "thread")(request.user, parse_id(pk) or 0)
+    item = visible_or_404(attachment_get, "file")(request.user, row, parse_id(attachment_id) or 0)
+    return attachment_download(request, item)

@@ -10,13 +10,15 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from assistant.messaging.forms import NoteForm, StaffReplyForm
 from assistant.messaging.models import Category, DraftStatus, ThreadStatus
 from assistant.messaging.selectors import (
     AGE_FILTERS,
+    attachment_get,
     draft_get,
     message_get,
     thread_drafts,
@@ -34,6 +36,7 @@ from assistant.messaging.services.threads import (
     thread_close,
     thread_mark_read,
 )
+from assistant.messaging.views.files import attachment_download
 from forms_app.selectors import definition_get
 from forms_app.services.submissions import transaction_choices
 from knowledge.customers.selectors import customer_login_of
@@ -51,6 +54,21 @@ def _errors(error: ValidationError) -> str:
     if hasattr(error, "error_dict"):
         return " ".join(" ".join(texts) for texts in error.message_dict.values())
     return " ".join(error.messages)
+
+
+def _form_problems(form: StaffReplyForm) -> str:
+    if "attachments" in form.errors:
+        return " ".join(str(text) for text in form.errors["attachments"])
+    return "Write a reply (at most the allowed length)."
+
+
+@require_GET
+@portal_page(Action.HANDLE_MESSAGES)
+def attachment(request: HttpRequest, pk: str, attachment_id: str) -> HttpResponseBase:
+    """A file of a message of a thread of one's regions (the customer's, or a reply)."""
+    row = _get_thread(request.user, parse_id(pk) or 0)
+    item = visible_or_404(attachment_get, "file")(request.user, row, parse_id(attachment_id) or 0)
+    return attachment_download(request, item)
 
 
 @portal_page(Action.HANDLE_MESSAGES)
@@ -138,9 +156,9 @@ def thread(request: HttpRequest, pk: str) -> HttpResponse:
 @portal_page(Action.HANDLE_MESSAGES)
 def reply(request: HttpRequest, pk: str) -> HttpResponse:
     row = _get_thread(request.user, parse_id(pk) or 0)
-    form = StaffReplyForm(request.POST)
+    form = StaffReplyForm(request.POST, request.FILES)
     if not form.is_valid():
-        flash.error(request, "Write a reply (at most the allowed length).")
+        flash.error(request, _form_problems(form))
         return redirect("messaging:thread", pk=row.pk)
     draft = None
     if form.cleaned_data.get("draft"):
@@ -155,6 +173,7 @@ def reply(request: HttpRequest, pk: str) -> HttpResponse:
             form=form.cleaned_data["form"] if send_form else "",
             form_transaction=form.cleaned_data.get("form_transaction") if send_form else None,
             seen=form.cleaned_data.get("seen"),
+            attachments=form.cleaned_data["attachments"],
         )
     except ValidationError as error:
         flash.error(request, _errors(error))

@@ -235,3 +235,48 @@ def test_withdrawing_the_reply_takes_the_form_back(
     client = Client()
     client.force_login(customer_user)
     assert client.get(f"/secure/forms/{reply.form.pk}/").status_code == 404
+
+
+def test_a_high_risk_form_is_confirmed_only_with_the_password_again(
+    customer_user: Any, staff: dict[str, Any], without_llm: None
+) -> None:
+    thread = thread_start(
+        user=customer_user, subject="Moving", category="address_change", body="I moved house."
+    )
+    reply = staff_reply_send(
+        user=staff["agent"], thread=thread, body="Please confirm.", form="address-change"
+    )
+    submission = reply.form
+    assert submission is not None and submission.definition.customer_reauthentication
+    client = Client()
+    client.force_login(customer_user)
+    page = client.get(f"/secure/forms/{submission.pk}/").content.decode()
+    assert "data-reauthenticate" in page
+    data = {key: value for key, value in submission.data.items() if not isinstance(value, dict)}
+    data.update(
+        street="1 New Street",
+        postal_code="AB1 2CD",
+        city="Newtown",
+        country="UK",
+        effective_date=date.today().isoformat(),
+    )
+    for password in ("", "not the password"):
+        response = client.post(f"/secure/forms/{submission.pk}/", {**data, "password": password})
+        assert response.status_code == 400
+        assert b"Enter your password again" in response.content
+        submission.refresh_from_db()
+        assert submission.status == "draft" and submission.customer_confirmed_at is None
+    with pytest.raises(ValidationError, match="password"):
+        submission_confirm_by_customer(user=customer_user, submission=submission, data=data)
+    # The wrong password counted towards the sign-in lockout, like a failed sign-in.
+    from axes.models import AccessAttempt
+
+    assert AccessAttempt.objects.filter(username=customer_user.username).exists()
+    response = client.post(
+        f"/secure/forms/{submission.pk}/", {**data, "password": "customer password 123"}
+    )
+    assert response.status_code == 302
+    submission.refresh_from_db()
+    assert submission.status == "submitted" and submission.submitted_by == customer_user
+    event = AuditEvent.objects.get(action="form_submission.confirmed_by_customer")
+    assert event.details["reauthenticated"] is True

@@ -95,6 +95,15 @@ def customer_facing_collection_ids() -> list[int]:
     )
 
 
+def customer_facing_collection_slugs() -> set[str]:
+    """Slugs of the customer-facing collections (those a draft's sources are checked against)."""
+    return set(
+        Collection.objects.filter(customer_facing=True, evaluation_run="").values_list(
+            "slug", flat=True
+        )
+    )
+
+
 def collection_ids_readable(user: AnyUser, collections: list[Any] | None) -> list[int]:
     """Ids of the readable collections, narrowed to ``collections`` (ids or slugs) if given."""
     return list(_readable(user, collections).values_list("id", flat=True))

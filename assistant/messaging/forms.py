@@ -99,5 +99,14 @@ class StaffReplyForm(forms.Form):
     seen = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
 
+class AutoReplyReviewForm(forms.Form):
+    verdict = forms.ChoiceField(
+        choices=[("fine", "Fine"), ("concern", "Concern")], widget=forms.RadioSelect
+    )
+    note = forms.CharField(
+        required=False, max_length=settings.SECURE_MESSAGE_MAX_CHARS, widget=forms.Textarea
+    )
+
+
 class NoteForm(forms.Form):
     body = _body("Internal note (never shown to the customer)")

@@ -7,7 +7,12 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from assistant.messaging.selectors import drafts_ready_count, inbox_summary, thread_list
+from assistant.messaging.selectors import (
+    drafts_ready_count,
+    inbox_summary,
+    reviews_pending_count,
+    thread_list,
+)
 from knowledge.customers.selectors import customer_login_of
 from portal.permissions import Action
 from portal.registry import (
@@ -67,7 +72,11 @@ def register() -> None:
 
 
 def _inbox(request: HttpRequest) -> dict[str, Any]:
-    return {"inbox": inbox_summary(request.user), "drafts_ready": drafts_ready_count(request.user)}
+    return {
+        "inbox": inbox_summary(request.user),
+        "drafts_ready": drafts_ready_count(request.user),
+        "reviews_pending": reviews_pending_count(request.user),
+    }
 
 
 def _customer(request: HttpRequest, customer: Any, **kwargs: Any) -> dict[str, Any]:

@@ -88,6 +88,15 @@ class Author(models.TextChoices):
     STAFF = "staff", "Staff"
 
 
+class SampleReview(models.TextChoices):
+    """A supervisor's look at an automatically sent reply picked for review."""
+
+    NONE = "", "Not sampled"
+    PENDING = "pending", "Waiting for a supervisor"
+    FINE = "fine", "Reviewed: fine"
+    CONCERN = "concern", "Reviewed: concern raised"
+
+
 class SecureMessage(_OfCustomer):
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
     author_kind = models.CharField(max_length=16, choices=Author.choices)
@@ -124,10 +133,28 @@ class SecureMessage(_OfCustomer):
     retracted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Sent without a person's approval, where the bank allows it (SECURE_AUTO_SEND_CATEGORIES);
+    # a sample of those waits for a supervisor's review (SECURE_AUTO_SEND_REVIEW_PERCENT).
+    auto_sent = models.BooleanField(default=False)
+    review = models.CharField(
+        max_length=16, choices=SampleReview.choices, blank=True, default=SampleReview.NONE
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = EncryptedTextField(blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["thread", "created_at"])]
+        indexes = [
+            models.Index(fields=["thread", "created_at"]),
+            models.Index(
+                fields=["review"],
+                name="messaging_review_pending",
+                condition=models.Q(review="pending"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.author_kind} message {self.pk}"

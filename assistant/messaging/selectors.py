@@ -12,6 +12,7 @@ from assistant.messaging.models import (
     Draft,
     DraftStatus,
     MessageAttachment,
+    SampleReview,
     SecureMessage,
     Thread,
     ThreadStatus,
@@ -22,6 +23,7 @@ from assistant.messaging.permissions import (
     messages_visible_to,
     threads_visible_to,
 )
+from portal.permissions import Action, can
 from portal.types import AnyUser
 
 AGE_FILTERS = {"1d": timedelta(days=1), "3d": timedelta(days=3), "7d": timedelta(days=7)}
@@ -34,6 +36,7 @@ def thread_list(
     category: str = "",
     waiting_longer_than: str = "",
     assigned: str = "",
+    review: str = "",
 ) -> QuerySet[Thread]:
     """Threads ``user`` sees, newest activity first, with the number of messages of the
     other side not read yet (``unread``); filters as the inbox offers them."""
@@ -52,6 +55,10 @@ def thread_list(
         threads = threads.filter(assignee_id=user.pk)
     elif assigned == "nobody":
         threads = threads.filter(assignee__isnull=True)
+    if review == "pending":  # automatic replies waiting for a supervisor's review
+        threads = threads.filter(
+            pk__in=SecureMessage.objects.filter(review=SampleReview.PENDING).values("thread_id")
+        )
     unread = Q(messages__read_at__isnull=True, messages__retracted_at__isnull=True) & Q(
         messages__internal=False
     )
@@ -149,4 +156,13 @@ def drafts_ready_count(user: AnyUser) -> int:
         return 0
     return Draft.objects.filter(
         thread__in=threads_visible_to(user), status=DraftStatus.READY
+    ).count()
+
+
+def reviews_pending_count(user: AnyUser) -> int:
+    """Automatic replies picked for review in the threads ``user`` handles (supervisors)."""
+    if not (handles_threads(user) and can(user, Action.MANAGE_HANDOFFS)):
+        return 0
+    return SecureMessage.objects.filter(
+        review=SampleReview.PENDING, thread__in=threads_visible_to(user)
     ).count()

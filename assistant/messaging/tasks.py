@@ -8,12 +8,14 @@ from celery import Task, shared_task
 
 from assistant.messaging.services.drafting import draft_write, drafts_requeue_stale
 from assistant.messaging.services.notifications import customer_notify
-from assistant.messaging.services.threads import threads_close_inactive
+from assistant.messaging.services.threads import draft_auto_send, threads_close_inactive
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def draft_write_task(draft_id: int) -> None:
+    """Write the draft; where the bank allows it (off by default), send it at once."""
     draft_write(draft_id)
+    draft_auto_send(draft_id)
 
 
 @shared_task(bind=True, max_retries=5, ignore_result=True)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("<str:pk>/assign/", staff.assign, name="assign"),
     path("<str:pk>/close/", staff.close, name="close"),
     path("replies/<str:pk>/retract/", staff.retract, name="retract"),
+    path("replies/<str:pk>/review/", staff.review, name="review"),
     path("drafts/<str:pk>/discard/", staff.discard, name="discard"),
     path("invite/<str:customer_id>/", staff.invite, name="invite"),
 ]

@@ -535,6 +535,11 @@ SECURE_MESSAGE_MAX_CHARS = env.int("SECURE_MESSAGE_MAX_CHARS", default=10000)
 SECURE_CUSTOMER_MESSAGES_PER_HOUR = env.int("SECURE_CUSTOMER_MESSAGES_PER_HOUR", default=20)
 # Sources in a draft reply (customer-facing collections only).
 SECURE_DRAFT_SOURCES = env.int("SECURE_DRAFT_SOURCES", default=5)
+# Automatic sending (off by default): a ready draft in one of these categories is sent without
+# a person's approval when every source it cites is customer-facing and it proposes no form;
+# this percentage of them waits for a supervisor's review (docs/secure-messages.md).
+SECURE_AUTO_SEND_CATEGORIES = env.list("SECURE_AUTO_SEND_CATEGORIES", default=[])
+SECURE_AUTO_SEND_REVIEW_PERCENT = env.int("SECURE_AUTO_SEND_REVIEW_PERCENT", default=10)
 # Files attached to one message (a receipt, a statement): how many, and their total size
 # (at most KNOWLEDGE_MAX_UPLOAD_BYTES, the largest request body a multipart upload may have).
 SECURE_ATTACHMENTS_PER_MESSAGE = env.int("SECURE_ATTACHMENTS_PER_MESSAGE", default=5)

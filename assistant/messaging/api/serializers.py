@@ -85,6 +85,7 @@ class SecureMessageSerializer(serializers.ModelSerializer[SecureMessage]):
     author = serializers.CharField(source="author.username", read_only=True, default=None)
     approved_by = serializers.CharField(source="approved_by.username", read_only=True, default=None)
     attachments = AttachmentSerializer(many=True, read_only=True)
+    reviewed_by = serializers.CharField(source="reviewed_by.username", read_only=True, default=None)
 
     class Meta:
         model = SecureMessage
@@ -98,6 +99,11 @@ class SecureMessageSerializer(serializers.ModelSerializer[SecureMessage]):
             "approved_by",
             "form",
             "attachments",
+            "auto_sent",
+            "review",
+            "reviewed_by",
+            "reviewed_at",
+            "review_note",
             "created_at",
             "read_at",
             "retracted_at",
@@ -148,6 +154,11 @@ class ThreadListQuerySerializer(serializers.Serializer[Any]):
     category = serializers.ChoiceField(choices=["", *Category.values], required=False)
     waiting = serializers.ChoiceField(choices=["", *AGE_FILTERS], required=False)
     assigned = serializers.ChoiceField(choices=["", "me", "nobody"], required=False)
+    review = serializers.ChoiceField(
+        choices=["", "pending"],
+        required=False,
+        help_text="`pending`: threads with an automatic reply waiting for a supervisor",
+    )
 
 
 def _body() -> serializers.CharField:
@@ -165,6 +176,13 @@ class ReplySerializer(serializers.Serializer[Any]):
 
 class NoteSerializer(serializers.Serializer[Any]):
     body = _body()
+
+
+class AutoReplyReviewSerializer(serializers.Serializer[Any]):
+    verdict = serializers.ChoiceField(choices=["fine", "concern"])
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=settings.SECURE_MESSAGE_MAX_CHARS
+    )
 
 
 class AssignSerializer(serializers.Serializer[Any]):
@@ -186,7 +204,16 @@ class CustomerMessageSerializer(serializers.ModelSerializer[SecureMessage]):
 
     class Meta:
         model = SecureMessage
-        fields = ["id", "author_kind", "body", "form", "attachments", "created_at", "read_at"]
+        fields = [
+            "id",
+            "author_kind",
+            "auto_sent",
+            "body",
+            "form",
+            "attachments",
+            "created_at",
+            "read_at",
+        ]
 
 
 class CustomerThreadDetailSerializer(CustomerThreadSerializer):

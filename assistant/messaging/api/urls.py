@@ -21,5 +21,10 @@ urlpatterns = [
         views.MessageRetractApi.as_view(),
         name="secure_message_retract",
     ),
+    path(
+        "secure-messages/<int:pk>/review/",
+        views.AutoReplyReviewApi.as_view(),
+        name="secure_message_review",
+    ),
     path("drafts/<int:pk>/discard/", views.DraftDiscardApi.as_view(), name="draft_discard"),
 ]

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from assistant.messaging.api.serializers import (
     AssignSerializer,
+    AutoReplyReviewSerializer,
     CustomerMessageCreateSerializer,
     CustomerMessageSerializer,
     CustomerThreadDetailSerializer,
@@ -44,6 +45,7 @@ from assistant.messaging.selectors import (
     thread_messages,
 )
 from assistant.messaging.services.threads import (
+    auto_reply_review,
     customer_message_post,
     draft_discard,
     message_retract,
@@ -104,6 +106,7 @@ class ThreadListApi(generics.GenericAPIView[Thread]):
             category=filters.get("category", ""),
             waiting_longer_than=filters.get("waiting", ""),
             assigned=filters.get("assigned", ""),
+            review=filters.get("review", ""),
         )
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(ThreadSerializer(page, many=True).data)
@@ -258,6 +261,26 @@ class MessageRetractApi(APIView):
         message = visible_or_not_found(message_get, "message")(request.user, pk)
         retracted = message_retract(user=request.user, message=message)
         return Response(SecureMessageSerializer(retracted).data)
+
+
+class AutoReplyReviewApi(APIView):
+    """A supervisor's review of an automatically sent reply picked for review: ``fine``, or
+    ``concern`` with a ``note``."""
+
+    permission_classes = [CanHandleMessages]
+
+    @extend_schema(
+        summary="Review an automatic reply",
+        tags=TAGS,
+        request=AutoReplyReviewSerializer,
+        responses={200: SecureMessageSerializer, **_ERRORS, **_NOT_FOUND},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        message = visible_or_not_found(message_get, "message")(request.user, pk)
+        payload = AutoReplyReviewSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        reviewed = auto_reply_review(user=request.user, message=message, **payload.validated_data)
+        return Response(SecureMessageSerializer(reviewed).data)
 
 
 class DraftDiscardApi(APIView):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from assistant.messaging.models import (
     Category,
     Draft,
     DraftStatus,
+    SampleReview,
     SecureMessage,
     Thread,
     ThreadStatus,
@@ -30,6 +32,7 @@ from assistant.messaging.services.attachments import (
     attachments_store,
 )
 from knowledge.customers.selectors import customer_records_get, own_customer
+from knowledge.selectors import customer_facing_collection_slugs
 from portal.permissions import Action, can, is_customer
 from portal.services import audit_event_record
 from portal.types import AnyUser, User
@@ -336,23 +339,7 @@ def staff_reply_send(
         approved_by=_account(user) if draft is not None else None,
         form=submission,
     )
-    unseen = _customer_messages(thread).exclude(pk=message.pk)
-    unseen = unseen.filter(pk__gt=seen) if seen is not None else unseen.none()
-    first_unseen = unseen.order_by("created_at", "pk").first()
-    thread.status = ThreadStatus.AWAITING_BANK if first_unseen else ThreadStatus.AWAITING_CUSTOMER
-    thread.waiting_since = first_unseen.created_at if first_unseen else None
-    thread.last_message_at = now
-    thread.closed_at = None
-    thread.save(update_fields=["status", "waiting_since", "last_message_at", "closed_at"])
-    # Drafts for the messages this reply answered are no longer to be sent.
-    answered = Draft.objects.filter(
-        thread=thread, status__in=[DraftStatus.READY, DraftStatus.PENDING]
-    )
-    if draft is not None:
-        answered = answered.exclude(pk=draft.pk)
-    if seen is not None:
-        answered = answered.filter(message_id__lte=seen)
-    answered.update(status=DraftStatus.SUPERSEDED, decided_at=now)
+    _replied(thread, message, draft, seen)
     if draft is not None:
         edited = draft.body.strip() != body
         draft.status = DraftStatus.SENT
@@ -385,6 +372,141 @@ def staff_reply_send(
     )
     _notify_customer(thread)
     return message
+
+
+def _replied(thread: Thread, message: SecureMessage, draft: Draft | None, seen: int | None) -> None:
+    """The thread after a reply: customer messages after ``seen`` still wait for the bank;
+    drafts for the messages the reply answered are no longer to be sent."""
+    now = timezone.now()
+    unseen = _customer_messages(thread).exclude(pk=message.pk)
+    unseen = unseen.filter(pk__gt=seen) if seen is not None else unseen.none()
+    first_unseen = unseen.order_by("created_at", "pk").first()
+    thread.status = ThreadStatus.AWAITING_BANK if first_unseen else ThreadStatus.AWAITING_CUSTOMER
+    thread.waiting_since = first_unseen.created_at if first_unseen else None
+    thread.last_message_at = now
+    thread.closed_at = None
+    thread.save(update_fields=["status", "waiting_since", "last_message_at", "closed_at"])
+    answered = Draft.objects.filter(
+        thread=thread, status__in=[DraftStatus.READY, DraftStatus.PENDING]
+    )
+    if draft is not None:
+        answered = answered.exclude(pk=draft.pk)
+    if seen is not None:
+        answered = answered.filter(message_id__lte=seen)
+    answered.update(status=DraftStatus.SUPERSEDED, decided_at=now)
+
+
+def auto_send_refusal(draft: Draft) -> str:
+    """Why ``draft`` may not go to the customer without a person ("" when it may): the bank
+    lists its thread's category, it is ready and cites sources, every source is in a
+    customer-facing collection, and it proposes no form (a form needs an agent's binding)."""
+    thread = draft.thread
+    if thread.category not in settings.SECURE_AUTO_SEND_CATEGORIES:
+        return "category"
+    if draft.status != DraftStatus.READY:
+        return "status"
+    if draft.confidence != "sources" or not draft.citations:
+        return "no_sources"
+    if draft.form_proposal.get("form"):
+        return "form"
+    facing = customer_facing_collection_slugs()
+    if not draft.source_collections or not set(draft.source_collections) <= facing:
+        return "not_customer_facing"
+    if thread.status == ThreadStatus.CLOSED or thread.customer.erased_at is not None:
+        return "thread"
+    return ""
+
+
+@transaction.atomic
+def draft_auto_send(draft_id: int) -> SecureMessage | None:
+    """Send the ready draft ``draft_id`` to the customer without a person's approval, where
+    the bank allows it (``auto_send_refusal``; off unless SECURE_AUTO_SEND_CATEGORIES lists
+    categories). The reply is marked as sent automatically; a sample
+    (SECURE_AUTO_SEND_REVIEW_PERCENT) waits for a supervisor's review. None: not sent."""
+    if not settings.SECURE_AUTO_SEND_CATEGORIES:
+        return None
+    draft = (
+        Draft.objects.select_for_update(of=("self",))
+        .select_related("thread__customer")
+        .filter(pk=draft_id)
+        .first()
+    )
+    if draft is None:
+        return None
+    thread = Thread.objects.select_for_update().select_related("customer").get(pk=draft.thread_id)
+    draft.thread = thread
+    refusal = auto_send_refusal(draft)
+    if refusal:
+        if refusal != "category":
+            audit_event_record(
+                action="messaging.auto_send_declined",
+                actor_username="assistant",
+                target=draft,
+                details={"thread": thread.pk, "reason": refusal},
+            )
+        return None
+    sampled = secrets.randbelow(100) < settings.SECURE_AUTO_SEND_REVIEW_PERCENT
+    message = SecureMessage.objects.create(
+        thread=thread,
+        author_kind=Author.STAFF,
+        author=None,
+        body=draft.body,
+        draft=draft,
+        auto_sent=True,
+        review=SampleReview.PENDING if sampled else SampleReview.NONE,
+    )
+    _replied(thread, message, draft, draft.message_id)
+    draft.status = DraftStatus.SENT
+    draft.decided_at = timezone.now()
+    draft.save(update_fields=["status", "decided_at"])
+    audit_event_record(
+        action="messaging.reply_auto_sent",
+        actor_username="assistant",
+        target=message,
+        details={
+            "thread": thread.pk,
+            "draft": draft.pk,
+            "category": thread.category,
+            "collections": draft.source_collections,
+            "cited_chunk_ids": [c["chunk_id"] for c in draft.citations],
+            "sampled_for_review": sampled,
+        },
+    )
+    _notify_customer(thread)
+    return message
+
+
+@transaction.atomic
+def auto_reply_review(
+    *, user: AnyUser, message: SecureMessage, verdict: str, note: str = ""
+) -> SecureMessage:
+    """A supervisor of the thread's region reviews an automatically sent reply picked for
+    review: ``fine``, or ``concern`` with a note saying what was wrong."""
+    thread = _handled_thread(user, message.thread)
+    if not can(user, Action.MANAGE_HANDOFFS):
+        raise PermissionDenied("Only a supervisor reviews automatic replies.")
+    row = SecureMessage.objects.select_for_update().filter(pk=message.pk, thread=thread).first()
+    if row is None or not row.auto_sent or row.review != SampleReview.PENDING:
+        raise ValidationError({"review": "This reply is not waiting for a review."})
+    if verdict not in (SampleReview.FINE, SampleReview.CONCERN):
+        raise ValidationError({"verdict": "Choose fine or concern."})
+    note = (note or "").strip()
+    if verdict == SampleReview.CONCERN and not note:
+        raise ValidationError({"note": "Say what is wrong with the reply."})
+    if note:
+        note = _clean_body(note, "note")
+    row.review = verdict
+    row.reviewed_by = _account(user)
+    row.reviewed_at = timezone.now()
+    row.review_note = note
+    row.save(update_fields=["review", "reviewed_by", "reviewed_at", "review_note"])
+    audit_event_record(
+        action="messaging.auto_reply_reviewed",
+        actor=user,
+        target=row,
+        details={"thread": thread.pk, "verdict": verdict, "noted": bool(note)},
+    )
+    return row
 
 
 @transaction.atomic

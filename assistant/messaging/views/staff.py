@@ -14,7 +14,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from assistant.messaging.forms import NoteForm, StaffReplyForm
+from assistant.messaging.forms import AutoReplyReviewForm, NoteForm, StaffReplyForm
 from assistant.messaging.models import Category, DraftStatus, ThreadStatus
 from assistant.messaging.selectors import (
     AGE_FILTERS,
@@ -28,6 +28,7 @@ from assistant.messaging.selectors import (
 )
 from assistant.messaging.services.invitations import invitation_send
 from assistant.messaging.services.threads import (
+    auto_reply_review,
     draft_discard,
     message_retract,
     note_add,
@@ -40,7 +41,7 @@ from assistant.messaging.views.files import attachment_download
 from forms_app.selectors import definition_get
 from forms_app.services.submissions import transaction_choices
 from knowledge.customers.selectors import customer_login_of
-from portal.permissions import ROLE_ACTIONS, Action, Role
+from portal.permissions import ROLE_ACTIONS, Action, Role, can
 from portal.services import audit_event_record
 from portal.shortcuts import visible_or_404
 from portal.validation import parse_id
@@ -78,6 +79,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "category": request.GET.get("category", ""),
         "waiting_longer_than": request.GET.get("waiting", ""),
         "assigned": request.GET.get("assigned", ""),
+        "review": request.GET.get("review", ""),
     }
     threads = thread_list(request.user, **filters)
     return render(
@@ -148,6 +150,7 @@ def thread(request: HttpRequest, pk: str) -> HttpResponse:
             "note_form": NoteForm(),
             "handlers": _handlers(row),
             "has_account": customer_login_of(row.customer) is not None,
+            "reviews_replies": can(request.user, Action.MANAGE_HANDOFFS),
         },
     )
 
@@ -240,6 +243,26 @@ def retract(request: HttpRequest, pk: str) -> HttpResponse:
         flash.error(request, str(error))
     else:
         flash.success(request, "Reply withdrawn: the customer will not see it.")
+    return redirect("messaging:thread", pk=message.thread_id)
+
+
+@require_POST
+@portal_page(Action.HANDLE_MESSAGES)
+def review(request: HttpRequest, pk: str) -> HttpResponse:
+    """A supervisor's review of an automatically sent reply picked for review."""
+    message = visible_or_404(message_get, "message")(request.user, parse_id(pk) or 0)
+    form = AutoReplyReviewForm(request.POST)
+    if not form.is_valid():
+        flash.error(request, "Choose fine or concern (a note is at most the allowed length).")
+        return redirect("messaging:thread", pk=message.thread_id)
+    try:
+        auto_reply_review(user=request.user, message=message, **form.cleaned_data)
+    except ValidationError as error:
+        flash.error(request, _errors(error))
+    except PermissionDenied as error:
+        flash.error(request, str(error))
+    else:
+        flash.success(request, "Review recorded.")
     return redirect("messaging:thread", pk=message.thread_id)
 
 

@@ -3,7 +3,6 @@ lifecycle: archive, restore and delete (a confirmation page)."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -39,24 +38,13 @@ from knowledge.services import (
     document_reprocess,
     document_restore,
 )
+from portal.forms import add_form_error
 from portal.permissions import Action
 from portal.shortcuts import visible_or_404
 from portal.views.decorators import portal_page
 from portal.views.pagination import page_context
 
 DOCUMENTS_PER_PAGE = 25
-
-
-def add_form_error(form: forms.Form, error: ValidationError | PermissionDenied) -> None:
-    """Attach a service error to the form: to its field when the form has one."""
-    if isinstance(error, PermissionDenied):
-        form.add_error(None, str(error) or "You may not do this.")
-        return
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for field, errors in error.message_dict.items():
-        form.add_error(field if field in form.fields else None, errors)
 
 
 # Forbidden answers like missing.

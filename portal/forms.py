@@ -1,6 +1,28 @@
+"""Forms of the portal's own pages, and how views show a service's errors on a form."""
+
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import PermissionDenied, ValidationError
+
+
+def add_form_error(form: forms.Form, error: ValidationError | PermissionDenied) -> None:
+    """Attach a service error to the form: to its field when the form has one."""
+    if isinstance(error, PermissionDenied):
+        form.add_error(None, str(error) or "You may not do this.")
+        return
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, errors in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, errors)
+
+
+def error_text(error: ValidationError) -> str:
+    """A service's validation error as one sentence for a person."""
+    if hasattr(error, "error_dict"):
+        return " ".join(m for messages_ in error.message_dict.values() for m in messages_)
+    return " ".join(error.messages)
 
 
 class AuditFilterForm(forms.Form):

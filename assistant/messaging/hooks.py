@@ -22,10 +22,14 @@ from portal.registry import (
     ErasureStep,
     MenuItem,
     Panel,
+    RecordSource,
+    RetentionClass,
     register_demo_seeder,
     register_erasure_step,
     register_menu_item,
     register_panel,
+    register_record_source,
+    register_retention_class,
 )
 
 
@@ -38,6 +42,32 @@ def register() -> None:
 
     register_erasure_step(
         ErasureStep("messaging", messaging_erasure_blockers, messaging_erase, CLASSES, order=15)
+    )
+    from assistant.messaging.services.records import (
+        MESSAGE_COLUMNS,
+        message_records,
+        threads_expired,
+        threads_purge,
+    )
+
+    register_retention_class(
+        RetentionClass(
+            "secure_threads",
+            "Closed secure threads with their messages, drafts and files",
+            threads_purge,
+            lambda cutoff, holds: threads_expired(cutoff, holds).count(),
+            ("customer", "user"),
+            order=25,
+        )
+    )
+    register_record_source(
+        RecordSource(
+            "secure_messages",
+            "Secure messages with customers (notes and withdrawn replies included)",
+            MESSAGE_COLUMNS,
+            message_records,
+            order=25,
+        )
     )
     register_demo_seeder(DemoSeeder("messaging", _seed, order=40))
     register_menu_item(

@@ -37,13 +37,13 @@ from assistant.selectors import conversation_list
 from assistant.services import conversation_create, feedback_record, handoff_create
 from assistant.views.common import (
     conversation_or_404,
-    error_text,
     is_fragment,
     message_or_404,
     wants_stream,
 )
 from knowledge.customers.selectors import customers_visible_to
 from portal import registry
+from portal.forms import error_text
 from portal.permissions import Action
 from portal.shortcuts import visible_or_404
 from portal.validation import parse_id

@@ -3,7 +3,6 @@ is ``portal.views.decorators``; how records show to a viewer is ``assistant.pres
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
 
@@ -22,13 +21,6 @@ def is_fragment(request: HttpRequest) -> bool:
 
 def wants_stream(request: HttpRequest) -> bool:
     return "text/event-stream" in request.headers.get("Accept", "")
-
-
-def error_text(error: ValidationError) -> str:
-    """A service's validation error as one sentence for a person."""
-    if hasattr(error, "error_dict"):
-        return " ".join(m for messages_ in error.message_dict.values() for m in messages_)
-    return " ".join(error.messages)
 
 
 def safe_next(request: HttpRequest, default: str) -> str:

@@ -12,7 +12,8 @@ from django.views.decorators.http import require_GET, require_POST
 from assistant.presenters import handoff_queue_rows
 from assistant.selectors import handoff_get, handoff_queue
 from assistant.services import handoff_assign, handoff_resolve
-from assistant.views.common import error_text, safe_next
+from assistant.views.common import safe_next
+from portal.forms import error_text
 from portal.permissions import Action
 from portal.shortcuts import visible_or_404
 from portal.views.decorators import portal_page

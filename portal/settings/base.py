@@ -366,6 +366,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2 *
 RETENTION_DAYS = {
     "conversations": env.int("RETENTION_CONVERSATIONS_DAYS", default=2555),  # 7 years
     "submissions": env.int("RETENTION_SUBMISSIONS_DAYS", default=2555),
+    # Closed secure threads, counted from their last message (communications with customers).
+    "secure_threads": env.int("RETENTION_SECURE_THREADS_DAYS", default=2555),
     "document_versions": env.int("RETENTION_DOCUMENT_VERSIONS_DAYS", default=2555),
     "sessions": env.int("RETENTION_SESSIONS_DAYS", default=90),
     "exports": env.int("RETENTION_EXPORTS_DAYS", default=30),

@@ -77,7 +77,11 @@ def test_an_export_holds_every_source_with_a_manifest_that_proves_its_files(
     names = set(archive.namelist())
     assert names == {
         "manifest.json",
-        *(f"{s}.{e}" for s in ("audit", "conversations", "submissions") for e in ("jsonl", "csv")),
+        *(
+            f"{s}.{e}"
+            for s in ("audit", "conversations", "submissions", "secure_messages")
+            for e in ("jsonl", "csv")
+        ),
     }
     manifest = json.loads(archive.read("manifest.json"))
     for entry in manifest["files"]:

@@ -193,9 +193,18 @@ def draft_write(draft_id: int) -> Draft | None:
     return row
 
 
+GAVE_UP = "The assistant could not draft a reply in time; write it yourself."
+GIVE_UP_HOURS = 24  # a draft still pending after a day fails (no endless re-queueing)
+
+
 def drafts_requeue_stale(minutes: int = 10) -> list[int]:
-    """Ids of drafts left pending longer than ``minutes`` (their task was lost)."""
-    cutoff = timezone.now() - timedelta(minutes=minutes)
+    """Ids of drafts left pending longer than ``minutes`` (their task was lost); those
+    pending for ``GIVE_UP_HOURS`` fail instead (the agent writes the reply)."""
+    now = timezone.now()
+    Draft.objects.filter(
+        status=DraftStatus.PENDING, created_at__lt=now - timedelta(hours=GIVE_UP_HOURS)
+    ).update(status=DraftStatus.FAILED, error=GAVE_UP, ready_at=now)
+    cutoff = now - timedelta(minutes=minutes)
     return list(
         Draft.objects.filter(status=DraftStatus.PENDING, created_at__lt=cutoff).values_list(
             "pk", flat=True

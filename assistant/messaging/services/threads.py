@@ -36,7 +36,7 @@ from knowledge.selectors import customer_facing_collection_slugs
 from portal.permissions import Action, can, is_customer
 from portal.services import audit_event_record
 from portal.types import AnyUser, User
-from portal.validation import check_text
+from portal.validation import InvalidText, check_text
 
 if TYPE_CHECKING:
     from forms_app.models import FormSubmission
@@ -58,7 +58,7 @@ def _clean_body(body: str, field: str = "body") -> str:
         raise ValidationError(
             {field: f"A message is at most {settings.SECURE_MESSAGE_MAX_CHARS} characters."}
         )
-    check_text(body, "The message")
+    _check_text(body, "The message", field)
     return body
 
 
@@ -68,8 +68,17 @@ def _clean_subject(subject: str) -> str:
         raise ValidationError({"subject": "Give the message a subject."})
     if len(subject) > MAX_SUBJECT:
         raise ValidationError({"subject": f"A subject is at most {MAX_SUBJECT} characters."})
-    check_text(subject, "The subject")
+    _check_text(subject, "The subject", "subject")
     return subject
+
+
+def _check_text(value: str, where: str, field: str) -> None:
+    """Invalid text (a NUL, a lone surrogate) is a validation error of ``field`` for every
+    caller, not only for requests (where the middleware answers 400)."""
+    try:
+        check_text(value, where)
+    except InvalidText as invalid:
+        raise ValidationError({field: str(invalid)}) from invalid
 
 
 def _account(user: AnyUser) -> User:

@@ -31,17 +31,9 @@ from forms_app.forms import build_form_class, post_data
 from forms_app.selectors import submission_data_for_customer, submission_sent_get
 from forms_app.services.customer_forms import submission_confirm_by_customer
 from knowledge.customers.selectors import own_accounts, own_transactions
+from portal.forms import add_form_error
 from portal.shortcuts import visible_or_404
 from portal.validation import parse_id
-
-
-def _form_errors(form: ThreadStartForm | ReplyForm, error: ValidationError) -> None:
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, " ".join(error.messages))
-        return
-    for field, texts in error.message_dict.items():
-        for text in texts:
-            form.add_error(field if field in form.fields else None, text)
 
 
 @secure_page
@@ -77,7 +69,7 @@ def thread_new(request: HttpRequest) -> HttpResponse:
         try:
             thread = thread_start(user=request.user, **form.cleaned_data)
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_error(form, error)
         else:
             flash.success(request, "Your message was sent. We will reply here.")
             return redirect("secure:thread", pk=thread.pk)
@@ -99,7 +91,7 @@ def thread(request: HttpRequest, pk: str) -> HttpResponse:
                 attachments=form.cleaned_data["attachments"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_form_error(form, error)
         else:
             flash.success(request, "Your message was sent.")
             return redirect("secure:thread", pk=row.pk)

@@ -26,6 +26,7 @@ from django_otp.plugins.otp_email.models import EmailDevice
 from assistant.messaging.forms import CodeForm, InvitationForm, SecureLoginForm
 from assistant.messaging.services.invitations import invitation_accept, invitation_check
 from knowledge.customers.selectors import own_customer
+from portal.forms import add_form_error
 from portal.permissions import is_customer
 from portal.services import audit_event_record
 
@@ -206,9 +207,7 @@ def invitation_password(request: HttpRequest) -> HttpResponse:
                 return render(
                     request, "secure/invitation.html", {"invalid": error.messages[0]}, status=404
                 )
-            for field, messages in error.message_dict.items():
-                for message in messages:
-                    form.add_error(field if field in form.fields else None, message)
+            add_form_error(form, error)
         else:
             request.session.pop(INVITATION, None)
             return render(request, "secure/invitation_done.html")

@@ -41,6 +41,7 @@ from assistant.messaging.views.files import attachment_download
 from forms_app.selectors import definition_get
 from forms_app.services.submissions import transaction_choices
 from knowledge.customers.selectors import customer_login_of
+from portal.forms import error_text
 from portal.permissions import ROLE_ACTIONS, Action, Role, can
 from portal.services import audit_event_record
 from portal.shortcuts import visible_or_404
@@ -49,12 +50,6 @@ from portal.views.decorators import portal_page
 from portal.views.pagination import page_context
 
 _get_thread = visible_or_404(thread_get, "thread")
-
-
-def _errors(error: ValidationError) -> str:
-    if hasattr(error, "error_dict"):
-        return " ".join(" ".join(texts) for texts in error.message_dict.values())
-    return " ".join(error.messages)
 
 
 def _form_problems(form: StaffReplyForm) -> str:
@@ -179,7 +174,7 @@ def reply(request: HttpRequest, pk: str) -> HttpResponse:
             attachments=form.cleaned_data["attachments"],
         )
     except ValidationError as error:
-        flash.error(request, _errors(error))
+        flash.error(request, error_text(error))
     else:
         flash.success(request, "Reply sent; the customer is told by e-mail that a message waits.")
     return redirect("messaging:thread", pk=row.pk)
@@ -196,7 +191,7 @@ def note(request: HttpRequest, pk: str) -> HttpResponse:
         try:
             note_add(user=request.user, thread=row, body=form.cleaned_data["body"])
         except ValidationError as error:
-            flash.error(request, _errors(error))
+            flash.error(request, error_text(error))
         else:
             flash.success(request, "Internal note added.")
     return redirect("messaging:thread", pk=row.pk)
@@ -216,7 +211,7 @@ def assign(request: HttpRequest, pk: str) -> HttpResponse:
     try:
         thread_assign(user=request.user, thread=row, assignee=assignee)
     except ValidationError as error:
-        flash.error(request, _errors(error))
+        flash.error(request, error_text(error))
     else:
         flash.success(request, "Assigned." if assignee else "Unassigned.")
     return redirect("messaging:thread", pk=row.pk)
@@ -238,7 +233,7 @@ def retract(request: HttpRequest, pk: str) -> HttpResponse:
     try:
         message_retract(user=request.user, message=message)
     except ValidationError as error:
-        flash.error(request, _errors(error))
+        flash.error(request, error_text(error))
     except PermissionDenied as error:
         flash.error(request, str(error))
     else:
@@ -258,7 +253,7 @@ def review(request: HttpRequest, pk: str) -> HttpResponse:
     try:
         auto_reply_review(user=request.user, message=message, **form.cleaned_data)
     except ValidationError as error:
-        flash.error(request, _errors(error))
+        flash.error(request, error_text(error))
     except PermissionDenied as error:
         flash.error(request, str(error))
     else:
@@ -273,7 +268,7 @@ def discard(request: HttpRequest, pk: str) -> HttpResponse:
     try:
         draft_discard(user=request.user, draft=draft)
     except ValidationError as error:
-        flash.error(request, _errors(error))
+        flash.error(request, error_text(error))
     else:
         flash.success(request, "Draft discarded.")
     return redirect("messaging:thread", pk=draft.thread_id)
@@ -292,7 +287,7 @@ def invite(request: HttpRequest, customer_id: str) -> HttpResponse:
     try:
         invitation_send(user=request.user, customer_id=cid)
     except ValidationError as error:
-        flash.error(request, _errors(error))
+        flash.error(request, error_text(error))
     except OSError:
         flash.error(request, "The e-mail could not be sent (mail server unreachable); try again.")
     else:

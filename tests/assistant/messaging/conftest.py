@@ -25,6 +25,18 @@ INTERNAL_PROCEDURE = (
 )
 
 
+def token_client(user: Any, scopes: list[str] | None = None) -> Any:
+    """An API client with a bearer token of ``user``'s."""
+    from rest_framework.test import APIClient
+
+    from portal.services import api_token_create
+
+    client = APIClient()
+    _, key = api_token_create(user=user, name="t", scopes=scopes or ["read", "write"])
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    return client
+
+
 @pytest.fixture
 def mailbox(settings: Any) -> Iterator[Mailbox]:
     with smtp_as_portal_mail(settings) as box:

@@ -7,21 +7,16 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from rest_framework.test import APIClient
 
 from assistant.messaging.models import Draft, SecureMessage, Thread
 from assistant.messaging.services.drafting import draft_write
 from assistant.messaging.services.threads import note_add, thread_start
-from portal.services import api_token_create
+from tests.assistant.messaging.conftest import token_client
 
 pytestmark = pytest.mark.django_db
 
 
-def _api(user: Any, scopes: list[str] | None = None) -> APIClient:
-    client = APIClient()
-    _, key = api_token_create(user=user, name="t", scopes=scopes or ["read", "write"])
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
+_api = token_client
 
 
 def _thread(customer_user: Any) -> Thread:

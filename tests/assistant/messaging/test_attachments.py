@@ -11,7 +11,6 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
-from rest_framework.test import APIClient
 
 from assistant.messaging.models import MessageAttachment, SecureMessage, Thread
 from assistant.messaging.services.erasure import messaging_erase
@@ -23,7 +22,7 @@ from assistant.messaging.services.threads import (
 )
 from portal.crypto import FILE_MAGIC
 from portal.models import AuditEvent
-from portal.services import api_token_create
+from tests.assistant.messaging.conftest import token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -46,11 +45,7 @@ def _client(user: Any) -> Client:
     return client
 
 
-def _api(user: Any) -> APIClient:
-    client = APIClient()
-    _, key = api_token_create(user=user, name="t", scopes=["read", "write"])
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
-    return client
+_api = token_client
 
 
 def _thread_with_receipt(customer_user: Any) -> Thread:

@@ -11,7 +11,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import Client
-from rest_framework.test import APIClient
 
 from assistant.messaging.models import Draft, DraftStatus, SampleReview, SecureMessage, Thread
 from assistant.messaging.services.drafting import draft_write
@@ -22,7 +21,7 @@ from assistant.messaging.services.threads import (
     thread_start,
 )
 from portal.models import AuditEvent
-from portal.services import api_token_create
+from tests.assistant.messaging.conftest import token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -169,17 +168,18 @@ def test_the_api_lists_and_reviews_automatic_replies(
 ) -> None:
     reply = draft_auto_send(_drafted(customer_user).pk)
     assert reply is not None
-    client = APIClient()
-    _, key = api_token_create(user=staff["supervisor"], name="t", scopes=["read", "write"])
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+    client = token_client(staff["supervisor"])
     listed = client.get("/api/v1/threads/?review=pending&status=").json()["results"]
     assert [t["id"] for t in listed] == [reply.thread_id]
     detail = client.get(f"/api/v1/threads/{reply.thread_id}/").json()
     sent = next(m for m in detail["messages"] if m["id"] == reply.pk)
     assert sent["auto_sent"] is True and sent["review"] == "pending"
-    assert client.post(
-        f"/api/v1/secure-messages/{reply.pk}/review/", {"verdict": "maybe"}, format="json"
-    ).status_code == 400
+    assert (
+        client.post(
+            f"/api/v1/secure-messages/{reply.pk}/review/", {"verdict": "maybe"}, format="json"
+        ).status_code
+        == 400
+    )
     reviewed = client.post(
         f"/api/v1/secure-messages/{reply.pk}/review/", {"verdict": "fine"}, format="json"
     )

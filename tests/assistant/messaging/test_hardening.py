@@ -156,3 +156,48 @@ def test_recovery_links_are_limited_and_an_old_address_is_told(
     invitation_send(user=staff["agent"], customer_id=customer.pk)
     with pytest.raises(ValidationError, match="links a day"):
         invitation_send(user=staff["agent"], customer_id=customer.pk)
+
+
+def test_invalid_text_is_a_validation_error_for_direct_callers(customer_user: Any) -> None:
+    with pytest.raises(ValidationError) as invalid:
+        thread_start(user=customer_user, subject="ok", category="general", body="bad \x00 text")
+    assert "body" in invalid.value.message_dict
+    with pytest.raises(ValidationError) as invalid:
+        thread_start(user=customer_user, subject="bad \ud800", category="general", body="fine")
+    assert "subject" in invalid.value.message_dict
+
+
+def test_links_and_images_in_messages_render_inert(
+    customer_user: Any, staff: dict[str, Any]
+) -> None:
+    hostile = (
+        "[click](https://evil.example/a) ![x](https://evil.example/i.png) "
+        '<a href="https://evil.example/b">b</a> <img src="https://evil.example/c.png">'
+    )
+    thread = _start(customer_user, body=hostile)
+    staff_reply_send(user=staff["agent"], thread=thread, body=hostile)
+    for user, url in (
+        (customer_user, f"/secure/threads/{thread.pk}/"),
+        (staff["agent"], f"/messages/{thread.pk}/"),
+    ):
+        client = Client()
+        client.force_login(user)
+        page = client.get(url).content.decode()
+        assert "evil.example" in page  # shown as text...
+        assert 'href="https://evil' not in page and 'src="https://evil' not in page  # ...inert
+
+
+def test_a_lost_draft_is_queued_again_then_given_up(customer_user: Any) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from assistant.messaging.services.drafting import GAVE_UP, drafts_requeue_stale
+
+    lost = Draft.objects.get(thread=_start(customer_user))
+    hopeless = Draft.objects.get(thread=_start(customer_user, body="Another question"))
+    Draft.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(hours=1))
+    Draft.objects.filter(pk=hopeless.pk).update(created_at=timezone.now() - timedelta(hours=25))
+    assert drafts_requeue_stale() == [lost.pk]
+    hopeless.refresh_from_db()
+    assert hopeless.status == DraftStatus.FAILED and hopeless.error == GAVE_UP

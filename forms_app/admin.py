@@ -171,7 +171,13 @@ class FormDefinitionAdmin(admin.ModelAdmin[FormDefinition]):
             action="form_definition.edited" if change else "form_definition.created",
             actor=request.user,
             target=obj,
-            details={"slug": obj.slug, "version": obj.version, "via": "admin"},
+            details={
+                "slug": obj.slug,
+                "version": obj.version,
+                "via": "admin",
+                "changed": sorted(form.changed_data),
+                "customer_reauthentication": obj.customer_reauthentication,
+            },
         )
 
     @admin.action(description="Publish selected drafts")

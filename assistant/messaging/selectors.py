@@ -80,7 +80,7 @@ def thread_get(user: AnyUser, pk: int) -> Thread:
 def thread_messages(user: AnyUser, thread: Thread) -> list[SecureMessage]:
     return list(
         messages_visible_to(user, thread)
-        .select_related("author", "approved_by", "retracted_by")
+        .select_related("author", "approved_by", "retracted_by", "reviewed_by")
         .prefetch_related("attachments")
     )
 

@@ -542,6 +542,9 @@ SECURE_DRAFT_SOURCES = env.int("SECURE_DRAFT_SOURCES", default=5)
 # this percentage of them waits for a supervisor's review (docs/secure-messages.md).
 SECURE_AUTO_SEND_CATEGORIES = env.list("SECURE_AUTO_SEND_CATEGORIES", default=[])
 SECURE_AUTO_SEND_REVIEW_PERCENT = env.int("SECURE_AUTO_SEND_REVIEW_PERCENT", default=10)
+# Model-written drafts may be sent automatically too (the customer's words can steer a model;
+# off: only the extractive answerer's, sentences quoted from customer-facing documents).
+SECURE_AUTO_SEND_MODEL_DRAFTS = env.bool("SECURE_AUTO_SEND_MODEL_DRAFTS", default=False)
 # Files attached to one message (a receipt, a statement): how many, and their total size
 # (at most KNOWLEDGE_MAX_UPLOAD_BYTES, the largest request body a multipart upload may have).
 SECURE_ATTACHMENTS_PER_MESSAGE = env.int("SECURE_ATTACHMENTS_PER_MESSAGE", default=5)

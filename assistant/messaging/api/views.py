@@ -14,6 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, generics, status
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -167,11 +168,24 @@ class ThreadReplyApi(APIView):
         return Response(SecureMessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
-_FILE = {(200, "application/octet-stream"): OpenApiTypes.BINARY}
+_FILE = {
+    (200, kind): OpenApiTypes.BINARY
+    for kind in ("application/pdf", "image/png", "image/jpeg", "text/plain")
+}
 _file = visible_or_not_found(attachment_get, "file")
 
 
-class ThreadAttachmentApi(APIView):
+class _FileDownload(APIView):
+    """A file as it was stored, whatever the client accepts (errors stay JSON)."""
+
+    def perform_content_negotiation(
+        self, request: Request, force: bool = False
+    ) -> tuple[BaseRenderer, str]:
+        renderer = JSONRenderer()
+        return renderer, renderer.media_type
+
+
+class ThreadAttachmentApi(_FileDownload):
     """A file sent with a message of the thread (the customer's, or a reply)."""
 
     permission_classes = [CanHandleMessages]
@@ -380,7 +394,7 @@ class CustomerMessageCreateApi(APIView):
         return Response(CustomerMessageSerializer(message).data, status=status.HTTP_201_CREATED)
 
 
-class CustomerAttachmentApi(APIView):
+class CustomerAttachmentApi(_FileDownload):
     """A file of one of your messages, or of a reply the bank sent you."""
 
     permission_classes = [IsCustomer]

@@ -49,7 +49,7 @@ def messaging_erase(customer_id: int) -> dict[str, int]:
     counts = {
         "secure_threads": threads.update(subject=ERASED),
         "secure_messages": SecureMessage.objects.filter(thread__customer_id=customer_id).update(
-            body=ERASED
+            body=ERASED, review_note=""
         ),
         "secure_drafts": Draft.objects.filter(thread__customer_id=customer_id).update(
             body=ERASED, citations=[], form_proposal={}

@@ -37,6 +37,14 @@ DISPUTE_WORDS = re.compile(
     r"duplicate|refund|chargeback)",
     re.IGNORECASE,
 )
+# What a person must answer whatever category the customer chose: fraud, a lost or stolen
+# card, a complaint, a dispute (never answered automatically).
+NEEDS_A_PERSON = re.compile(
+    r"\b(fraud|scam|phish|hack|stolen|steal|lost (?:my|the) (?:card|phone|wallet)|"
+    r"complain|ombudsman|lawyer|solicitor|court|bereave|passed away|died|vulnerable|"
+    r"suicid|threat)",
+    re.IGNORECASE,
+)
 FORM_OF_CATEGORY = {"card_dispute": "card-dispute", "address_change": "address-change"}
 
 
@@ -120,6 +128,11 @@ def form_for(category: str, text: str) -> str | None:
     if category == "card_dispute" or DISPUTE_WORDS.search(text):
         return "card-dispute"
     return FORM_OF_CATEGORY.get(category)
+
+
+def needs_a_person(text: str) -> bool:
+    """Whether a customer's message must be answered by a person (never automatically)."""
+    return bool(NEEDS_A_PERSON.search(text) or DISPUTE_WORDS.search(text))
 
 
 def as_proposal(slug: str, match: Match) -> dict[str, Any]:

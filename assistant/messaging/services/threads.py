@@ -30,7 +30,10 @@ from assistant.messaging.services.attachments import (
     CheckedFile,
     attachments_check,
     attachments_store,
+    files_removed_on_failure,
 )
+from assistant.messaging.services.drafting import EXTRACTIVE_MODEL
+from assistant.messaging.services.matching import needs_a_person
 from knowledge.customers.selectors import customer_records_get, own_customer
 from knowledge.selectors import customer_facing_collection_slugs
 from portal.permissions import Action, can, is_customer
@@ -140,7 +143,6 @@ def _notify_customer(thread: Thread) -> None:
     transaction.on_commit(send)
 
 
-@transaction.atomic
 def thread_start(
     *,
     user: AnyUser,
@@ -151,88 +153,89 @@ def thread_start(
 ) -> Thread:
     """A customer starts a thread with its first message (and its files); the assistant
     drafts a reply."""
-    customer = own_customer(user) if can(user, Action.USE_SECURE_MESSAGES) else None
-    if customer is None:
-        raise PermissionDenied("Only a customer starts a secure thread.")
-    _check_rate(user)
-    errors: dict[str, str] = {}
-    try:
-        subject = _clean_subject(subject)
-    except ValidationError as error:
-        errors.update(error.message_dict)  # type: ignore[arg-type]
-    try:
-        body = _clean_body(body)
-    except ValidationError as error:
-        errors.update(error.message_dict)  # type: ignore[arg-type]
-    if category not in Category.values:
-        errors["category"] = "Choose what the message is about."
-    files: list[CheckedFile] = []
-    try:
-        files = attachments_check(attachments)
-    except ValidationError as error:
-        errors.update(error.message_dict)  # type: ignore[arg-type]
-    if errors:
-        raise ValidationError(errors)
-    now = timezone.now()
-    thread = Thread.objects.create(
-        customer=customer,
-        region_id=customer.region_id,
-        subject=subject,
-        category=category,
-        status=ThreadStatus.AWAITING_BANK,
-        waiting_since=now,
-        last_message_at=now,
-    )
-    message = SecureMessage.objects.create(
-        thread=thread, author_kind=Author.CUSTOMER, author=_account(user), body=body
-    )
-    audit_event_record(
-        action="messaging.thread_started",
-        actor=user,
-        target=thread,
-        details={
-            "category": category,
-            "message": message.pk,
-            "attachments": attachments_store(message, files),
-        },
-    )
-    _draft_prepare(thread, message)
-    return thread
+    with files_removed_on_failure() as stored, transaction.atomic():
+        customer = own_customer(user) if can(user, Action.USE_SECURE_MESSAGES) else None
+        if customer is None:
+            raise PermissionDenied("Only a customer starts a secure thread.")
+        _check_rate(user)
+        errors: dict[str, str] = {}
+        try:
+            subject = _clean_subject(subject)
+        except ValidationError as error:
+            errors.update(error.message_dict)  # type: ignore[arg-type]
+        try:
+            body = _clean_body(body)
+        except ValidationError as error:
+            errors.update(error.message_dict)  # type: ignore[arg-type]
+        if category not in Category.values:
+            errors["category"] = "Choose what the message is about."
+        files: list[CheckedFile] = []
+        try:
+            files = attachments_check(attachments)
+        except ValidationError as error:
+            errors.update(error.message_dict)  # type: ignore[arg-type]
+        if errors:
+            raise ValidationError(errors)
+        now = timezone.now()
+        thread = Thread.objects.create(
+            customer=customer,
+            region_id=customer.region_id,
+            subject=subject,
+            category=category,
+            status=ThreadStatus.AWAITING_BANK,
+            waiting_since=now,
+            last_message_at=now,
+        )
+        message = SecureMessage.objects.create(
+            thread=thread, author_kind=Author.CUSTOMER, author=_account(user), body=body
+        )
+        audit_event_record(
+            action="messaging.thread_started",
+            actor=user,
+            target=thread,
+            details={
+                "category": category,
+                "message": message.pk,
+                "attachments": attachments_store(message, files, stored),
+            },
+        )
+        _draft_prepare(thread, message)
+        return thread
 
 
-@transaction.atomic
 def customer_message_post(
     *, user: AnyUser, thread: Thread, body: str, attachments: Sequence[UploadedFile] = ()
 ) -> SecureMessage:
     """A customer writes in their thread (a closed one reopens); the assistant drafts."""
-    if not is_customer(user):
-        raise Thread.DoesNotExist(NOT_FOUND)
-    thread = _own_thread(user, thread)
-    body = _clean_body(body)
-    files = attachments_check(attachments)
-    _check_rate(user)
-    now = timezone.now()
-    message = SecureMessage.objects.create(
-        thread=thread, author_kind=Author.CUSTOMER, author=_account(user), body=body
-    )
-    reopened = thread.status == ThreadStatus.CLOSED
-    thread.status = ThreadStatus.AWAITING_BANK
-    thread.waiting_since = thread.waiting_since or now
-    thread.last_message_at = now
-    thread.closed_at = None
-    thread.save(update_fields=["status", "waiting_since", "last_message_at", "closed_at"])
-    audit_event_record(
-        action="messaging.message_received",
-        actor=user,
-        target=message,
-        details={
-            "thread": thread.pk,
-            "reopened": reopened,
-            "attachments": attachments_store(message, files),
-        },
-    )
-    _draft_prepare(thread, message)
-    return message
+    with files_removed_on_failure() as stored, transaction.atomic():
+        if not is_customer(user) or not threads_visible_to(user).filter(pk=thread.pk).exists():
+            raise Thread.DoesNotExist(NOT_FOUND)
+        body = _clean_body(body)
+        _check_rate(user)
+        files = attachments_check(attachments)  # read and hashed before the thread is locked
+        thread = _own_thread(user, thread)
+        now = timezone.now()
+        message = SecureMessage.objects.create(
+            thread=thread, author_kind=Author.CUSTOMER, author=_account(user), body=body
+        )
+        reopened = thread.status == ThreadStatus.CLOSED
+        thread.status = ThreadStatus.AWAITING_BANK
+        thread.waiting_since = thread.waiting_since or now
+        thread.last_message_at = now
+        thread.closed_at = None
+        thread.save(update_fields=["status", "waiting_since", "last_message_at", "closed_at"])
+        audit_event_record(
+            action="messaging.message_received",
+            actor=user,
+            target=message,
+            details={
+                "thread": thread.pk,
+                "reopened": reopened,
+                "attachments": attachments_store(message, files, stored),
+            },
+        )
+        _draft_prepare(thread, message)
+        return message
 
 
 def _customer_messages(thread: Thread) -> Any:
@@ -306,7 +309,6 @@ def _form_for_customer(
     return submission_send_to_customer(actor=user, submission=submission)
 
 
-@transaction.atomic
 def staff_reply_send(
     *,
     user: AnyUser,
@@ -324,63 +326,65 @@ def staff_reply_send(
     its content. ``seen``: the newest message the sender had in front of them; customer
     messages after it stay unanswered (the thread keeps waiting for the bank);
     ``attachments``: files sent with the reply (checked like the customer's)."""
-    thread = _handled_thread(user, thread)
-    body = _clean_body(body)
-    files = attachments_check(attachments)
-    if thread.customer.erased_at is not None:
-        raise ValidationError({"body": "This customer's personal data was erased."})
-    submission = _form_for_customer(user, thread, form, form_transaction) if form else None
-    now = timezone.now()
-    if draft is not None:
-        draft = Draft.objects.select_for_update().filter(pk=draft.pk, thread=thread).first()
-        if draft is None:
-            raise ValidationError({"draft": "No such draft in this thread."})
-        if draft.status != DraftStatus.READY:
-            raise ValidationError(
-                {"draft": f"This draft is {draft.get_status_display().lower()}: it cannot be sent."}
-            )
-    message = SecureMessage.objects.create(
-        thread=thread,
-        author_kind=Author.STAFF,
-        author=_account(user),
-        body=body,
-        draft=draft,
-        approved_by=_account(user) if draft is not None else None,
-        form=submission,
-    )
-    _replied(thread, message, draft, seen)
-    if draft is not None:
-        edited = draft.body.strip() != body
-        draft.status = DraftStatus.SENT
-        draft.decided_by = user if isinstance(user, User) else None
-        draft.decided_at = now
-        draft.save(update_fields=["status", "decided_by", "decided_at"])
-        if edited:
+    with files_removed_on_failure() as stored, transaction.atomic():
+        if not handles_threads(user) or not threads_visible_to(user).filter(pk=thread.pk).exists():
+            raise Thread.DoesNotExist(NOT_FOUND)
+        body = _clean_body(body)
+        files = attachments_check(attachments)  # read and hashed before the thread is locked
+        thread = _handled_thread(user, thread)
+        if thread.customer.erased_at is not None:
+            raise ValidationError({"body": "This customer's personal data was erased."})
+        submission = _form_for_customer(user, thread, form, form_transaction) if form else None
+        now = timezone.now()
+        if draft is not None:
+            draft = Draft.objects.select_for_update().filter(pk=draft.pk, thread=thread).first()
+            if draft is None:
+                raise ValidationError({"draft": "No such draft in this thread."})
+            if draft.status != DraftStatus.READY:
+                state = draft.get_status_display().lower()
+                raise ValidationError({"draft": f"This draft is {state}: it cannot be sent."})
+        message = SecureMessage.objects.create(
+            thread=thread,
+            author_kind=Author.STAFF,
+            author=_account(user),
+            body=body,
+            draft=draft,
+            approved_by=_account(user) if draft is not None else None,
+            form=submission,
+        )
+        _replied(thread, message, draft, seen)
+        if draft is not None:
+            edited = draft.body.strip() != body
+            draft.status = DraftStatus.SENT
+            draft.decided_by = user if isinstance(user, User) else None
+            draft.decided_at = now
+            draft.save(update_fields=["status", "decided_by", "decided_at"])
+            if edited:
+                audit_event_record(
+                    action="messaging.draft_edited",
+                    actor=user,
+                    target=draft,
+                    details={"thread": thread.pk, **_line_changes(draft.body, body)},
+                )
             audit_event_record(
-                action="messaging.draft_edited",
+                action="messaging.draft_approved",
                 actor=user,
                 target=draft,
-                details={"thread": thread.pk, **_line_changes(draft.body, body)},
+                details={"thread": thread.pk, "message": message.pk, "edited": edited},
             )
         audit_event_record(
-            action="messaging.draft_approved",
+            action="messaging.reply_sent",
             actor=user,
-            target=draft,
-            details={"thread": thread.pk, "message": message.pk, "edited": edited},
+            target=message,
+            details={
+                "thread": thread.pk,
+                "draft": draft.pk if draft else None,
+                "form_submission": submission.pk if submission else None,
+                "attachments": attachments_store(message, files, stored),
+            },
         )
-    audit_event_record(
-        action="messaging.reply_sent",
-        actor=user,
-        target=message,
-        details={
-            "thread": thread.pk,
-            "draft": draft.pk if draft else None,
-            "form_submission": submission.pk if submission else None,
-            "attachments": attachments_store(message, files),
-        },
-    )
-    _notify_customer(thread)
-    return message
+        _notify_customer(thread)
+        return message
 
 
 def _replied(thread: Thread, message: SecureMessage, draft: Draft | None, seen: int | None) -> None:
@@ -407,8 +411,13 @@ def _replied(thread: Thread, message: SecureMessage, draft: Draft | None, seen: 
 
 def auto_send_refusal(draft: Draft) -> str:
     """Why ``draft`` may not go to the customer without a person ("" when it may): the bank
-    lists its thread's category, it is ready and cites sources, every source is in a
-    customer-facing collection, and it proposes no form (a form needs an agent's binding)."""
+    lists its thread's category; it is ready and cites sources, every one in a collection
+    that is customer-facing now; it proposes no form (a form needs an agent's binding); the
+    customer's words ask for nothing that needs a person whatever the category the customer
+    chose (fraud, a complaint, a dispute: ``matching.needs_a_person``); it was written by
+    the extractive answerer (sentences quoted from the sources), unless the bank also
+    allows model drafts (``SECURE_AUTO_SEND_MODEL_DRAFTS``: the customer's words can steer a
+    model); it is valid message text; the thread is open and the customer not erased."""
     thread = draft.thread
     if thread.category not in settings.SECURE_AUTO_SEND_CATEGORIES:
         return "category"
@@ -418,71 +427,87 @@ def auto_send_refusal(draft: Draft) -> str:
         return "no_sources"
     if draft.form_proposal.get("form"):
         return "form"
+    if needs_a_person(draft.message.body):
+        return "needs_a_person"
+    if draft.model_name != EXTRACTIVE_MODEL and not settings.SECURE_AUTO_SEND_MODEL_DRAFTS:
+        return "model"
     facing = customer_facing_collection_slugs()
     if not draft.source_collections or not set(draft.source_collections) <= facing:
         return "not_customer_facing"
+    try:
+        _clean_body(draft.body)
+    except ValidationError:
+        return "invalid_text"
     if thread.status == ThreadStatus.CLOSED or thread.customer.erased_at is not None:
         return "thread"
     return ""
 
 
-@transaction.atomic
 def draft_auto_send(draft_id: int) -> SecureMessage | None:
     """Send the ready draft ``draft_id`` to the customer without a person's approval, where
     the bank allows it (``auto_send_refusal``; off unless SECURE_AUTO_SEND_CATEGORIES lists
     categories). The reply is marked as sent automatically; a sample
-    (SECURE_AUTO_SEND_REVIEW_PERCENT) waits for a supervisor's review. None: not sent."""
+    (SECURE_AUTO_SEND_REVIEW_PERCENT) waits for a supervisor's review. None: not sent.
+    Locks the thread, then the draft, as an agent's reply does (no deadlock between them)."""
     if not settings.SECURE_AUTO_SEND_CATEGORIES:
         return None
-    draft = (
-        Draft.objects.select_for_update(of=("self",))
-        .select_related("thread__customer")
-        .filter(pk=draft_id)
-        .first()
-    )
-    if draft is None:
+    thread_id = Draft.objects.filter(pk=draft_id).values_list("thread_id", flat=True).first()
+    if thread_id is None:
         return None
-    thread = Thread.objects.select_for_update().select_related("customer").get(pk=draft.thread_id)
-    draft.thread = thread
-    refusal = auto_send_refusal(draft)
-    if refusal:
-        if refusal != "category":
-            audit_event_record(
-                action="messaging.auto_send_declined",
-                actor_username="assistant",
-                target=draft,
-                details={"thread": thread.pk, "reason": refusal},
-            )
-        return None
-    sampled = secrets.randbelow(100) < settings.SECURE_AUTO_SEND_REVIEW_PERCENT
-    message = SecureMessage.objects.create(
-        thread=thread,
-        author_kind=Author.STAFF,
-        author=None,
-        body=draft.body,
-        draft=draft,
-        auto_sent=True,
-        review=SampleReview.PENDING if sampled else SampleReview.NONE,
-    )
-    _replied(thread, message, draft, draft.message_id)
-    draft.status = DraftStatus.SENT
-    draft.decided_at = timezone.now()
-    draft.save(update_fields=["status", "decided_at"])
-    audit_event_record(
-        action="messaging.reply_auto_sent",
-        actor_username="assistant",
-        target=message,
-        details={
-            "thread": thread.pk,
-            "draft": draft.pk,
-            "category": thread.category,
-            "collections": draft.source_collections,
-            "cited_chunk_ids": [c["chunk_id"] for c in draft.citations],
-            "sampled_for_review": sampled,
-        },
-    )
-    _notify_customer(thread)
-    return message
+    with transaction.atomic():
+        thread = (
+            Thread.objects.select_for_update(of=("self",))
+            .select_related("customer")
+            .get(pk=thread_id)
+        )
+        draft = (
+            Draft.objects.select_for_update(of=("self",))
+            .select_related("message")
+            .filter(pk=draft_id)
+            .first()
+        )
+        if draft is None or draft.status != DraftStatus.READY:
+            return None  # sent, discarded or superseded meanwhile (or a redelivered task)
+        draft.thread = thread
+        refusal = auto_send_refusal(draft)
+        if refusal:
+            if refusal != "category":
+                audit_event_record(
+                    action="messaging.auto_send_declined",
+                    actor_username="assistant",
+                    target=draft,
+                    details={"thread": thread.pk, "reason": refusal},
+                )
+            return None
+        sampled = secrets.randbelow(100) < settings.SECURE_AUTO_SEND_REVIEW_PERCENT
+        message = SecureMessage.objects.create(
+            thread=thread,
+            author_kind=Author.STAFF,
+            author=None,
+            body=draft.body.strip(),
+            draft=draft,
+            auto_sent=True,
+            review=SampleReview.PENDING if sampled else SampleReview.NONE,
+        )
+        _replied(thread, message, draft, draft.message_id)
+        draft.status = DraftStatus.SENT
+        draft.decided_at = timezone.now()
+        draft.save(update_fields=["status", "decided_at"])
+        audit_event_record(
+            action="messaging.reply_auto_sent",
+            actor_username="assistant",
+            target=message,
+            details={
+                "thread": thread.pk,
+                "draft": draft.pk,
+                "category": thread.category,
+                "collections": draft.source_collections,
+                "cited_chunk_ids": [c["chunk_id"] for c in draft.citations],
+                "sampled_for_review": sampled,
+            },
+        )
+        _notify_customer(thread)
+        return message
 
 
 @transaction.atomic

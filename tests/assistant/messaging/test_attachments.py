@@ -293,3 +293,84 @@ def test_erasure_deletes_the_files(
     assert (
         _client(staff["agent"]).get(f"/messages/{thread.pk}/files/{receipt.pk}/").status_code == 404
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "claimed", "data", "kept"),
+    [
+        ("invoice.html", "text/plain", b"<html><script>alert(1)</script>", "invoice.html.txt"),
+        ("run.js", "text/plain", b"WScript.Echo(1)", "run.js.txt"),
+        ("x.html", "image/png", PNG + b"<script>", "x.html.png"),
+        ("scan", "application/pdf", RECEIPT, "scan.pdf"),
+        ("photo.JPEG", "image/jpeg", b"\xff\xd8\xff\xe0 jpeg", "photo.JPEG"),
+    ],
+)
+def test_a_file_is_kept_under_its_types_extension(
+    customer_user: Any, name: str, claimed: str, data: bytes, kept: str
+) -> None:
+    thread = thread_start(
+        user=customer_user,
+        subject="Files",
+        category="general",
+        body="See the file.",
+        attachments=[SimpleUploadedFile(name, data, content_type=claimed)],
+    )
+    item = MessageAttachment.objects.get(message__thread=thread)
+    assert item.original_filename == kept
+    got = _client(customer_user).get(f"/secure/threads/{thread.pk}/files/{item.pk}/")
+    assert kept in got["Content-Disposition"]
+
+
+def test_a_pdf_must_start_as_one(customer_user: Any) -> None:
+    disguised = SimpleUploadedFile(
+        "a.pdf", b"<!-- %PDF-1.4 --><script>x</script>", "application/pdf"
+    )
+    with pytest.raises(ValidationError, match="not a PDF"):
+        thread_start(
+            user=customer_user,
+            subject="x",
+            category="general",
+            body="See the file.",
+            attachments=[disguised],
+        )
+
+
+def _stored_names() -> set[str]:
+    storage = storages["default"]
+    if not storage.exists("secure-messages"):
+        return set()
+    folders, _ = storage.listdir("secure-messages")
+    return {
+        f"{folder}/{name}"
+        for folder in folders
+        for name in storage.listdir(f"secure-messages/{folder}")[1]
+    }
+
+
+def test_files_of_a_message_that_fails_are_removed(customer_user: Any, monkeypatch: Any) -> None:
+    from assistant.messaging.services import threads
+
+    before = _stored_names()
+
+    def broken(*args: Any) -> None:
+        raise RuntimeError("the broker is gone")
+
+    monkeypatch.setattr(threads, "_draft_prepare", broken)
+    with pytest.raises(RuntimeError):
+        _thread_with_receipt(customer_user)
+    assert not Thread.objects.exists() and not MessageAttachment.objects.exists()
+    assert _stored_names() == before
+
+
+def test_the_api_serves_a_file_whatever_the_client_accepts(
+    customer_user: Any, staff: dict[str, Any]
+) -> None:
+    thread = _thread_with_receipt(customer_user)
+    receipt = MessageAttachment.objects.filter(message__thread=thread).first()
+    assert receipt is not None
+    client = _api(staff["agent"])
+    url = f"/api/v1/threads/{thread.pk}/files/{receipt.pk}/"
+    for accept in ("application/octet-stream", "application/pdf", "*/*"):
+        got = client.get(url, HTTP_ACCEPT=accept)
+        assert got.status_code == 200, (accept, got.status_code)
+        assert b"".join(got.streaming_content) == RECEIPT

@@ -112,7 +112,9 @@ def test_a_listed_category_is_sent_marked_and_sampled_for_review(
     assert "provisional refund" not in page
 
 
-@pytest.mark.parametrize("reason", ["category", "form", "no_sources", "not_customer_facing"])
+@pytest.mark.parametrize(
+    "reason", ["category", "form", "no_sources", "not_customer_facing", "needs_a_person", "model"]
+)
 def test_what_is_never_sent_automatically(
     customer_user: Any,
     policies: dict[str, Any],
@@ -128,6 +130,11 @@ def test_what_is_never_sent_automatically(
     elif reason == "no_sources":
         draft = _drafted(customer_user, body="zzqx vvbn wwrt")
         assert draft.confidence == "none"
+    elif reason == "needs_a_person":  # filed as "general", but a stolen card
+        draft = _drafted(customer_user, body=f"My card was stolen. {QUESTION}")
+    elif reason == "model":  # written by a model: the customer's words may have steered it
+        draft = _drafted(customer_user)
+        Draft.objects.filter(pk=draft.pk).update(model_name="some-llm")
     else:
         draft = _drafted(customer_user)
         # The collection stopped being customer-facing after the draft was written.

@@ -24,6 +24,19 @@ class CodeForm(forms.Form):
     )
 
 
+class AuthenticatorForm(forms.Form):
+    code = forms.CharField(
+        label="Code shown by the app",
+        max_length=12,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
 class InvitationForm(forms.Form):
     password = forms.CharField(
         label="Choose a password",

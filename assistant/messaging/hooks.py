@@ -110,10 +110,15 @@ def _inbox(request: HttpRequest) -> dict[str, Any]:
 
 
 def _customer(request: HttpRequest, customer: Any, **kwargs: Any) -> dict[str, Any]:
+    from portal.mfa import mfa_device
+    from portal.permissions import can
+
     account = customer_login_of(customer)
     return {
         "panel_customer": customer,
         "customer_account": account,
+        "customer_has_app": account is not None and mfa_device(account) is not None,
+        "removes_authenticators": can(request.user, Action.MANAGE_HANDOFFS),
         "customer_threads": list(thread_list(request.user).filter(customer=customer)[:10]),
     }
 

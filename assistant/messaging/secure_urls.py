@@ -11,6 +11,7 @@ urlpatterns = [
     path("login/", secure_auth.secure_login, name="login"),
     path("login/code/", secure_auth.secure_code, name="code"),
     path("logout/", secure_auth.secure_logout, name="logout"),
+    path("security/", secure_auth.security, name="security"),
     path("invitation/password/", secure_auth.invitation_password, name="invitation_password"),
     path("invitation/<str:token>/", secure_auth.invitation, name="invitation"),
     path("records/", customer.records, name="records"),

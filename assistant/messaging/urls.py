@@ -18,4 +18,9 @@ urlpatterns = [
     path("replies/<str:pk>/review/", staff.review, name="review"),
     path("drafts/<str:pk>/discard/", staff.discard, name="discard"),
     path("invite/<str:customer_id>/", staff.invite, name="invite"),
+    path(
+        "authenticator/<str:customer_id>/remove/",
+        staff.authenticator_remove,
+        name="authenticator_remove",
+    ),
 ]

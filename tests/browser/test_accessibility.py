@@ -116,6 +116,7 @@ def _customer_pages(
         "/secure/threads/new/",
         f"/secure/threads/{thread.pk}/",
         "/secure/records/",
+        "/secure/security/",
     ]:
         response = page.goto(f"{live_server.url}{path}")
         assert response is not None and response.status == 200, path

@@ -1147,6 +1147,11 @@ FILLERS: dict[str, Filler] = {
     "messaging:invite": lambda w: [
         ({"customer_id": pk}, "") for pk in [*(c.pk for c in _customers(w)), MISSING_PK]
     ],
+    "messaging:authenticator_remove": lambda w: [
+        ({"customer_id": pk}, "") for pk in [*(c.pk for c in _customers(w)), MISSING_PK]
+    ],
+    "messaging:review": _pks(_secure_messages),
+    "api:secure_message_review": _pks(_secure_messages),
     "api:thread_list": _with_queries(
         _none, lambda w: ["status=", "status=closed", "assigned=nobody", "waiting=1d"]
     ),
@@ -1164,6 +1169,7 @@ FILLERS: dict[str, Filler] = {
     "secure_api:thread_attachment": _message_attachments,
     "secure:home": _none,
     "secure:records": _none,
+    "secure:security": _none,  # the customer's own QR code (a new, unconfirmed device)
     "secure:thread_new": _none,
     "secure:thread": _pks(_threads),
     "secure:attachment": _message_attachments,

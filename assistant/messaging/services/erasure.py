@@ -2,8 +2,8 @@
 (``portal.records.erasure`` through the registry): the words of their threads, messages and
 drafts are overwritten and the files sent with messages deleted (the words were encrypted
 under the customer's data key, which erasure destroys too), their account can no longer sign
-in (deactivated, its e-mail cleared, its code device and unused invitations gone). Who wrote
-when, statuses and ids stay."""
+in (deactivated, its e-mail cleared, its code devices, authenticator app and unused
+invitations gone). Who wrote when, statuses and ids stay."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 
 from django.utils import timezone
 from django_otp.plugins.otp_email.models import EmailDevice
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from assistant.messaging.models import (
     Draft,
@@ -61,6 +63,8 @@ def messaging_erase(customer_id: int) -> dict[str, int]:
     if user is not None:
         Invitation.objects.filter(user=user, used_at__isnull=True).update(revoked_at=timezone.now())
         EmailDevice.objects.filter(user=user).delete()
+        TOTPDevice.objects.filter(user=user).delete()
+        StaticDevice.objects.filter(user=user).delete()
         if user.is_active:
             account_deactivate(user=user, actor_label="erasure", reason="customer_erased")
         type(user).objects.filter(pk=user.pk).update(email="")

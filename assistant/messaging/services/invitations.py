@@ -148,3 +148,35 @@ def invitation_accept(*, token: str, password: str, password_again: str) -> User
     invitation.save(update_fields=["used_at"])
     audit_event_record(action="messaging.invitation_accepted", actor=account, target=invitation)
     return account
+
+
+@transaction.atomic
+def customer_authenticator_remove(*, user: AnyUser, customer_id: int) -> int:
+    """A supervisor of the customer's region removes the customer's authenticator app and
+    recovery codes (after checking who calls, as for a new link): the customer signs in
+    with the e-mailed code again. A new sign-in link alone never removes them, so whoever
+    controls the customer's mailbox cannot take over an account protected by the app.
+    Returns how many devices went."""
+    from django_otp.plugins.otp_static.models import StaticDevice
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from knowledge.customers.selectors import customer_login_of
+    from portal.permissions import Action, can
+
+    if not (handles_threads(user) and can(user, Action.MANAGE_HANDOFFS)):
+        raise PermissionDenied("Only a supervisor removes a customer's authenticator app.")
+    records = customer_records_get(user, customer_id)  # of the user's regions, or DoesNotExist
+    account = customer_login_of(records.customer)
+    if account is None:
+        raise ValidationError("This customer has no secure-message account.")
+    devices = [TOTPDevice.objects.filter(user=account), StaticDevice.objects.filter(user=account)]
+    removed = sum(rows.count() for rows in devices)
+    for rows in devices:
+        rows.delete()  # a static device's recovery codes go with it
+    audit_event_record(
+        action="customer.authenticator_removed",
+        actor=user,
+        target=account,
+        details={"customer_id": customer_id, "devices": removed},
+    )
+    return removed

@@ -6,7 +6,7 @@ staff sign-in the same way."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
@@ -23,13 +23,19 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_otp.plugins.otp_email.models import EmailDevice
 
-from assistant.messaging.forms import CodeForm, InvitationForm, SecureLoginForm
+from assistant.messaging.forms import AuthenticatorForm, CodeForm, InvitationForm, SecureLoginForm
 from assistant.messaging.services.invitations import invitation_accept, invitation_check
+from assistant.messaging.views.decorators import secure_page
 from knowledge.customers.selectors import own_customer
 from portal.forms import add_form_error
+from portal.mfa import STATE as MFA_STATE
+from portal.mfa import enrol_confirm, enrolment_device, mfa_device, qr_svg
+from portal.mfa import verify as mfa_verify
 from portal.permissions import is_customer
 from portal.services import audit_event_record
+from portal.types import User
 
+APP = "app"  # the pending sign-in's method: the authenticator app (else the e-mailed code)
 PENDING = "secure_sign_in"  # session: {"user": id, "at": timestamp} between the two steps
 MAX_CODE_FAILURES = 5
 INVALID_LOGIN = "The user name or password is not right."
@@ -83,6 +89,17 @@ def secure_login(request: HttpRequest) -> HttpResponse:
             user = None
         if user is None:
             error = INVALID_LOGIN
+        elif mfa_device(user) is not None:
+            # The authenticator app, not the mailbox: no code is e-mailed.
+            request.session.cycle_key()
+            request.session[PENDING] = {
+                "user": user.pk,
+                "at": timezone.now().timestamp(),
+                "failures": 0,
+                "next": _next(request),
+                "method": APP,
+            }
+            return redirect("secure:code")
         else:
             if not _device(user).email:
                 audit_event_record(
@@ -138,24 +155,85 @@ def secure_code(request: HttpRequest) -> HttpResponse:
     error = ""
     if request.method == "POST" and form.is_valid():
         code = form.cleaned_data["code"].strip().replace(" ", "")
-        with transaction.atomic():  # the device row locked: a code signs in once
-            accepted = code.isdigit() and _device(user, lock=True).verify_token(code)
+        app = request.session[PENDING].get("method") == APP
+        if app:
+            # The app's code or a recovery code (django-otp: once each, throttled); audited.
+            with transaction.atomic():
+                accepted = mfa_verify(request=request, user=user, code=code)
+        else:
+            with transaction.atomic():  # the device row locked: a code signs in once
+                accepted = code.isdigit() and _device(user, lock=True).verify_token(code)
         if accepted:
             target = request.session[PENDING].get("next") or reverse("secure:home")
             del request.session[PENDING]
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-            audit_event_record(action="auth.mfa_verified", actor=user, details={"method": "email"})
+            # The second factor was this step (the app's code or the e-mailed one): nothing
+            # is owed to the staff MFA pages, which customers never reach.
+            request.session[MFA_STATE] = ""
+            if not app:
+                audit_event_record(
+                    action="auth.mfa_verified", actor=user, details={"method": "email"}
+                )
             return redirect(target)
         pending = request.session[PENDING]
         pending["failures"] = int(pending.get("failures", 0)) + 1
         request.session[PENDING] = pending
-        audit_event_record(action="auth.mfa_failed", actor=user, details={"step": "email_code"})
+        if not app:
+            audit_event_record(action="auth.mfa_failed", actor=user, details={"step": "email_code"})
         if pending["failures"] >= MAX_CODE_FAILURES:
             del request.session[PENDING]
             return redirect("secure:login")
         error = "That code is not right, or it has expired."
+    if request.session.get(PENDING, {}).get("method") == APP:
+        form.fields["code"].label = "Code from your authenticator app (or a recovery code)"
     return render(
-        request, "secure/code.html", {"form": form, "error": error}, status=400 if error else 200
+        request,
+        "secure/code.html",
+        {
+            "form": form,
+            "error": error,
+            "app": request.session.get(PENDING, {}).get("method") == APP,
+        },
+        status=400 if error else 200,
+    )
+
+
+@secure_page
+@never_cache
+@sensitive_post_parameters("password", "code")
+def security(request: HttpRequest) -> HttpResponse:
+    """Set up an authenticator app (TOTP) instead of the e-mailed code, with recovery codes
+    shown once. Confirmed with a code from the app and the password (a session left open
+    cannot swap the app); a new sign-in link never removes it (a supervisor does, after
+    checking who calls)."""
+    user = cast(User, request.user)  # secure_page: a signed-in customer
+    form = AuthenticatorForm(request.POST or None)
+    codes: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        checked = authenticate(
+            request, username=user.get_username(), password=form.cleaned_data["password"]
+        )
+        if checked is None or checked.pk != user.pk:
+            form.add_error("password", "The password is not right.")
+        else:
+            enrolled = enrol_confirm(request=request, user=user, code=form.cleaned_data["code"])
+            if enrolled is None:
+                form.add_error(
+                    "code", "That code is not right: check the app's clock and try again."
+                )
+            else:
+                codes = enrolled.recovery_codes
+    device = enrolment_device(user) if not codes else None
+    return render(
+        request,
+        "secure/security.html",
+        {
+            "form": form,
+            "has_app": mfa_device(user) is not None,
+            "qr": qr_svg(device) if device is not None else "",
+            "recovery_codes": codes,
+        },
+        status=400 if form.errors else 200,
     )
 
 

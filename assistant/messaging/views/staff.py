@@ -26,7 +26,10 @@ from assistant.messaging.selectors import (
     thread_list,
     thread_messages,
 )
-from assistant.messaging.services.invitations import invitation_send
+from assistant.messaging.services.invitations import (
+    customer_authenticator_remove,
+    invitation_send,
+)
 from assistant.messaging.services.threads import (
     auto_reply_review,
     draft_discard,
@@ -292,4 +295,27 @@ def invite(request: HttpRequest, customer_id: str) -> HttpResponse:
         flash.error(request, "The e-mail could not be sent (mail server unreachable); try again.")
     else:
         flash.success(request, "Invitation sent to the e-mail address on the customer record.")
+    return redirect(reverse("customers:detail", kwargs={"pk": cid}))
+
+
+@require_POST
+@portal_page(Action.HANDLE_MESSAGES)
+def authenticator_remove(request: HttpRequest, customer_id: str) -> HttpResponse:
+    """A supervisor removes the customer's authenticator app (the customer lost it)."""
+    from django.urls import reverse
+
+    from knowledge.customers.selectors import customer_records_get
+
+    cid = parse_id(customer_id) or 0
+    visible_or_404(customer_records_get, "customer")(request.user, cid)
+    try:
+        customer_authenticator_remove(user=request.user, customer_id=cid)
+    except ValidationError as error:
+        flash.error(request, error_text(error))
+    except PermissionDenied as error:
+        flash.error(request, str(error))
+    else:
+        flash.success(
+            request, "Authenticator removed: the customer signs in with the e-mailed code."
+        )
     return redirect(reverse("customers:detail", kwargs={"pk": cid}))

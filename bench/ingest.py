@@ -3,8 +3,10 @@
 Compares, in one run and on the same chunk texts: a plain sentence-transformers
 ``encode`` (the floor), each local embedding backend (``local``: sentence-transformers
 fp32; ``onnx``: ONNX Runtime int8), and end-to-end ingestion of new documents by a real
-Celery worker with each backend (parse, chunk, embed, swap, keyword index).
-Run: .venv/bin/python bench/ingest.py [--documents N] [--backends local,onnx]
+Celery worker with each backend (parse, chunk, embed, swap, keyword index), one document per
+run (``KNOWLEDGE_INGEST_BATCH_DOCUMENTS=1``, the path before cross-document batching) and
+with batching (the default 16).
+Run: .venv/bin/python bench/ingest.py [--documents N] [--backends local,onnx] [--batches 1,16]
 """
 
 from __future__ import annotations
@@ -42,7 +44,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--documents", type=int, default=200)
     parser.add_argument("--backends", default="local,onnx")
+    parser.add_argument("--batches", default="1,16")
     args = parser.parse_args()
+    batches = [int(size) for size in args.batches.split(",") if size.strip()]
     kinds = [kind.strip() for kind in args.backends.split(",") if kind.strip()]
     if not os.environ.get("REDIS_URL"):
         from portal.devstack.config import embedded_redis_url
@@ -87,20 +91,22 @@ def main() -> None:
         rows.append((f"backend {kind}: embed", f"{rate:.1f} chunks/s ({rate / plain:.2f}x plain)"))
     end_to_end = {}
     for kind in kinds:
-        ready, queued, chunks, elapsed = _through_celery(kind, documents, tag)
-        end_to_end[kind] = ready / elapsed
-        rows.append((
-            f"backend {kind}: end to end through Celery (1 worker)",
-            f"{ready / elapsed:.2f} documents/s, {chunks / elapsed:.1f} chunks/s "
-            f"({chunks / elapsed / plain:.2f}x plain encode); {ready} / {queued} ready",
-        ))  # fmt: skip
-    if "local" in end_to_end:
-        for kind in kinds:
-            if kind != "local":
+        for batch in batches:
+            ready, queued, chunks, elapsed = _through_celery(kind, documents, tag, batch)
+            end_to_end[(kind, batch)] = ready / elapsed
+            rows.append((
+                f"backend {kind}, batch {batch}: end to end through Celery (1 worker)",
+                f"{ready / elapsed:.2f} documents/s, {chunks / elapsed:.1f} chunks/s "
+                f"({chunks / elapsed / plain:.2f}x plain encode); {ready} / {queued} ready",
+            ))  # fmt: skip
+    base = ("local", 1)
+    if base in end_to_end:
+        for key, rate in end_to_end.items():
+            if key != base:
                 rows.append(
                     (
-                        f"end to end, {kind} / local",
-                        f"x{end_to_end[kind] / end_to_end['local']:.2f}",
+                        f"end to end, {key[0]} batch {key[1]} / local batch 1",
+                        f"x{rate / end_to_end[base]:.2f}",
                     )
                 )
     print("\n| measure | value |")
@@ -110,26 +116,27 @@ def main() -> None:
 
 
 def _through_celery(
-    kind: str, documents: list[tuple[str, str]], tag: str
+    kind: str, documents: list[tuple[str, str]], tag: str, batch: int
 ) -> tuple[int, int, int, float]:
-    """New documents ingested by a real worker using backend ``kind``: (ready, queued,
-    chunks, seconds from the upload to the last one ready)."""
+    """New documents ingested by a real worker using backend ``kind``, ``batch`` documents
+    per run at most: (ready, queued, chunks, seconds from the upload to the last one
+    ready)."""
     from django.core.files.base import ContentFile
     from django.db import transaction
 
     from knowledge.models import Chunk, Document, DocumentStatus
     from knowledge.services import collection_create, document_create
 
-    env = {**os.environ, "EMBEDDING_BACKEND": kind}
+    env = {**os.environ, "EMBEDDING_BACKEND": kind, "KNOWLEDGE_INGEST_BATCH_DOCUMENTS": str(batch)}
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "portal", "worker", "--concurrency=1",
-         "--loglevel=WARNING", f"--hostname=bench-{kind}-{tag}@%h"],
+         "--loglevel=WARNING", f"--hostname=bench-{kind}-{batch}-{tag}@%h"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
         time.sleep(8)  # worker start-up is not part of the measurement
-        collection = collection_create(actor=None, slug=f"bench-ingest-{kind}-{tag}",
-                                       name=f"Bench ingest {kind} {tag}",
+        collection = collection_create(actor=None, slug=f"bench-ingest-{kind}-{batch}-{tag}",
+                                       name=f"Bench ingest {kind} {batch} {tag}",
                                        read_roles=["admin"], manage_roles=["admin"])  # fmt: skip
         # One document first, waited for: the worker loads its model (not measured).
         with transaction.atomic():
@@ -141,7 +148,8 @@ def _through_celery(
         started = time.perf_counter()
         with transaction.atomic():
             ids = [
-                document_create(actor=None, collection=collection, title=f"{title} {kind}",
+                document_create(actor=None, collection=collection,
+                                title=f"{title} {kind} {batch}",
                                 file=ContentFile(text.encode(), name="doc.txt")).pk
                 for title, text in documents
             ]  # fmt: skip

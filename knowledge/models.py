@@ -108,6 +108,9 @@ class Document(models.Model):
     # was killed: hard time limit, lost worker). Back to 0 when a run ends, a new version is
     # uploaded or the document is reprocessed; at KNOWLEDGE_MAX_INGEST_ATTEMPTS it is failed.
     ingest_attempts = models.PositiveSmallIntegerField(default=0)
+    # Taken along by another document's ingestion run (one embedding batch for several small
+    # documents) until this time: the document's own queued task skips it meanwhile.
+    claimed_until = models.DateTimeField(null=True, blank=True)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -122,7 +125,13 @@ class Document(models.Model):
 
     class Meta:
         ordering = ["title", "id"]
-        indexes = [models.Index(fields=["collection", "status"])]
+        indexes = [
+            models.Index(fields=["collection", "status"]),
+            # The pending documents a run may take along (knowledge.ingestion.pipeline).
+            models.Index(
+                fields=["id"], name="knowledge_doc_pending", condition=models.Q(status="pending")
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title

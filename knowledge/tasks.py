@@ -13,6 +13,8 @@ from knowledge.embeddings import EmbeddingError
 from knowledge.ingestion.fetch import FetchError
 from knowledge.ingestion.pipeline import (
     attempt_ended,
+    companions_claim,
+    companions_release,
     fail_exhausted,
     ingest,
     interrupted_by_time_limit,
@@ -41,15 +43,21 @@ MAX_RETRIES = 5
     ignore_result=True,
 )  # fmt: skip
 def document_ingest_task(self: Task, document_id: int) -> dict[str, Any]:
-    """Parse, chunk, embed and swap in the newest version of a document; idempotent.
+    """Parse, chunk, embed and swap in the newest version of a document (with up to
+    ``KNOWLEDGE_INGEST_BATCH_DOCUMENTS - 1`` other small pending ones, in one embedding
+    batch); idempotent.
 
     The soft time limit (``CELERY_TASK_SOFT_TIME_LIMIT``) ends the run with the document
     ``failed`` and the reason; a run killed at the hard limit is redelivered, and counted:
     after ``KNOWLEDGE_MAX_INGEST_ATTEMPTS`` such runs the document is failed, not run again.
     """
+    # Other small pending documents go along in the same embedding batch (issue 12).
+    companions = companions_claim(document_id)
     try:
-        outcome = ingest([document_id])
+        outcome = ingest([document_id, *companions], owned=companions)
     except Exception as error:
+        for released in companions_release(companions):
+            document_ingest_task.delay(released)  # their own tasks may have passed already
         if interrupted_by_time_limit(error):
             # The same work would hit the same limit again: no retry.
             mark_timed_out(document_id)

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from knowledge.embeddings import EmbeddingBackend, get_backend
@@ -212,6 +213,7 @@ def swap(item: Prepared, vectors: dict[str, np.ndarray], backend: EmbeddingBacke
         document.error = ""
         document.chunk_count = len(item.drafts)
         document.ingest_attempts = 0
+        document.claimed_until = None
         document.save(
             update_fields=[
                 "live_version",
@@ -219,6 +221,7 @@ def swap(item: Prepared, vectors: dict[str, np.ndarray], backend: EmbeddingBacke
                 "error",
                 "chunk_count",
                 "ingest_attempts",
+                "claimed_until",
                 "updated_at",
             ]
         )
@@ -245,6 +248,7 @@ def mark_failed(document_id: int, version: int, message: str) -> None:
             status=DocumentStatus.FAILED,
             error=message,
             ingest_attempts=0,
+            claimed_until=None,
             updated_at=timezone.now(),
         )
         DocumentVersion.objects.filter(document_id=document_id, number=version).update(
@@ -312,14 +316,68 @@ def fail_exhausted(document: Document) -> bool:
     return True
 
 
+def companions_claim(document_id: int) -> list[int]:
+    """Other pending uploaded documents a run for ``document_id`` takes along, so that
+    several small documents are embedded in one batch (``KNOWLEDGE_INGEST_BATCH_*``).
+
+    Taken with ``FOR UPDATE SKIP LOCKED`` and claimed until the task's hard time limit: two
+    runs never take the same one, and a document's own queued task skips it while claimed
+    (``ingest``). Evaluation runs' documents (ingested by their own run) and documents
+    fetched from a URL are never taken along. Returns their ids."""
+    most = settings.KNOWLEDGE_INGEST_BATCH_DOCUMENTS - 1
+    if most <= 0:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        rows = (
+            Document.objects.select_for_update(of=("self",), skip_locked=True)
+            .filter(status=DocumentStatus.PENDING, collection__evaluation_run="")
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .filter(size_bytes__lte=settings.KNOWLEDGE_INGEST_BATCH_FILE_BYTES)
+            .exclude(pk=document_id)
+            .exclude(file="")
+            .order_by("pk")
+            .values_list("pk", "size_bytes")[:most]
+        )
+        taken: list[int] = []
+        budget = settings.KNOWLEDGE_INGEST_BATCH_BYTES
+        for pk, size in rows:
+            if size > budget:
+                break
+            budget -= size
+            taken.append(pk)
+        until = now + timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+        Document.objects.filter(pk__in=taken).update(claimed_until=until)
+    return taken
+
+
+def companions_release(document_ids: Sequence[int]) -> list[int]:
+    """Give back documents a failed run had taken along (pending again, unclaimed); the
+    ids of those released, for the caller to queue again."""
+    rows = Document.objects.filter(
+        pk__in=list(document_ids),
+        status__in=[DocumentStatus.PENDING, DocumentStatus.PROCESSING],
+        claimed_until__isnull=False,
+    )
+    released = list(rows.values_list("pk", flat=True))
+    Document.objects.filter(pk__in=released).update(
+        status=DocumentStatus.PENDING, claimed_until=None, ingest_attempts=0
+    )
+    return released
+
+
 def ingest(
     document_ids: Sequence[int],
     *,
     force: bool = False,
     batch_size: int = 64,
     progress: Callable[[int], None] | None = None,
+    owned: Collection[int] = (),
 ) -> Outcome:
-    """Ingest documents; already-live versions are skipped unless ``force`` (re-index)."""
+    """Ingest documents; already-live versions are skipped unless ``force`` (re-index).
+    A document another run has taken along (``companions_claim``) is skipped, unless this
+    run is that one (``owned``)."""
+    owned_ids = list(owned)
     backend = get_backend()
     outcome = Outcome()
     for start in range(0, len(document_ids), batch_size):
@@ -340,11 +398,17 @@ def ingest(
                 # Redelivered after its worker died again and again: stop here.
                 outcome.failed[document.pk] = attempts_exhausted_message(document.ingest_attempts)
                 continue
-            Document.objects.filter(pk=document.pk, version=document.version).update(
+            now = timezone.now()
+            free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now) | Q(pk__in=owned_ids)
+            taken = Document.objects.filter(free, pk=document.pk, version=document.version).update(
                 status=DocumentStatus.PROCESSING,
                 ingest_attempts=F("ingest_attempts") + 1,
-                updated_at=timezone.now(),
+                updated_at=now,
             )
+            if not taken:
+                # Another run took it along, or a newer version was uploaded (its own task).
+                outcome.skipped.append(document.pk)
+                continue
             try:
                 prepared.append(prepare(document))
             except ParseError as error:

@@ -272,3 +272,77 @@ def test_ingest_task_of_a_deleted_document_ends_quietly() -> None:
     result = document_ingest_task.apply(args=(document.pk,))
     assert result.successful()
     assert result.result == {"ready": [], "failed": {}, "skipped": [document.pk]}
+
+
+# --- cross-document batching ------------------------------------------------------------
+
+
+def _pending(count: int, size: int = 0) -> list[Document]:
+    collection = seed_collections()["products-fees"]
+    return [
+        document_create(
+            actor=None,
+            collection=collection,
+            title=f"Fee note {i}",
+            file=ContentFile(
+                (f"Fee note {i}: the card fee is {i} dollars. " + "x" * size).encode(),
+                name=f"n{i}.txt",
+            ),
+            enqueue=False,
+        )
+        for i in range(count)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_run_takes_small_pending_documents_along() -> None:
+    first, *others = _pending(4)
+    result = document_ingest_task.apply(args=(first.pk,))
+    assert sorted(result.result["ready"]) == sorted([first.pk, *(d.pk for d in others)])
+    for document in Document.objects.filter(pk__in=[first.pk, *(d.pk for d in others)]):
+        assert document.status == DocumentStatus.READY and document.claimed_until is None
+        assert document.chunk_count == 1
+    # Their own tasks, delivered later, find them done.
+    again = document_ingest_task.apply(args=(others[0].pk,))
+    assert again.result["skipped"] == [others[0].pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_document_taken_along_is_skipped_by_its_own_task() -> None:
+    first, second = _pending(2)
+    assert pipeline.companions_claim(first.pk) == [second.pk]
+    assert pipeline.companions_claim(first.pk) == []  # never taken twice
+    own = document_ingest_task.apply(args=(second.pk,))
+    assert second.pk in own.result["skipped"]
+    second.refresh_from_db()
+    assert second.status == DocumentStatus.PENDING and second.claimed_until is not None
+    outcome = pipeline.ingest([second.pk], owned=[second.pk])  # the run that holds it
+    assert outcome.ready == [second.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_run_gives_back_what_it_took_along(monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second, third = _pending(3)
+
+    def broken(ids: list[int], **kwargs: Any) -> Any:
+        raise OperationalError("database unreachable")
+
+    monkeypatch.setattr(tasks, "ingest", broken)
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.document_ingest_task, "delay", lambda pk: queued.append(pk))
+    document_ingest_task.apply(args=(first.pk,), retries=tasks.MAX_RETRIES)
+    assert sorted(queued) == sorted([second.pk, third.pk])
+    for document in Document.objects.filter(pk__in=queued):
+        assert document.status == DocumentStatus.PENDING and document.claimed_until is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_large_files_and_a_batch_of_one_go_alone(settings: Any) -> None:
+    settings.KNOWLEDGE_INGEST_BATCH_FILE_BYTES = 1000
+    first, small = _pending(2)
+    (large,) = _pending(1, size=5000)
+    assert pipeline.companions_claim(first.pk) == [small.pk]
+    settings.KNOWLEDGE_INGEST_BATCH_DOCUMENTS = 1
+    Document.objects.filter(pk=small.pk).update(claimed_until=None)
+    assert pipeline.companions_claim(first.pk) == []
+    assert large.size_bytes > 1000

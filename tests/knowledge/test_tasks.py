@@ -346,3 +346,28 @@ def test_large_files_and_a_batch_of_one_go_alone(settings: Any) -> None:
     Document.objects.filter(pk=small.pk).update(claimed_until=None)
     assert pipeline.companions_claim(first.pk) == []
     assert large.size_bytes > 1000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_uploads_through_the_worker_is_ingested_once_each(
+    celery_worker_thread: Any,
+) -> None:
+    from django.db import transaction
+
+    from portal.models import AuditEvent
+
+    with transaction.atomic():  # queued together at commit: the first run takes the others
+        documents = [
+            document_create(
+                actor=None,
+                collection=seed_collections()["products-fees"],
+                title=f"Burst {i}",
+                file=ContentFile(f"Burst note {i}: the fee is {i}.".encode(), name=f"b{i}.txt"),
+            )
+            for i in range(6)
+        ]
+    for document in documents:
+        _wait_for(document.pk, DocumentStatus.READY)
+    for document in documents:
+        events = AuditEvent.objects.filter(action="document.ingested", target_id=str(document.pk))
+        assert events.count() == 1, document.pk

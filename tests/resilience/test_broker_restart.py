@@ -81,6 +81,9 @@ def test_broker_restarts_and_outages_lose_no_document(
 
     broker.start()
     assert broker.queue_length() == 2
+    # One document per run: here the sweep, not cross-document batching (tests/knowledge/
+    # test_tasks.py), must find what no message announces.
+    worker_env = {**worker_env, "KNOWLEDGE_INGEST_BATCH_DOCUMENTS": "1"}
     worker = Worker("w1", broker.url, worker_env, tmp_path)
     processes.append(worker)
     worker.wait_ready()

@@ -386,6 +386,8 @@ def _store_version(
             version.file.name = document.file.name
     version.status, version.error = document.status, document.error
     document.ingest_attempts = 0  # a new version starts with a clean count
+    # A run that took the old version along no longer holds it: the new one's task may run.
+    document.claimed_until = None
     document.effective_date = effective_date or document.effective_date
     document.full_clean()
     document.save()

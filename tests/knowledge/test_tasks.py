@@ -371,3 +371,18 @@ def test_a_burst_of_uploads_through_the_worker_is_ingested_once_each(
     for document in documents:
         events = AuditEvent.objects.filter(action="document.ingested", target_id=str(document.pk))
         assert events.count() == 1, document.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_new_version_of_a_document_taken_along_is_not_held_back() -> None:
+    first, second = _pending(2)
+    assert pipeline.companions_claim(first.pk) == [second.pk]
+    document_replace_file(
+        actor=None,
+        document=Document.objects.get(pk=second.pk),
+        file=ContentFile(b"Version two: the fee is 7 dollars.", name="v2.txt"),
+    )
+    second.refresh_from_db()
+    assert second.version == 2 and second.claimed_until is None
+    result = document_ingest_task.apply(args=(second.pk,))
+    assert second.pk in result.result["ready"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -37,8 +38,7 @@ def _api_routes() -> list[str]:
         if not route.startswith("/api/"):
             continue
         path = route.replace("^", "").replace("$", "")
-        for converter in ("<int:pk>", "<pk>", "<int:id>", "<str:action>", "<slug:slug>"):
-            path = path.replace(converter, "1")
+        path = re.sub(r"<[^<>]+>", "1", path)  # every path parameter (<int:pk>, <slug:slug> ...)
         paths.append(path)
     return sorted(set(paths))
 

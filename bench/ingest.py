@@ -4,8 +4,8 @@ Compares, in one run and on the same chunk texts: a plain sentence-transformers
 ``encode`` (the floor), each local embedding backend (``local``: sentence-transformers
 fp32; ``onnx``: ONNX Runtime int8), and end-to-end ingestion of new documents by a real
 Celery worker with each backend (parse, chunk, embed, swap, keyword index), one document per
-run (``KNOWLEDGE_INGEST_BATCH_DOCUMENTS=1``, the path before cross-document batching) and
-with batching (the default 16).
+run (``KNOWLEDGE_INGEST_BATCH_DOCUMENTS=1``, the default) and with cross-document batching
+(16).
 Run: .venv/bin/python bench/ingest.py [--documents N] [--backends local,onnx] [--batches 1,16]
 """
 

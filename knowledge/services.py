@@ -513,7 +513,10 @@ def document_reprocess(*, actor: AnyUser | None, document: Document) -> Document
     document.status = DocumentStatus.PENDING
     document.error = ""
     document.ingest_attempts = 0
-    document.save(update_fields=["status", "error", "ingest_attempts", "updated_at"])
+    document.claimed_until = None  # its own task runs it, whoever had taken it along
+    document.save(
+        update_fields=["status", "error", "ingest_attempts", "claimed_until", "updated_at"]
+    )
     audit_event_record(action="document.reprocess", actor=actor, target=document)
     _enqueue(document)
     return document

@@ -327,6 +327,10 @@ def companions_claim(document_id: int) -> list[int]:
     most = settings.KNOWLEDGE_INGEST_BATCH_DOCUMENTS - 1
     if most <= 0:
         return []
+    main = Document.objects.filter(pk=document_id).values_list("size_bytes", "file").first()
+    small = settings.KNOWLEDGE_INGEST_BATCH_FILE_BYTES
+    if main is None or not main[1] or main[0] > small:
+        return []  # a large file or a URL to fetch goes alone
     now = timezone.now()
     with transaction.atomic():
         rows = (
@@ -340,7 +344,7 @@ def companions_claim(document_id: int) -> list[int]:
             .values_list("pk", "size_bytes")[:most]
         )
         taken: list[int] = []
-        budget = settings.KNOWLEDGE_INGEST_BATCH_BYTES
+        budget = settings.KNOWLEDGE_INGEST_BATCH_BYTES - main[0]
         for pk, size in rows:
             if size > budget:
                 break

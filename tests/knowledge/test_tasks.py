@@ -274,7 +274,13 @@ def test_ingest_task_of_a_deleted_document_ends_quietly() -> None:
     assert result.result == {"ready": [], "failed": {}, "skipped": [document.pk]}
 
 
-# --- cross-document batching ------------------------------------------------------------
+# --- cross-document batching (off by default: the tests below turn it on) ------------------
+
+
+@pytest.fixture
+def batching(settings: Any) -> Any:
+    settings.KNOWLEDGE_INGEST_BATCH_DOCUMENTS = 16
+    return settings
 
 
 def _pending(count: int, size: int = 0) -> list[Document]:
@@ -295,7 +301,7 @@ def _pending(count: int, size: int = 0) -> list[Document]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_run_takes_small_pending_documents_along() -> None:
+def test_one_run_takes_small_pending_documents_along(batching: Any) -> None:
     first, *others = _pending(4)
     result = document_ingest_task.apply(args=(first.pk,))
     assert sorted(result.result["ready"]) == sorted([first.pk, *(d.pk for d in others)])
@@ -308,7 +314,7 @@ def test_one_run_takes_small_pending_documents_along() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_document_taken_along_is_skipped_by_its_own_task() -> None:
+def test_a_document_taken_along_is_skipped_by_its_own_task(batching: Any) -> None:
     first, second = _pending(2)
     assert pipeline.companions_claim(first.pk) == [second.pk]
     assert pipeline.companions_claim(first.pk) == []  # never taken twice
@@ -321,7 +327,9 @@ def test_a_document_taken_along_is_skipped_by_its_own_task() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_failed_run_gives_back_what_it_took_along(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_run_gives_back_what_it_took_along(
+    batching: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     first, second, third = _pending(3)
 
     def broken(ids: list[int], **kwargs: Any) -> Any:
@@ -337,12 +345,13 @@ def test_a_failed_run_gives_back_what_it_took_along(monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.django_db(transaction=True)
-def test_large_files_and_a_batch_of_one_go_alone(settings: Any) -> None:
-    settings.KNOWLEDGE_INGEST_BATCH_FILE_BYTES = 1000
+def test_large_files_and_a_batch_of_one_go_alone(batching: Any) -> None:
+    batching.KNOWLEDGE_INGEST_BATCH_FILE_BYTES = 1000
     first, small = _pending(2)
     (large,) = _pending(1, size=5000)
+    assert pipeline.companions_claim(large.pk) == []  # a large file takes nothing along
     assert pipeline.companions_claim(first.pk) == [small.pk]
-    settings.KNOWLEDGE_INGEST_BATCH_DOCUMENTS = 1
+    batching.KNOWLEDGE_INGEST_BATCH_DOCUMENTS = 1
     Document.objects.filter(pk=small.pk).update(claimed_until=None)
     assert pipeline.companions_claim(first.pk) == []
     assert large.size_bytes > 1000
@@ -350,6 +359,7 @@ def test_large_files_and_a_batch_of_one_go_alone(settings: Any) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_burst_of_uploads_through_the_worker_is_ingested_once_each(
+    batching: Any,
     celery_worker_thread: Any,
 ) -> None:
     from django.db import transaction
@@ -374,7 +384,7 @@ def test_a_burst_of_uploads_through_the_worker_is_ingested_once_each(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_new_version_of_a_document_taken_along_is_not_held_back() -> None:
+def test_a_new_version_of_a_document_taken_along_is_not_held_back(batching: Any) -> None:
     first, second = _pending(2)
     assert pipeline.companions_claim(first.pk) == [second.pk]
     document_replace_file(
@@ -386,3 +396,16 @@ def test_a_new_version_of_a_document_taken_along_is_not_held_back() -> None:
     assert second.version == 2 and second.claimed_until is None
     result = document_ingest_task.apply(args=(second.pk,))
     assert second.pk in result.result["ready"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reprocessing_a_document_taken_along_runs_it(batching: Any) -> None:
+    _first, second = _pending(2)
+    pipeline.mark_failed(second.pk, 1, "damaged")
+    Document.objects.filter(pk=second.pk).update(
+        claimed_until=timezone.now() + timedelta(minutes=5)
+    )
+    document_reprocess(actor=None, document=Document.objects.get(pk=second.pk))
+    second.refresh_from_db()
+    assert second.status == DocumentStatus.PENDING and second.claimed_until is None
+    assert second.pk in document_ingest_task.apply(args=(second.pk,)).result["ready"]

@@ -53,7 +53,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{len(ids)} queued, {unchanged} unchanged.")
             return
         with tqdm(total=len(ids), desc="ingest", unit="doc") as bar:
-            outcome = ingest(ids, progress=bar.update)
+            # Its own documents, even if a worker's batching run took some along meanwhile.
+            outcome = ingest(ids, progress=bar.update, owned=ids)
         failed = dict(outcome.failed)
         failed.update(
             dict(

@@ -1,11 +1,20 @@
-"""Benchmark the keyword index build (``knowledge.ingestion.pipeline.index_keywords``).
+"""Benchmark the keyword index build: storing chunks with their full-text vectors, BM25
+lengths and postings, as ``knowledge.ingestion.pipeline.swap`` does, document by document.
 
-The same synthetic chunks (384-d vectors, ~120 words each) are indexed again and again by
-two variants, alternating: the previous build (two UPDATEs of every chunk row, then the
-postings; with the GIN index on ``search_vector`` that the schema had) and the current one
-(``_INDEX_SQL``: one UPDATE, then the postings; no GIN index). Prints the median seconds
-per 10,000 chunks of each and the ratio. Run: .venv/bin/python bench/keyword_index.py
-[--chunks N] [--rounds R]
+The same synthetic chunks (384-d vectors, ~120 words each, 25 a document, the HNSW index
+present as in production) are written again and again by four variants, alternating:
+
+- ``insert``: the chunk rows alone (no keyword index): the floor the others are measured on;
+- ``original``: rows, then two UPDATEs of every row (vector, then length), then postings
+  checked by a foreign key, with the GIN index on ``search_vector`` the schema first had;
+- ``one update``: rows, then one UPDATE (vector and length), then postings checked by the
+  foreign key (the build before the vectors moved into the INSERT);
+- ``current``: rows stored with their vectors and lengths (``chunks_insert``), then postings
+  without a foreign key (a statement trigger deletes them with their chunks).
+
+Prints the median seconds per 10,000 chunks of each, the keyword part (variant minus
+``insert``) and the ratios. Run: .venv/bin/python bench/keyword_index.py [--chunks N]
+[--rounds R]
 """
 
 from __future__ import annotations
@@ -15,11 +24,22 @@ import os
 import statistics
 import time
 import uuid
+from typing import Any
 
 import numpy as np
 from _setup import django_for_bench
 
-PREVIOUS_SQL = """
+# Rows without a keyword vector (what bulk_create stored before).
+PLAIN_INSERT_SQL = """
+INSERT INTO knowledge_chunk (document_id, collection_id, version, ordinal, text, heading_path,
+    page, token_count, content_hash, embedding, embedding_model, term_count, created_at)
+SELECT %(document)s, %(collection)s, %(version)s, r.ordinal, r.text, '{}', NULL, r.tokens,
+    r.hash, r.embedding::vector, %(model)s, 0, now()
+FROM unnest(%(ordinals)s::int[], %(texts)s::text[], %(tokens)s::int[], %(hashes)s::text[],
+            %(embeddings)s::text[]) AS r(ordinal, text, tokens, hash, embedding)
+"""
+
+ORIGINAL_SQL = """
 UPDATE knowledge_chunk c
 SET search_vector = to_tsvector(%(config)s::regconfig,
         d.title || ' ' || array_to_string(c.heading_path, ' ') || ' ' || c.text)
@@ -30,19 +50,27 @@ UPDATE knowledge_chunk c
 SET term_count = (SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1)), 0)
                   FROM unnest(c.search_vector) AS t)
 WHERE c.document_id = ANY(%(documents)s);
-
-INSERT INTO knowledge_posting (chunk_id, term, collection_id, tf, dl)
-SELECT c.id, t.lexeme, c.collection_id, coalesce(array_length(t.positions, 1), 1), c.term_count
-FROM knowledge_chunk c CROSS JOIN LATERAL unnest(c.search_vector) AS t
-WHERE c.document_id = ANY(%(documents)s) AND c.collection_id IS NOT NULL;
 """
 
-RESET_SQL = """
-DELETE FROM knowledge_posting WHERE chunk_id IN
-    (SELECT id FROM knowledge_chunk WHERE document_id = ANY(%(documents)s));
-UPDATE knowledge_chunk SET search_vector = NULL, term_count = 0
-WHERE document_id = ANY(%(documents)s);
+ONE_UPDATE_SQL = """
+UPDATE knowledge_chunk c
+SET search_vector = v.vector,
+    term_count = (SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1)), 0)
+                  FROM unnest(v.vector) AS t)
+FROM (
+    SELECT c2.id, to_tsvector(%(config)s::regconfig,
+        d.title || ' ' || array_to_string(c2.heading_path, ' ') || ' ' || c2.text) AS vector
+    FROM knowledge_chunk c2 JOIN knowledge_document d ON d.id = c2.document_id
+    WHERE c2.document_id = ANY(%(documents)s)
+) v
+WHERE c.id = v.id;
 """
+
+FOREIGN_KEY_SQL = (
+    "ALTER TABLE knowledge_posting ADD CONSTRAINT kwbench_fk FOREIGN KEY (chunk_id) "
+    "REFERENCES knowledge_chunk (id) ON DELETE CASCADE NOT VALID"
+)
+VARIANTS = ("insert", "original", "one update", "current")
 
 
 def main() -> None:
@@ -53,9 +81,11 @@ def main() -> None:
     os.environ.setdefault("DJANGO_DEBUG", "0")
     django_for_bench()
     from django.conf import settings
-    from django.db import connection
+    from django.db import connection, transaction
+    from pgvector import Vector
 
-    from knowledge.ingestion.pipeline import _INDEX_SQL
+    from knowledge.ingestion.chunking import ChunkDraft
+    from knowledge.ingestion.pipeline import _POSTINGS_SQL, Prepared, chunks_insert
     from knowledge.models import Chunk, Collection, Document
 
     rng = np.random.default_rng(7)
@@ -69,53 +99,96 @@ def main() -> None:
     ]
     vectors = rng.standard_normal((args.chunks, settings.EMBEDDING_DIMENSIONS)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    Chunk.objects.bulk_create(
-        [
-            Chunk(
-                document=documents[i // per_document],
-                collection=collection,
-                version=1,
-                ordinal=i % per_document,
-                text=" ".join(rng.choice(words, size=120)),
-                token_count=150,
-                content_hash=f"{tag}{i}",
-                embedding=vectors[i],
-                embedding_model="bench",
+    items: list[tuple[Prepared, dict[str, np.ndarray]]] = []
+    for d, document in enumerate(documents):
+        drafts = []
+        for o in range(per_document):
+            i = d * per_document + o
+            drafts.append(
+                ChunkDraft(
+                    ordinal=o,
+                    text=" ".join(rng.choice(words, size=120)),
+                    heading_path=(),
+                    page=None,
+                    token_count=150,
+                    content_hash=f"{tag}{i}",
+                )
             )
-            for i in range(args.chunks)
-        ],
-        batch_size=2000,
-    )
+        hashes = [draft.content_hash for draft in drafts]
+        texts = [draft.text for draft in drafts]
+        vector_of = {h: vectors[d * per_document + o] for o, h in enumerate(hashes)}
+        items.append((Prepared(document, 1, drafts, texts, hashes), vector_of))
+    config = settings.KNOWLEDGE_TEXT_SEARCH_CONFIG
+
+    def write(variant: str) -> None:
+        for item, vector_of in items:
+            document = item.document
+            with transaction.atomic(), connection.cursor() as cursor:
+                params: dict[str, Any] = {"config": config, "documents": [document.pk]}
+                if variant == "current":
+                    chunks_insert(document, collection.pk, item, vector_of, "bench")
+                else:
+                    cursor.execute(
+                        PLAIN_INSERT_SQL,
+                        {
+                            "document": document.pk,
+                            "collection": collection.pk,
+                            "version": 1,
+                            "model": "bench",
+                            "ordinals": [d.ordinal for d in item.drafts],
+                            "texts": [d.text for d in item.drafts],
+                            "tokens": [d.token_count for d in item.drafts],
+                            "hashes": item.hashes,
+                            "embeddings": [Vector(vector_of[h]).to_text() for h in item.hashes],
+                        },
+                    )
+                    if variant == "insert":
+                        continue
+                    update = ORIGINAL_SQL if variant == "original" else ONE_UPDATE_SQL
+                    cursor.execute(update, params)
+                cursor.execute(_POSTINGS_SQL, params)
+
     ids = [d.pk for d in documents]
-    params = {"config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG, "documents": ids}
-    timings: dict[str, list[float]] = {"previous": [], "current": []}
+    timings: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
     try:
         for _ in range(args.rounds):
-            for variant in ("previous", "current"):
+            for variant in VARIANTS:
+                Chunk.objects.filter(document_id__in=ids).delete()  # postings go with them
                 with connection.cursor() as cursor:
-                    cursor.execute(RESET_SQL, params)
                     cursor.execute("VACUUM knowledge_chunk")
-                    if variant == "previous":
+                    cursor.execute("VACUUM knowledge_posting")
+                    if variant in ("original", "one update"):
+                        cursor.execute(FOREIGN_KEY_SQL)
+                    if variant == "original":
                         cursor.execute(
-                            "CREATE INDEX IF NOT EXISTS kwbench_gin ON knowledge_chunk "
-                            "USING gin (search_vector)"
+                            "CREATE INDEX kwbench_gin ON knowledge_chunk USING gin (search_vector)"
                         )
+                try:
                     started = time.perf_counter()
-                    cursor.execute(PREVIOUS_SQL if variant == "previous" else _INDEX_SQL, params)
+                    write(variant)
                     timings[variant].append(time.perf_counter() - started)
-                    cursor.execute("DROP INDEX IF EXISTS kwbench_gin")
+                finally:
+                    with connection.cursor() as cursor:
+                        cursor.execute("DROP INDEX IF EXISTS kwbench_gin")
+                        cursor.execute(
+                            "ALTER TABLE knowledge_posting DROP CONSTRAINT IF EXISTS kwbench_fk"
+                        )
     finally:
-        collection_id = collection.pk
-        Chunk.objects.filter(collection_id=collection_id).delete()
-        Document.objects.filter(collection_id=collection_id).delete()
-        Collection.objects.filter(pk=collection_id).delete()
+        Chunk.objects.filter(document_id__in=ids).delete()
+        Document.objects.filter(pk__in=ids).delete()
+        Collection.objects.filter(pk=collection.pk).delete()
     per = 10_000 / args.chunks
-    previous = statistics.median(timings["previous"]) * per
-    current = statistics.median(timings["current"]) * per
-    print(f"{args.chunks} chunks, {args.rounds} rounds each, seconds per 10,000 chunks:")
-    print(f"  previous (two UPDATEs, GIN index): median {previous:.2f} s")
-    print(f"  current (one UPDATE, no GIN):      median {current:.2f} s")
-    print(f"  speed-up: x{previous / current:.2f}")
+    median = {variant: statistics.median(timings[variant]) * per for variant in VARIANTS}
+    keyword = {variant: median[variant] - median["insert"] for variant in VARIANTS}
+    print(f"{args.chunks} chunks in {len(documents)} documents, {args.rounds} rounds each;")
+    print("median seconds per 10,000 chunks (rows and keyword index / keyword index alone):")
+    for variant in VARIANTS:
+        print(f"  {variant:<10} {median[variant]:7.2f} s   keyword part {keyword[variant]:6.2f} s")
+    print(
+        f"keyword part: original / current x{keyword['original'] / keyword['current']:.2f}, "
+        f"one update / current x{keyword['one update'] / keyword['current']:.2f}; "
+        f"whole write: original / current x{median['original'] / median['current']:.2f}"
+    )
 
 
 if __name__ == "__main__":

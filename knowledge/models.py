@@ -245,12 +245,16 @@ class Chunk(models.Model):
 class Posting(models.Model):
     """One term of one chunk with its frequency: the inverted index BM25 ranks from.
 
-    The database deletes postings with their chunk (ON DELETE CASCADE, set in a migration)
-    so that Django never loads them one by one.
+    The database deletes postings with their chunks: a statement trigger on the chunk table
+    (migration 0013), so that Django never loads them one by one. Not a foreign key: its
+    check ran once per posting (about 100 a chunk) and was almost half of writing them;
+    postings are only written by ``index_keywords`` from the chunks it has just read.
     """
 
     pk = models.CompositePrimaryKey("chunk", "term")
-    chunk = models.ForeignKey(Chunk, on_delete=models.DO_NOTHING, related_name="+")
+    chunk = models.ForeignKey(
+        Chunk, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+    )
     term = models.TextField()
     collection_id = models.BigIntegerField()
     tf = models.PositiveIntegerField()

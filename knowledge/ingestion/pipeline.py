@@ -26,6 +26,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from pgvector import Vector
+from psycopg.types.json import Jsonb
 
 from knowledge.embeddings import EmbeddingBackend, get_backend
 from knowledge.ingestion.chunking import ChunkDraft, chunk_blocks
@@ -122,11 +124,30 @@ def embed(items: Sequence[Prepared], backend: EmbeddingBackend) -> dict[str, np.
     return vectors
 
 
-# One UPDATE of each chunk row (its text vector and BM25 length together), then its
-# postings. A chunk row (a 384-d vector and its text) fills its page, so an update cannot be
-# HOT and re-inserts the row into every index of the table, the HNSW one included: two
-# updates cost twice that (bench/keyword_index.py).
-_INDEX_SQL = """
+# A chunk's full-text vector and BM25 length are computed in the INSERT that stores it, and
+# its postings are read back from the stored vectors. Computing them afterwards (an UPDATE
+# of every new row) cost more than the rest: a chunk row (a 384-d vector and its text)
+# fills its page, so an update is never HOT and re-inserts the row into every index of the
+# table, the HNSW one included (bench/keyword_index.py).
+_CHUNKS_INSERT_SQL = """
+INSERT INTO knowledge_chunk (document_id, collection_id, version, ordinal, text, heading_path,
+    page, token_count, content_hash, embedding, embedding_model, search_vector, term_count,
+    created_at)
+SELECT %(document)s, %(collection)s, %(version)s, r.ordinal, r.text, h.path, r.page,
+    r.tokens, r.hash, r.embedding::vector, %(model)s, v.vector,
+    (SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1)), 0)
+     FROM unnest(v.vector) AS t), now()
+FROM unnest(%(ordinals)s::int[], %(texts)s::text[], %(headings)s::jsonb[], %(pages)s::int[],
+            %(tokens)s::int[], %(hashes)s::text[], %(embeddings)s::text[])
+     AS r(ordinal, text, headings, page, tokens, hash, embedding)
+CROSS JOIN LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(r.headings)) AS path) h
+CROSS JOIN LATERAL (
+    SELECT to_tsvector(%(config)s::regconfig,
+        %(title)s || ' ' || array_to_string(h.path, ' ') || ' ' || r.text) AS vector
+) v
+"""
+# Only for chunks stored without a vector (rows loaded by COPY in bench/search.py).
+_VECTORS_SQL = """
 UPDATE knowledge_chunk c
 SET search_vector = v.vector,
     term_count = (SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1)), 0)
@@ -135,28 +156,59 @@ FROM (
     SELECT c2.id, to_tsvector(%(config)s::regconfig,
         d.title || ' ' || array_to_string(c2.heading_path, ' ') || ' ' || c2.text) AS vector
     FROM knowledge_chunk c2 JOIN knowledge_document d ON d.id = c2.document_id
-    WHERE c2.document_id = ANY(%(documents)s)
+    WHERE c2.document_id = ANY(%(documents)s) AND c2.search_vector IS NULL
 ) v
-WHERE c.id = v.id;
-
+WHERE c.id = v.id
+"""
+_POSTINGS_SQL = """
 INSERT INTO knowledge_posting (chunk_id, term, collection_id, tf, dl)
 SELECT c.id, t.lexeme, c.collection_id, coalesce(array_length(t.positions, 1), 1), c.term_count
 FROM knowledge_chunk c CROSS JOIN LATERAL unnest(c.search_vector) AS t
-WHERE c.document_id = ANY(%(documents)s) AND c.collection_id IS NOT NULL;
+WHERE c.document_id = ANY(%(documents)s) AND c.collection_id IS NOT NULL
 """
 
 
+def chunks_insert(
+    document: Document,
+    collection_id: int | None,
+    item: Prepared,
+    vectors: dict[str, np.ndarray],
+    model_id: str,
+) -> None:
+    """Store a version's chunks with their vectors, full-text vectors and BM25 lengths."""
+    drafts = item.drafts
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CHUNKS_INSERT_SQL,
+            {
+                "document": document.pk,
+                "collection": collection_id,
+                "version": item.version,
+                "model": model_id,
+                "config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG,
+                "title": document.title,
+                "ordinals": [d.ordinal for d in drafts],
+                "texts": [d.text for d in drafts],
+                "headings": [Jsonb(list(d.heading_path)) for d in drafts],
+                "pages": [d.page for d in drafts],
+                "tokens": [d.token_count for d in drafts],
+                "hashes": list(item.hashes),
+                "embeddings": [Vector(vectors[h]).to_text() for h in item.hashes],
+            },
+        )
+
+
 def index_keywords(document_ids: Sequence[int]) -> None:
-    """Fill the full-text vectors, BM25 lengths and postings of these documents' chunks.
+    """Write the postings of these documents' chunks (their full-text vectors are computed
+    when they are stored; chunks stored without one get it first).
 
     Chunks of an archived document (no collection) get no postings: restoring the document
     calls this again once their collection is back. The documents must have no postings yet.
     """
+    params = {"config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG, "documents": list(document_ids)}
     with connection.cursor() as cursor:
-        cursor.execute(
-            _INDEX_SQL,
-            {"config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG, "documents": list(document_ids)},
-        )
+        cursor.execute(_VECTORS_SQL, params)
+        cursor.execute(_POSTINGS_SQL, params)
 
 
 def chunks_withdraw(document_id: int) -> None:
@@ -191,22 +243,7 @@ def swap(item: Prepared, vectors: dict[str, np.ndarray], backend: EmbeddingBacke
             return False
         searchable_in = None if document.archived_at else document.collection_id
         Chunk.objects.filter(document=document).delete()  # postings cascade in the database
-        Chunk.objects.bulk_create(
-            Chunk(
-                document=document,
-                collection_id=searchable_in,
-                version=item.version,
-                ordinal=draft.ordinal,
-                text=draft.text,
-                heading_path=list(draft.heading_path),
-                page=draft.page,
-                token_count=draft.token_count,
-                content_hash=content_hash,
-                embedding=vectors[content_hash],
-                embedding_model=backend.model_id,
-            )
-            for draft, content_hash in zip(item.drafts, item.hashes, strict=True)
-        )
+        chunks_insert(document, searchable_in, item, vectors, backend.model_id)
         index_keywords([document.pk])
         document.live_version = item.version
         document.status = DocumentStatus.READY

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection
 
@@ -62,6 +63,48 @@ def test_markdown_document_is_chunked_with_headings(
     assert AuditEvent.objects.filter(
         action="document.ingested", target_id=str(document.pk)
     ).exists()
+
+
+@pytest.mark.django_db
+def test_keyword_vectors_are_stored_with_the_chunks_and_postings_follow_them(
+    collections: dict[str, Collection], add_document: Callable[..., Document]
+) -> None:
+    document = add_document(collections["fraud-disputes"], "Dispute policy", POLICY_V1)
+    other = add_document(collections["fraud-disputes"], "Card policy", POLICY_V2)
+    with connection.cursor() as cursor:
+        # What the INSERT stored is the vector of title, headings and text, and its length.
+        cursor.execute(
+            "SELECT count(*) FILTER (WHERE c.search_vector = to_tsvector(%s::regconfig,"
+            " d.title || ' ' || array_to_string(c.heading_path, ' ') || ' ' || c.text)"
+            " AND c.term_count = (SELECT sum(coalesce(array_length(t.positions, 1), 1))"
+            "  FROM unnest(c.search_vector) t) AND c.term_count > 0), count(*)"
+            " FROM knowledge_chunk c JOIN knowledge_document d ON d.id = c.document_id"
+            " WHERE d.id = %s",
+            [settings.KNOWLEDGE_TEXT_SEARCH_CONFIG, document.pk],
+        )
+        matching, total = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(*) FROM knowledge_chunk c, unnest(c.search_vector)"
+            " WHERE c.document_id = %s",
+            [document.pk],
+        )
+        (lexemes,) = cursor.fetchone()
+        cursor.execute(
+            "SELECT count(*) FROM pg_constraint WHERE conrelid = 'knowledge_posting'::regclass"
+            " AND contype = 'f'"
+        )
+        (foreign_keys,) = cursor.fetchone()
+    assert total == 2 and matching == total
+    assert Posting.objects.filter(chunk__document=document).count() == lexemes
+    assert foreign_keys == 0  # a statement trigger deletes postings with their chunks
+    chunk_ids = list(Chunk.objects.filter(document=document).values_list("pk", flat=True))
+    kept = Posting.objects.filter(chunk__document=other).count()
+    Chunk.objects.filter(pk=chunk_ids[0]).delete()
+    assert not Posting.objects.filter(chunk_id=chunk_ids[0]).exists()
+    assert Posting.objects.filter(chunk_id=chunk_ids[1]).exists()
+    Chunk.objects.filter(document=document).delete()
+    assert not Posting.objects.filter(chunk_id__in=chunk_ids).exists()
+    assert Posting.objects.filter(chunk__document=other).count() == kept > 0
 
 
 @pytest.mark.django_db
@@ -258,7 +301,7 @@ def test_crash_during_swap_leaves_old_chunks_and_is_reprocessable(
     def crash(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("worker died mid-swap")
 
-    monkeypatch.setattr(pipeline.Chunk.objects, "bulk_create", crash)
+    monkeypatch.setattr(pipeline, "chunks_insert", crash)
     with pytest.raises(RuntimeError):
         ingest([document.pk])
     document.refresh_from_db()

@@ -1,8 +1,11 @@
 """Benchmark chunk_search on a synthetic corpus: latency, filtered-HNSW recall, k results.
 
-100,000 chunks (384-d vectors and text) in 20 collections; the searching user may read 2
-of them (10% of the rows). Query embedding is excluded from the search latency and timed
-separately with the real local model. Run: .venv/bin/python bench/search.py [--chunks N]
+100,000 chunks (384-d vectors and text) by default, in 20 collections; the searching user may
+read 2 of them (10% of the rows). Query embedding is excluded from the search latency and
+timed separately with the real local model. Then hybrid throughput with 1, 4 and 16
+concurrent clients, and the on-disk sizes of the chunk and posting tables and their indexes.
+Run: .venv/bin/python bench/search.py [--chunks N] [--reuse] [--clients 1,4,16]
+(--chunks 1000000 needs about 20 GB of disk and an hour to load on two cores.)
 """
 
 from __future__ import annotations
@@ -35,15 +38,25 @@ def synthetic_corpus(rng: np.random.Generator, chunks: int, topics: int, dims: i
     topic_words = rng.integers(0, VOCABULARY, (topics, WORDS_PER_TOPIC))
     zipf = 1 / np.arange(1, VOCABULARY + 1)
     zipf /= zipf.sum()
+    cdf = zipf.cumsum()
+    cdf /= cdf[-1]
     texts = []
     for i in range(chunks):
-        general = rng.choice(VOCABULARY, size=int(rng.integers(40, 90)), p=zipf)
+        # What rng.choice(VOCABULARY, size, p=zipf) does, without its cumulative sum per call.
+        general = cdf.searchsorted(rng.random(int(rng.integers(40, 90))), side="right")
         focused = topic_words[topic_of[i], rng.integers(0, WORDS_PER_TOPIC, 25)]
         texts.append(" ".join(vocabulary[np.concatenate([general, focused])]))
     return centers, topic_of, vectors, texts, vocabulary, topic_words
 
 
-def load(chunks: int, collections: int, dims: int, seed: int, reuse: bool) -> dict[str, Any]:
+def load(
+    chunks: int,
+    collections: int,
+    dims: int,
+    seed: int,
+    reuse: bool,
+    maintenance_work_mem: str = "1GB",
+) -> dict[str, Any]:
     from django.db import connection, transaction
 
     from knowledge.embeddings import get_backend
@@ -80,34 +93,50 @@ def load(chunks: int, collections: int, dims: int, seed: int, reuse: bool) -> di
                  status="ready", version=1, live_version=1)
         for i in range(0, chunks, per_document)
     )  # fmt: skip
-    buffer = io.StringIO()
-    for i in range(chunks):
-        document = documents[i // per_document]
-        vector = "[" + ",".join(f"{x:.6f}" for x in vectors[i]) + "]"
-        buffer.write(
-            f"{document.pk}\t{document.collection_id}\t1\t{i % per_document}\t{texts[i]}\t{{}}\t"
-            f"\\N\t{len(texts[i].split())}\t{i:064x}\t{vector}\t{model_id}\t0\tnow()\n"
-        )
-    buffer.seek(0)
-    with transaction.atomic(), connection.cursor() as cursor:
-        columns = (
-            "document_id, collection_id, version, ordinal, text, heading_path, page, "
-            "token_count, content_hash, embedding, embedding_model, term_count, created_at"
-        )
-        with cursor.cursor.copy(f"COPY knowledge_chunk ({columns}) FROM STDIN") as copy:
+    columns = (
+        "document_id, collection_id, version, ordinal, text, heading_path, page, "
+        "token_count, content_hash, embedding, embedding_model, term_count, created_at"
+    )
+    step = 20_000
+    for first in range(0, chunks, step):
+        buffer = io.StringIO()
+        rounded = np.round(vectors[first : first + step].astype(np.float64), 6).tolist()
+        for i in range(first, min(first + step, chunks)):
+            document = documents[i // per_document]
+            buffer.write(
+                f"{document.pk}\t{document.collection_id}\t1\t{i % per_document}\t{texts[i]}\t"
+                f"{{}}\t\\N\t{len(texts[i].split())}\t{i:064x}\t{rounded[i - first]}\t"
+                f"{model_id}\t0\tnow()\n"
+            )
+        buffer.seek(0)
+        sql = f"COPY knowledge_chunk ({columns}) FROM STDIN"
+        with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
             while data := buffer.read(1 << 20):
                 copy.write(data)
     loaded = time.perf_counter() - started
-    index_keywords([d.pk for d in documents])
+    # The keyword index as a bulk load does it: the covering index that BM25 reads is built
+    # once after the postings (sorted, not inserted into entry by entry).
+    with connection.cursor() as cursor:
+        cursor.execute("DROP INDEX IF EXISTS knowledge_posting_term_cover")
+    document_ids = [d.pk for d in documents]
+    for first in range(0, len(document_ids), 1000):
+        with transaction.atomic():
+            index_keywords(document_ids[first : first + 1000])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")
+        cursor.execute(
+            "CREATE INDEX knowledge_posting_term_cover ON knowledge_posting "
+            "(term, collection_id) INCLUDE (chunk_id, tf, dl)"
+        )
     keywords = time.perf_counter() - started - loaded
     with connection.cursor() as cursor:
-        cursor.execute("SET maintenance_work_mem = '1GB'")
+        cursor.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")
     with connection.schema_editor() as editor:
         editor.add_index(Chunk, index)
+    hnsw = time.perf_counter() - started - loaded - keywords
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE knowledge_chunk")
         cursor.execute("VACUUM ANALYZE knowledge_posting")
-    hnsw = time.perf_counter() - started - loaded - keywords
     print(f"load {loaded:.0f} s, keyword index {keywords:.0f} s, HNSW build {hnsw:.0f} s")
     return result
 
@@ -123,6 +152,72 @@ class FixedQueries:
         return self.vectors[text]
 
 
+def concurrent(user: Any, texts: list[str], clients: int) -> tuple[float, float, float]:
+    """Hybrid searches by ``clients`` threads at once (each its own database connection),
+    every query once per client: (queries per second, p50 ms, p95 ms)."""
+    import threading
+
+    from django.db import connection
+
+    import knowledge.selectors as selectors
+
+    times: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+
+    def client(offset: int) -> None:
+        mine = []
+        try:
+            order = texts[offset:] + texts[:offset]
+            selectors.chunk_search(user, order[0], k=10, mode="hybrid")  # connect, warm
+            barrier.wait()
+            for text in order:
+                started = time.perf_counter()
+                selectors.chunk_search(user, text, k=10, mode="hybrid")
+                mine.append((time.perf_counter() - started) * 1000)
+        finally:
+            connection.close()
+        with lock:
+            times.extend(mine)
+
+    threads = [
+        threading.Thread(target=client, args=(i * len(texts) // clients,)) for i in range(clients)
+    ]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return len(times) / elapsed, statistics.median(times), percentile(times, 95)
+
+
+def print_sizes(chunks: int) -> None:
+    """On-disk sizes of the chunk and posting tables and their indexes, and per million."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.relname, pg_relation_size(c.oid)"
+            " + coalesce(pg_relation_size(nullif(c.reltoastrelid, 0)), 0) "
+            "FROM pg_class c WHERE c.relname IN ('knowledge_chunk', 'knowledge_posting') "
+            "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid IN "
+            "('knowledge_chunk'::regclass, 'knowledge_posting'::regclass)) ORDER BY 2 DESC"
+        )
+        rows = cursor.fetchall()
+        cursor.execute("SELECT count(*) FROM knowledge_posting")
+        (postings,) = cursor.fetchone()
+    per_million = 1_000_000 / max(chunks, 1)
+    print(f"\npostings: {postings} ({postings / max(chunks, 1):.0f} a chunk)")
+    print("| relation | size | per million chunks |")
+    print("| --- | ---: | ---: |")
+    for name, size in rows:
+        print(f"| {name} | {size / 2**20:.0f} MiB | {size * per_million / 2**30:.2f} GiB |")
+    total = sum(size for _, size in rows)
+    print(f"| total | {total / 2**20:.0f} MiB | {total * per_million / 2**30:.2f} GiB |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunks", type=int, default=100_000)
@@ -130,7 +225,16 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reuse", action="store_true", help="Keep an already loaded corpus.")
+    parser.add_argument(
+        "--maintenance-work-mem",
+        default="",
+        help="For the index builds (default 1GB, 4GB from 500k chunks).",
+    )
+    parser.add_argument(
+        "--clients", default="1,4,16", help="Concurrent clients for the hybrid throughput run."
+    )
     args = parser.parse_args()
+    memory = args.maintenance_work_mem or ("4GB" if args.chunks >= 500_000 else "1GB")
     django_for_bench()
 
     from django.conf import settings
@@ -141,7 +245,9 @@ def main() -> None:
     from portal.permissions import Role
     from portal.services import user_ensure
 
-    data = load(args.chunks, args.collections, settings.EMBEDDING_DIMENSIONS, args.seed, args.reuse)
+    data = load(
+        args.chunks, args.collections, settings.EMBEDDING_DIMENSIONS, args.seed, args.reuse, memory
+    )
     rng = data["rng"]
     # The reader may read exactly two collections (10% of the rows).
     from knowledge.models import Collection
@@ -178,7 +284,9 @@ def main() -> None:
 
     recalls = []
     for vector in queries.values():
-        approximate = selectors._dense(vector, readable_ids, data["model_id"], 10)
+        approximate = [
+            row[0] for row in selectors._dense(vector, readable_ids, data["model_id"], 10)
+        ]
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL enable_indexscan = off")
             cursor.execute(
@@ -196,6 +304,10 @@ def main() -> None:
         real_backend.embed_query(text)
         embed_times.append((time.perf_counter() - started) * 1000)
 
+    throughput = []
+    for clients in [int(c) for c in args.clients.split(",") if c]:
+        throughput.append((clients, *concurrent(user, list(queries), clients)))
+
     print(f"\nchunks={args.chunks} collections={args.collections} readable=2 "
           f"queries={len(queries)} ef_search={settings.KNOWLEDGE_HNSW_EF_SEARCH}")  # fmt: skip
     print("| mode | p50 ms | p95 ms | queries with < k results |")
@@ -207,6 +319,11 @@ def main() -> None:
           f"min {min(recalls):.2f}")  # fmt: skip
     print(f"query embedding (local model): p50 {statistics.median(embed_times):.1f} ms, "
           f"p95 {percentile(embed_times, 95):.1f} ms")  # fmt: skip
+    print("\n| hybrid, clients | queries/s | p50 ms | p95 ms |")
+    print("| ---: | ---: | ---: | ---: |")
+    for clients, rate, p50, p95 in throughput:
+        print(f"| {clients} | {rate:.1f} | {p50:.1f} | {p95:.1f} |")
+    print_sizes(args.chunks)
 
 
 if __name__ == "__main__":

@@ -252,8 +252,9 @@ class Posting(models.Model):
     """
 
     pk = models.CompositePrimaryKey("chunk", "term")
+    # No index of its own either: the primary key (chunk_id, term) serves lookups by chunk.
     chunk = models.ForeignKey(
-        Chunk, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False
+        Chunk, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False, db_index=False
     )
     term = models.TextField()
     collection_id = models.BigIntegerField()

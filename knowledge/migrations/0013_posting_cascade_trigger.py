@@ -3,7 +3,8 @@
 The foreign key's check ran for every posting written (about 100 a chunk: a lookup and a
 row lock on the chunk), almost half the cost of writing them (bench/keyword_index.py). One
 AFTER DELETE trigger per statement deletes the postings of all the chunks that statement
-deleted, through the primary key (chunk_id, term).
+deleted, through the primary key (chunk_id, term); the separate index on chunk_id that
+Django made for the foreign key is dropped (the primary key's first column serves).
 """
 
 import django.db.models.deletion
@@ -25,9 +26,18 @@ CREATE TRIGGER knowledge_chunk_postings_delete AFTER DELETE ON knowledge_chunk
 DELETE FROM knowledge_posting p
 WHERE NOT EXISTS (SELECT 1 FROM knowledge_chunk c WHERE c.id = p.chunk_id);
 """
+# Reversed after the AlterField below is (which adds Django's plain foreign key back).
 REVERSE = """
 DROP TRIGGER IF EXISTS knowledge_chunk_postings_delete ON knowledge_chunk;
 DROP FUNCTION IF EXISTS knowledge_chunk_postings_delete();
+DO $$
+DECLARE fk text;
+BEGIN
+    FOR fk IN SELECT conname FROM pg_constraint
+              WHERE conrelid = 'knowledge_posting'::regclass AND contype = 'f' LOOP
+        EXECUTE format('ALTER TABLE knowledge_posting DROP CONSTRAINT %I', fk);
+    END LOOP;
+END $$;
 ALTER TABLE knowledge_posting ADD CONSTRAINT knowledge_posting_chunk_cascade
     FOREIGN KEY (chunk_id) REFERENCES knowledge_chunk (id) ON DELETE CASCADE;
 """
@@ -37,19 +47,17 @@ class Migration(migrations.Migration):
     dependencies = [("knowledge", "0012_document_claims")]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            database_operations=[migrations.RunSQL(FORWARD, REVERSE)],
-            state_operations=[
-                migrations.AlterField(
-                    model_name="posting",
-                    name="chunk",
-                    field=models.ForeignKey(
-                        db_constraint=False,
-                        on_delete=django.db.models.deletion.DO_NOTHING,
-                        related_name="+",
-                        to="knowledge.chunk",
-                    ),
-                ),
-            ],
+        migrations.RunSQL(FORWARD, REVERSE),
+        # The foreign key is gone already; this drops Django's index on chunk_id.
+        migrations.AlterField(
+            model_name="posting",
+            name="chunk",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.DO_NOTHING,
+                related_name="+",
+                to="knowledge.chunk",
+            ),
         ),
     ]

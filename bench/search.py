@@ -84,12 +84,13 @@ def load(
         for i in range(collections)
     ]  # fmt: skip
     per_document = 50
-    collection_of = np.arange(chunks) % collections
     index = Chunk._meta.indexes[0]  # the HNSW index: faster to build once after loading
     with connection.schema_editor() as editor:
         editor.remove_index(Chunk, index)
     documents = Document.objects.bulk_create(
-        Document(collection=made[collection_of[i]], title=f"Bench document {i // per_document}",
+        # Documents take turns over the collections: each holds 1/collections of the rows.
+        Document(collection=made[(i // per_document) % collections],
+                 title=f"Bench document {i // per_document}",
                  status="ready", version=1, live_version=1)
         for i in range(0, chunks, per_document)
     )  # fmt: skip

@@ -232,10 +232,6 @@ class Chunk(models.Model):
                 opclasses=["vector_cosine_ops"],
             ),
             models.Index(fields=["collection", "embedding_model"], name="chunk_collection_model"),
-            # BM25's corpus statistics per readable collection, read index-only.
-            models.Index(
-                fields=["collection"], include=["term_count"], name="chunk_collection_terms"
-            ),
         ]
 
     def __str__(self) -> str:
@@ -266,3 +262,20 @@ class Posting(models.Model):
 
     # The covering index that BM25 scans, created in the migration (Django cannot
     # express INCLUDE on this model): (term, collection_id) INCLUDE (chunk_id, tf, dl).
+
+
+class CollectionTerms(models.Model):
+    """BM25's corpus statistics of one collection: its searchable chunks and their terms.
+
+    Kept by statement triggers on the chunk table (migration 0014) in the transaction that
+    inserts, deletes or moves chunks, so that a search reads one row per readable collection
+    instead of counting every readable chunk (42 ms for 500,000 chunks). Not a foreign key to
+    the collection: a deleted collection's row is removed when its last chunk goes.
+    """
+
+    collection_id = models.BigIntegerField(primary_key=True)
+    chunks = models.BigIntegerField(default=0)
+    terms = models.BigIntegerField(default=0)  # the sum of the chunks' term_count
+
+    def __str__(self) -> str:
+        return f"collection {self.collection_id}: {self.chunks} chunks"

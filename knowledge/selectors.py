@@ -189,9 +189,11 @@ postings AS (
 ),
 corpus AS (
     -- Statistics over the readable collections only: scores never depend on
-    -- (and so never reveal) documents the user may not read.
-    SELECT count(*)::float8 AS n, greatest(avg(term_count), 1)::float8 AS avgdl
-    FROM knowledge_chunk WHERE collection_id = ANY(%(collections)s)
+    -- (and so never reveal) documents the user may not read. One row per collection,
+    -- kept by triggers on the chunk table (knowledge.models.CollectionTerms).
+    SELECT coalesce(sum(chunks), 0)::float8 AS n,
+           greatest(sum(terms)::float8 / nullif(sum(chunks), 0), 1) AS avgdl
+    FROM knowledge_collectionterms WHERE collection_id = ANY(%(collections)s)
 ),
 document_frequency AS (
     SELECT term, count(*)::float8 AS df FROM postings GROUP BY term

@@ -15,9 +15,24 @@ from django.db import connection
 from knowledge.embeddings import get_backend
 from knowledge.ingestion import pipeline
 from knowledge.ingestion.pipeline import ingest
-from knowledge.models import Chunk, Collection, Document, DocumentStatus, Posting
+from knowledge.models import (
+    Chunk,
+    Collection,
+    CollectionTerms,
+    Document,
+    DocumentStatus,
+    Posting,
+)
 from knowledge.selectors import chunk_search
-from knowledge.services import document_create, document_replace_file, document_reprocess
+from knowledge.services import (
+    collection_delete,
+    document_archive,
+    document_create,
+    document_delete,
+    document_replace_file,
+    document_reprocess,
+    document_restore,
+)
 from portal.models import AuditEvent
 from portal.permissions import Role
 from tests.knowledge.ingestion.parsers.samples import make_docx_bomb, make_minimal_docx
@@ -105,6 +120,55 @@ def test_keyword_vectors_are_stored_with_the_chunks_and_postings_follow_them(
     Chunk.objects.filter(document=document).delete()
     assert not Posting.objects.filter(chunk_id__in=chunk_ids).exists()
     assert Posting.objects.filter(chunk__document=other).count() == kept > 0
+
+
+def _counted_terms() -> dict[int, tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT collection_id, count(*), sum(term_count) FROM knowledge_chunk"
+            " WHERE collection_id IS NOT NULL GROUP BY collection_id"
+        )
+        return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+
+
+def _kept_terms() -> dict[int, tuple[int, int]]:
+    return {row.collection_id: (row.chunks, row.terms) for row in CollectionTerms.objects.all()}
+
+
+@pytest.mark.django_db
+def test_collection_statistics_follow_every_change_of_the_chunks(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    disputes, cards = collections["fraud-disputes"], collections["products-fees"]
+    disputes_id, cards_id = disputes.pk, cards.pk
+    first = add_document(disputes, "Dispute policy", POLICY_V1)
+    second = add_document(disputes, "Card policy", POLICY_V2)
+    third = add_document(cards, "Fees", "# Fees\n\nA replacement card costs 12.")
+    steps = [
+        lambda: None,
+        lambda: document_replace_file(
+            actor=None,
+            document=first,
+            file=ContentFile(POLICY_V2.encode() + b"\n\nMore text here.", name="v2.md"),
+            enqueue=False,
+        ),
+        lambda: document_archive(actor=None, document=second, reason="old"),
+        lambda: document_restore(actor=None, document=Document.objects.get(pk=second.pk)),
+        lambda: document_delete(actor=None, document=third, reason="wrong"),
+        lambda: collection_delete(actor=None, collection=disputes),
+    ]
+    seen = []
+    for step in steps:
+        with django_capture_on_commit_callbacks(execute=True):
+            step()
+        ingest(list(Document.objects.filter(status="pending").values_list("pk", flat=True)))
+        assert _kept_terms() == _counted_terms()
+        seen.append(_counted_terms())
+    assert seen[0][disputes_id][0] == 4 and seen[0][cards_id][0] == 1
+    assert seen[2][disputes_id][0] < seen[1][disputes_id][0]  # archived: out of the count
+    assert seen[-1] == {}  # nothing left: no rows either
 
 
 @pytest.mark.django_db

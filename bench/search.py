@@ -5,7 +5,7 @@ read 2 of them (10% of the rows). Query embedding is excluded from the search la
 timed separately with the real local model. Then hybrid throughput with 1, 4 and 16
 concurrent clients, and the on-disk sizes of the chunk and posting tables and their indexes.
 Run: .venv/bin/python bench/search.py [--chunks N] [--reuse] [--clients 1,4,16]
-(--chunks 1000000 needs about 20 GB of disk and an hour to load on two cores.)
+(--chunks 1000000 needs about 20 GB of disk and about 20 minutes to load on two cores.)
 """
 
 from __future__ import annotations

@@ -147,7 +147,7 @@ def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) ->
             "SELECT set_config('hnsw.ef_search', %s, true), "
             "set_config('hnsw.max_scan_tuples', %s, true)",
             [
-                str(max(settings.KNOWLEDGE_HNSW_EF_SEARCH, limit)),
+                str(min(max(settings.KNOWLEDGE_HNSW_EF_SEARCH, limit), 1000)),  # pgvector's cap
                 str(settings.KNOWLEDGE_HNSW_MAX_SCAN_TUPLES),
             ],
         )

@@ -114,7 +114,7 @@ _DENSE_SQL = """
         SELECT id, collection_id, embedding <=> %(vector)s::vector AS distance
         FROM knowledge_chunk
         WHERE {row_filter}
-        ORDER BY embedding <=> %(vector)s::vector
+        ORDER BY {order}
         LIMIT %(limit)s
     )
     SELECT id, 1 - distance, collection_id FROM nearest ORDER BY distance, id
@@ -154,7 +154,8 @@ def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) ->
         cursor.execute(
             _DENSE_SQL.format(
                 row_filter="collection_id + 0 = ANY(%(collections)s)"
-                " AND embedding_model || '' = %(model)s"
+                " AND embedding_model || '' = %(model)s",
+                order="embedding <=> %(vector)s::vector",
             ),
             params,
         )
@@ -167,10 +168,13 @@ def _dense(vector: Any, collection_ids: list[int], model_id: str, limit: int) ->
         transaction.set_rollback(True)
     if len(rows) < limit:
         with connection.cursor() as cursor:
+            # Exact: an ORDER BY the HNSW index cannot serve (a plain scan of the graph,
+            # without the iterative scan, could again return too few rows).
             cursor.execute(
                 _DENSE_SQL.format(
                     row_filter="collection_id = ANY(%(collections)s)"
-                    " AND embedding_model = %(model)s"
+                    " AND embedding_model = %(model)s",
+                    order="(embedding <=> %(vector)s::vector) + 0",
                 ),
                 params,
             )

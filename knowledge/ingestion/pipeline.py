@@ -226,7 +226,10 @@ def chunks_withdraw(document_id: int) -> None:
 def chunks_return(document_id: int, collection_id: int) -> None:
     """Put a withdrawn document's chunks back into search (it is restored): no re-embedding,
     only their collection and postings again."""
-    Chunk.objects.filter(document_id=document_id).update(collection_id=collection_id)
+    # Vectors again too: the title or KNOWLEDGE_TEXT_SEARCH_CONFIG may have changed since.
+    Chunk.objects.filter(document_id=document_id).update(
+        collection_id=collection_id, search_vector=None
+    )
     index_keywords([document_id])
 
 

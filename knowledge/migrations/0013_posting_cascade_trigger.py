@@ -12,22 +12,34 @@ from django.db import migrations, models
 
 FORWARD = """
 ALTER TABLE knowledge_posting DROP CONSTRAINT IF EXISTS knowledge_posting_chunk_cascade;
+-- "= ANY(ARRAY(...))": always the primary key, whatever plan a first large delete in the
+-- session left cached for the function (a join over gone could become a scan of postings).
 CREATE FUNCTION knowledge_chunk_postings_delete() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    DELETE FROM knowledge_posting p USING gone g WHERE p.chunk_id = g.id;
+    DELETE FROM knowledge_posting WHERE chunk_id = ANY(ARRAY(SELECT id FROM gone));
     RETURN NULL;
 END
 $$;
 CREATE TRIGGER knowledge_chunk_postings_delete AFTER DELETE ON knowledge_chunk
     REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION knowledge_chunk_postings_delete();
--- Postings left by chunks deleted before (none should exist: the foreign key cascaded).
-DELETE FROM knowledge_posting p
-WHERE NOT EXISTS (SELECT 1 FROM knowledge_chunk c WHERE c.id = p.chunk_id);
+-- TRUNCATE fires no delete trigger (the foreign key used to refuse it): empty the postings
+-- too (a TRUNCATE of both together, as Django's test flush does, leaves nothing to delete).
+CREATE FUNCTION knowledge_chunk_postings_truncate() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM knowledge_posting;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER knowledge_chunk_postings_truncate AFTER TRUNCATE ON knowledge_chunk
+    FOR EACH STATEMENT EXECUTE FUNCTION knowledge_chunk_postings_truncate();
 """
 # Reversed after the AlterField below is (which adds Django's plain foreign key back).
 REVERSE = """
+DROP TRIGGER IF EXISTS knowledge_chunk_postings_truncate ON knowledge_chunk;
+DROP FUNCTION IF EXISTS knowledge_chunk_postings_truncate();
 DROP TRIGGER IF EXISTS knowledge_chunk_postings_delete ON knowledge_chunk;
 DROP FUNCTION IF EXISTS knowledge_chunk_postings_delete();
 DO $$

@@ -6,7 +6,9 @@ corpus). Three statement triggers (insert, delete, update: PostgreSQL allows no 
 with transition tables; an update that moves nothing adds nothing)
 add each statement's changes to ``knowledge_collectionterms`` in the same transaction,
 collections in id order (two statements cannot deadlock on them), and drop the row of a
-collection left without chunks. The index the count read is dropped.
+collection left without chunks; a TRUNCATE of the chunks empties it. The index the count
+read is dropped. After a data-only restore of the chunk table (which fires the insert
+trigger), rebuild the table with the INSERT ... SELECT at the end of FORWARD.
 """
 
 from django.db import migrations, models
@@ -59,6 +61,14 @@ CREATE TRIGGER knowledge_chunk_terms_insert AFTER INSERT ON knowledge_chunk
 CREATE TRIGGER knowledge_chunk_terms_delete AFTER DELETE ON knowledge_chunk
     REFERENCING OLD TABLE AS gone
     FOR EACH STATEMENT EXECUTE FUNCTION knowledge_chunk_terms_delete();
+CREATE FUNCTION knowledge_chunk_terms_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM knowledge_collectionterms;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER knowledge_chunk_terms_truncate AFTER TRUNCATE ON knowledge_chunk
+    FOR EACH STATEMENT EXECUTE FUNCTION knowledge_chunk_terms_truncate();
 CREATE TRIGGER knowledge_chunk_terms_update AFTER UPDATE ON knowledge_chunk
     REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
     FOR EACH STATEMENT EXECUTE FUNCTION knowledge_chunk_terms_update();
@@ -71,6 +81,8 @@ REVERSE = """
 DROP TRIGGER IF EXISTS knowledge_chunk_terms_insert ON knowledge_chunk;
 DROP TRIGGER IF EXISTS knowledge_chunk_terms_delete ON knowledge_chunk;
 DROP TRIGGER IF EXISTS knowledge_chunk_terms_update ON knowledge_chunk;
+DROP TRIGGER IF EXISTS knowledge_chunk_terms_truncate ON knowledge_chunk;
+DROP FUNCTION IF EXISTS knowledge_chunk_terms_truncate();
 DROP FUNCTION IF EXISTS knowledge_chunk_terms_insert();
 DROP FUNCTION IF EXISTS knowledge_chunk_terms_delete();
 DROP FUNCTION IF EXISTS knowledge_chunk_terms_update();
@@ -90,6 +102,7 @@ class Migration(migrations.Migration):
                 ("terms", models.BigIntegerField(default=0)),
             ],
         ),
-        migrations.RemoveIndex(model_name="chunk", name="chunk_collection_terms"),
+        # The first fill reads the chunks through the index before it goes.
         migrations.RunSQL(FORWARD, REVERSE),
+        migrations.RemoveIndex(model_name="chunk", name="chunk_collection_terms"),
     ]

@@ -457,7 +457,7 @@ KNOWLEDGE_CHUNK_OVERLAP_TOKENS = env.int("KNOWLEDGE_CHUNK_OVERLAP_TOKENS", defau
 KNOWLEDGE_TEXT_SEARCH_CONFIG = env.str("KNOWLEDGE_TEXT_SEARCH_CONFIG", default="english")
 # 1000 (pgvector's maximum; larger values are capped): at one million chunks with a reader
 # of 10% of them (bench/search.py), 400 recalled 0.93 of the exact nearest 10 and 1000
-# 0.985 (worst query 0.80), for ~6 ms more per search.
+# 0.98 (worst query 0.80), for ~6 ms more per dense query.
 KNOWLEDGE_HNSW_EF_SEARCH = env.int("KNOWLEDGE_HNSW_EF_SEARCH", default=1000)
 # How far a filtered HNSW scan goes before search falls back to an exact scan.
 KNOWLEDGE_HNSW_MAX_SCAN_TUPLES = env.int("KNOWLEDGE_HNSW_MAX_SCAN_TUPLES", default=20000)

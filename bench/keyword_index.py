@@ -7,7 +7,8 @@ present as in production) are written again and again by four variants, alternat
 - ``insert``: the chunk rows alone (no keyword index): the floor the others are measured on;
 - ``original``: rows, then two UPDATEs of every row (vector, then length), then postings
   checked by a foreign key, with the GIN index on ``search_vector`` the schema first had;
-- ``one update``: rows, then one UPDATE (vector and length), then postings checked by the
+- ``one update``: rows, then one UPDATE (vector and length: ``_VECTORS_SQL``, which the
+  pipeline now runs only for rows stored without them), then postings checked by the
   foreign key (the build before the vectors moved into the INSERT);
 - ``current``: rows stored with their vectors and lengths (``chunks_insert``), then postings
   without a foreign key (a statement trigger deletes them with their chunks).
@@ -52,20 +53,6 @@ SET term_count = (SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1))
 WHERE c.document_id = ANY(%(documents)s);
 """
 
-ONE_UPDATE_SQL = """
-UPDATE knowledge_chunk c
-SET search_vector = v.vector,
-    term_count = (SELECT coalesce(sum(coalesce(array_length(t.positions, 1), 1)), 0)
-                  FROM unnest(v.vector) AS t)
-FROM (
-    SELECT c2.id, to_tsvector(%(config)s::regconfig,
-        d.title || ' ' || array_to_string(c2.heading_path, ' ') || ' ' || c2.text) AS vector
-    FROM knowledge_chunk c2 JOIN knowledge_document d ON d.id = c2.document_id
-    WHERE c2.document_id = ANY(%(documents)s)
-) v
-WHERE c.id = v.id;
-"""
-
 FOREIGN_KEY_SQL = (
     "ALTER TABLE knowledge_posting ADD CONSTRAINT kwbench_fk FOREIGN KEY (chunk_id) "
     "REFERENCES knowledge_chunk (id) ON DELETE CASCADE NOT VALID"
@@ -85,7 +72,7 @@ def main() -> None:
     from pgvector import Vector
 
     from knowledge.ingestion.chunking import ChunkDraft
-    from knowledge.ingestion.pipeline import _POSTINGS_SQL, Prepared, chunks_insert
+    from knowledge.ingestion.pipeline import _POSTINGS_SQL, _VECTORS_SQL, Prepared, chunks_insert
     from knowledge.models import Chunk, Collection, Document
 
     rng = np.random.default_rng(7)
@@ -144,7 +131,7 @@ def main() -> None:
                     )
                     if variant == "insert":
                         continue
-                    update = ORIGINAL_SQL if variant == "original" else ONE_UPDATE_SQL
+                    update = ORIGINAL_SQL if variant == "original" else _VECTORS_SQL
                     cursor.execute(update, params)
                 cursor.execute(_POSTINGS_SQL, params)
 

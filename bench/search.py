@@ -60,7 +60,7 @@ def load(
     from django.db import connection, transaction
 
     from knowledge.embeddings import get_backend
-    from knowledge.ingestion.pipeline import index_keywords
+    from knowledge.ingestion.pipeline import index_keywords, keyword_vectors_fill
     from knowledge.models import Chunk, Collection, Document
     from knowledge.services import collection_create, collection_delete
 
@@ -122,6 +122,7 @@ def load(
     document_ids = [d.pk for d in documents]
     for first in range(0, len(document_ids), 1000):
         with transaction.atomic():
+            keyword_vectors_fill(document_ids[first : first + 1000])  # COPY stored none
             index_keywords(document_ids[first : first + 1000])
     with connection.cursor() as cursor:
         cursor.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")

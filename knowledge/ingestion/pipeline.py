@@ -146,7 +146,6 @@ CROSS JOIN LATERAL (
         %(title)s || ' ' || array_to_string(h.path, ' ') || ' ' || r.text) AS vector
 ) v
 """
-# Only for chunks stored without a vector (rows loaded by COPY in bench/search.py).
 _VECTORS_SQL = """
 UPDATE knowledge_chunk c
 SET search_vector = v.vector,
@@ -198,17 +197,22 @@ def chunks_insert(
         )
 
 
+def keyword_vectors_fill(document_ids: Sequence[int]) -> None:
+    """Compute the full-text vectors and BM25 lengths of these documents' chunks that have
+    none (chunks stored by COPY, or a restored document's, whose title may have changed)."""
+    params = {"config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG, "documents": list(document_ids)}
+    with connection.cursor() as cursor:
+        cursor.execute(_VECTORS_SQL, params)
+
+
 def index_keywords(document_ids: Sequence[int]) -> None:
-    """Write the postings of these documents' chunks (their full-text vectors are computed
-    when they are stored; chunks stored without one get it first).
+    """Write the postings of these documents' chunks from their stored full-text vectors.
 
     Chunks of an archived document (no collection) get no postings: restoring the document
     calls this again once their collection is back. The documents must have no postings yet.
     """
-    params = {"config": settings.KNOWLEDGE_TEXT_SEARCH_CONFIG, "documents": list(document_ids)}
     with connection.cursor() as cursor:
-        cursor.execute(_VECTORS_SQL, params)
-        cursor.execute(_POSTINGS_SQL, params)
+        cursor.execute(_POSTINGS_SQL, {"documents": list(document_ids)})
 
 
 def chunks_withdraw(document_id: int) -> None:
@@ -230,6 +234,7 @@ def chunks_return(document_id: int, collection_id: int) -> None:
     Chunk.objects.filter(document_id=document_id).update(
         collection_id=collection_id, search_vector=None
     )
+    keyword_vectors_fill([document_id])
     index_keywords([document_id])
 
 

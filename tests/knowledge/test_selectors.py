@@ -256,8 +256,12 @@ def test_archived_document_leaves_every_search_path_at_once_and_restore_brings_i
     archived_chunks.update(embedding_model="openai/other/384")
     assert chunk_search(role_users["agent"], "card", mode="dense").model_mismatch is False
     archived_chunks.update(embedding_model=model)
+    # Renamed while archived: the restore indexes the title it has now.
+    Document.objects.filter(pk=old.pk).update(title="Zqrenamed card policy")
 
     document_restore(actor=role_users["admin"], document=old)
+
+    assert _finds(role_users["agent"], old, "zqrenamed", "keyword")
 
     for role in READERS_OF_FEES:
         for mode in ("keyword", "dense", "hybrid"):
@@ -265,6 +269,32 @@ def test_archived_document_leaves_every_search_path_at_once_and_restore_brings_i
     assert set(chunk_collection_ids(role_users["agent"], chunk_ids).values()) == {
         collections["products-fees"].pk
     }
+
+
+@pytest.mark.django_db
+def test_dense_fallback_is_an_exact_scan(
+    collections: dict[str, Collection],
+    add_document: Callable[..., Document],
+    role_users: dict[str, Any],
+    settings: Any,
+) -> None:
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    settings.KNOWLEDGE_HNSW_MAX_SCAN_TUPLES = 1  # the filtered index scan gives up at once
+    add_document(collections["products-fees"], "Cards", "Replacement cards cost five euros.")
+    add_document(collections["products-fees"], "Overdraft", "Arranged overdraft interest is 9%.")
+    with CaptureQueriesContext(connection) as captured:
+        hits = chunk_search(role_users["agent"], "new card", k=2, mode="dense").hits
+    assert len(hits) == 2
+    (fallback,) = [q["sql"] for q in captured.captured_queries if ") + 0" in q["sql"]]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Everything but the HNSW index made costly: a query it could serve would use it.
+        for name in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
+            cursor.execute(f"SET LOCAL {name} = off")
+        cursor.execute("EXPLAIN " + fallback)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "chunk_embedding_hnsw" not in plan, plan
 
 
 @pytest.mark.django_db

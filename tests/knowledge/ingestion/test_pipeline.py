@@ -578,3 +578,14 @@ def test_delete_racing_a_running_ingestion_leaves_no_orphans(
             "LEFT JOIN knowledge_chunk c ON c.id = p.chunk_id WHERE c.id IS NULL"
         )
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_truncating_the_chunks_empties_postings_and_statistics(
+    collections: dict[str, Collection], add_document: Callable[..., Document]
+) -> None:
+    add_document(collections["fraud-disputes"], "Dispute policy", POLICY_V1)
+    assert Posting.objects.exists() and CollectionTerms.objects.exists()
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE knowledge_chunk")
+    assert not Posting.objects.exists() and not CollectionTerms.objects.exists()

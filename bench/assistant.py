@@ -390,7 +390,7 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         postgres = cursor.fetchone()[0]
-    corpus = Chunk.objects.filter(collection__slug__startswith="bench-").count()
+    corpus = Chunk.objects.filter(collection__slug__regex=r"^bench-[0-9]+$").count()
     print(f"\n## Assistant: time around the model ({date.today().isoformat()})\n")
     print(f"Machine: {machine()}; PostgreSQL {postgres}; load average before "
           f"{load_before[0]:.2f}, after {load_after[0]:.2f} (1 min).")  # fmt: skip

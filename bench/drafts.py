@@ -119,7 +119,7 @@ def main() -> None:
     from tests.support.openai_server import fake_openai_server
 
     data = load(args.chunks, args.collections, settings.EMBEDDING_DIMENSIONS, args.seed, args.reuse)
-    Collection.objects.filter(slug__startswith="bench-").update(customer_facing=True)
+    Collection.objects.filter(slug__regex=r"^bench-[0-9]+$").update(customer_facing=True)
     seed_customers(count=5)
     customer = Customer.objects.order_by("customer_number").first()
     assert customer is not None
@@ -152,7 +152,7 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         postgres = cursor.fetchone()[0]
-    corpus = Chunk.objects.filter(collection__slug__startswith="bench-").count()
+    corpus = Chunk.objects.filter(collection__slug__regex=r"^bench-[0-9]+$").count()
     print(f"\n## Secure messages: draft latency ({date.today().isoformat()})\n")
     print(f"Machine: {machine()}; PostgreSQL {postgres}; load average before "
           f"{load_before[0]:.2f}, after {load_after[0]:.2f} (1 min).")  # fmt: skip

@@ -5,8 +5,9 @@ Compares, in one run and on the same chunk texts: a plain sentence-transformers
 fp32; ``onnx``: ONNX Runtime int8), and end-to-end ingestion of new documents by a real
 Celery worker with each backend (parse, chunk, embed, swap, keyword index), one document per
 run (``KNOWLEDGE_INGEST_BATCH_DOCUMENTS=1``, the default) and with cross-document batching
-(16).
+(16), with one or more worker pools (processes x embedding threads each).
 Run: .venv/bin/python bench/ingest.py [--documents N] [--backends local,onnx] [--batches 1,16]
+     [--pools 1x0,2x1]
 """
 
 from __future__ import annotations
@@ -45,8 +46,15 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=200)
     parser.add_argument("--backends", default="local,onnx")
     parser.add_argument("--batches", default="1,16")
+    parser.add_argument(
+        "--pools",
+        default="1x2,2x0",
+        help="Worker pools as PROCESSESxTHREADS (threads: EMBEDDING_TORCH_THREADS; 0 = auto, "
+        "the cores divided among the pool's processes), e.g. 1x2,2x2,2x0.",
+    )
     args = parser.parse_args()
     batches = [int(size) for size in args.batches.split(",") if size.strip()]
+    pools = [tuple(int(n) for n in pool.split("x")) for pool in args.pools.split(",") if pool]
     kinds = [kind.strip() for kind in args.backends.split(",") if kind.strip()]
     if not os.environ.get("REDIS_URL"):
         from portal.devstack.config import embedded_redis_url
@@ -92,20 +100,25 @@ def main() -> None:
     end_to_end = {}
     for kind in kinds:
         for batch in batches:
-            ready, queued, chunks, elapsed = _through_celery(kind, documents, tag, batch)
-            end_to_end[(kind, batch)] = ready / elapsed
-            rows.append((
-                f"backend {kind}, batch {batch}: end to end through Celery (1 worker)",
-                f"{ready / elapsed:.2f} documents/s, {chunks / elapsed:.1f} chunks/s "
-                f"({chunks / elapsed / plain:.2f}x plain encode); {ready} / {queued} ready",
-            ))  # fmt: skip
-    base = ("local", 1)
+            for processes, threads in pools:
+                ready, queued, chunks, elapsed = _through_celery(
+                    kind, documents, tag, batch, processes, threads
+                )
+                end_to_end[(kind, batch, processes, threads)] = ready / elapsed
+                rows.append((
+                    f"{kind}, batch {batch}, {processes} process(es) x "
+                    f"{threads or 'auto'} thread(s): end to end",
+                    f"{ready / elapsed:.2f} documents/s, {chunks / elapsed:.1f} chunks/s "
+                    f"({chunks / elapsed / plain:.2f}x plain encode); {ready} / {queued} ready",
+                ))  # fmt: skip
+    base = ("local", 1, *pools[0])
     if base in end_to_end:
         for key, rate in end_to_end.items():
             if key != base:
                 rows.append(
                     (
-                        f"end to end, {key[0]} batch {key[1]} / local batch 1",
+                        f"end to end, {key[0]} batch {key[1]} {key[2]}x{key[3]} / "
+                        f"local batch 1 {base[2]}x{base[3]}",
                         f"x{rate / end_to_end[base]:.2f}",
                     )
                 )
@@ -116,7 +129,12 @@ def main() -> None:
 
 
 def _through_celery(
-    kind: str, documents: list[tuple[str, str]], tag: str, batch: int
+    kind: str,
+    documents: list[tuple[str, str]],
+    tag: str,
+    batch: int,
+    processes: int = 1,
+    threads: int = 0,
 ) -> tuple[int, int, int, float]:
     """New documents ingested by a real worker using backend ``kind``, ``batch`` documents
     per run at most: (ready, queued, chunks, seconds from the upload to the last one
@@ -127,24 +145,31 @@ def _through_celery(
     from knowledge.models import Chunk, Document, DocumentStatus
     from knowledge.services import collection_create, document_create
 
-    env = {**os.environ, "EMBEDDING_BACKEND": kind, "KNOWLEDGE_INGEST_BATCH_DOCUMENTS": str(batch)}
+    env = {**os.environ, "EMBEDDING_BACKEND": kind, "KNOWLEDGE_INGEST_BATCH_DOCUMENTS": str(batch),
+           "EMBEDDING_TORCH_THREADS": str(threads), "EMBEDDING_WARM_ON_START": "true"}  # fmt: skip
+    name = f"bench-{kind}-{batch}-{processes}x{threads}-{tag}"
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--concurrency=1",
-         "--loglevel=WARNING", f"--hostname=bench-{kind}-{batch}-{tag}@%h"],
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", f"--concurrency={processes}",
+         "--loglevel=WARNING", f"--hostname={name}@%h"],
         cwd=ROOT, env=env, start_new_session=True,
     )  # fmt: skip
     try:
         time.sleep(8)  # worker start-up is not part of the measurement
-        collection = collection_create(actor=None, slug=f"bench-ingest-{kind}-{batch}-{tag}",
-                                       name=f"Bench ingest {kind} {batch} {tag}",
+        collection = collection_create(actor=None, slug=name.replace("bench-", "bench-ingest-"),
+                                       name=f"Bench ingest {name}",
                                        read_roles=["admin"], manage_roles=["admin"])  # fmt: skip
-        # One document first, waited for: the worker loads its model (not measured).
+        # A document per process first, waited for: the pool processes load their model (on
+        # start, EMBEDDING_WARM_ON_START; not measured).
         with transaction.atomic():
-            first = document_create(actor=None, collection=collection, title=f"warm {kind}",
-                                    file=ContentFile(b"Warm up.", name="doc.txt")).pk  # fmt: skip
-        while Document.objects.filter(pk=first, status__in=[
+            warm = [
+                document_create(actor=None, collection=collection, title=f"warm {kind} {i}",
+                                file=ContentFile(b"Warm up.", name="doc.txt")).pk
+                for i in range(processes)
+            ]  # fmt: skip
+        while Document.objects.filter(pk__in=warm, status__in=[
                 DocumentStatus.PENDING, DocumentStatus.PROCESSING]).exists():  # fmt: skip
             time.sleep(0.2)
+        time.sleep(2)
         started = time.perf_counter()
         with transaction.atomic():
             ids = [

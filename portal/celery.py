@@ -56,6 +56,23 @@ def _task_postrun(task_id: str = "", task: Any = None, state: str = "", **kwargs
 
 
 @worker_init.connect
+def _share_the_cores(sender: Any = None, **kwargs: Any) -> None:
+    """A prefork pool's processes divide the cores among them (``compute_threads``)."""
+    from celery.concurrency import get_implementation
+    from celery.concurrency.prefork import TaskPool
+
+    from portal.startup import pool_processes_set
+
+    pool = get_implementation(getattr(sender, "pool_cls", None) or "prefork")
+    if not (isinstance(pool, type) and issubclass(pool, TaskPool)):
+        return  # solo, threads, gevent: one process
+    concurrency = getattr(sender, "concurrency", None)
+    if not isinstance(concurrency, int) or concurrency < 1:  # "auto": one per core
+        concurrency = len(os.sched_getaffinity(0))
+    pool_processes_set(concurrency)
+
+
+@worker_init.connect
 def _serve_metrics(**kwargs: Any) -> None:
     from django.conf import settings
 

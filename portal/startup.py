@@ -9,6 +9,7 @@ app's embedding model: ``EMBEDDING_WARM_ON_START``), so tests and one-off comman
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -17,6 +18,29 @@ from django.conf import settings
 from portal import registry
 
 logger = logging.getLogger(__name__)
+
+# Set in a Celery worker before its prefork pool forks (portal/celery.py): how many
+# processes share this machine's cores.
+_pool_processes = 0
+
+
+def pool_processes_set(processes: int) -> None:
+    """This process is the parent of a pool of ``processes`` worker processes."""
+    global _pool_processes
+    _pool_processes = max(0, processes)
+
+
+def compute_threads() -> int:
+    """Threads a local model may use in this process (0: the library's default, one per
+    core): ``EMBEDDING_TORCH_THREADS`` when set; in a Celery pool process, the cores divided
+    among the pool's processes. With the default, each of two pool processes on two cores
+    used both: they contended for the cores (and with PostgreSQL) and ingested slower than
+    one thread each (docs/benchmarks.md, "Ingestion speed")."""
+    if settings.EMBEDDING_TORCH_THREADS > 0:
+        return int(settings.EMBEDDING_TORCH_THREADS)
+    if _pool_processes:
+        return max(1, len(os.sched_getaffinity(0)) // _pool_processes)
+    return 0
 
 
 def warm_up() -> None:

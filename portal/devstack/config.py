@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,16 @@ def var_dir() -> Path:
 
 def postgres_port() -> int:
     return int(os.environ.get("EMBEDDED_PG_PORT", "54329"))
+
+
+def postgres_shared_buffers() -> str:
+    """``EMBEDDED_PG_SHARED_BUFFERS`` (e.g. ``4GB``): PostgreSQL's own cache. 256MB suits the
+    demo and the tests; a corpus of a million chunks wants its HNSW index (about 2 GiB per
+    million chunks) to fit (docs/operations.md, "Knowledge at scale")."""
+    value = os.environ.get("EMBEDDED_PG_SHARED_BUFFERS", "256MB").strip()
+    if not re.fullmatch(r"[1-9][0-9]{0,6}(kB|MB|GB)", value):
+        raise ValueError(f"EMBEDDED_PG_SHARED_BUFFERS={value!r}: give a size such as 256MB or 4GB.")
+    return value
 
 
 def redis_port() -> int:

@@ -151,6 +151,10 @@ class EmbeddedPostgres:
             return False
         if not port_is_free(self.host, self.port):
             raise ServiceError(_port_taken_message("PostgreSQL", self.port, "EMBEDDED_PG_PORT"))
+        try:
+            shared_buffers = config.postgres_shared_buffers()
+        except ValueError as error:
+            raise ServiceError(str(error)) from error
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self._prepare_permissions()
         if not (self.pgdata / "PG_VERSION").exists():
@@ -158,7 +162,7 @@ class EmbeddedPostgres:
         log = self.pgdata / "server.log"
         options = (
             f"-c listen_addresses={self.host} -p {self.port} "
-            "-c unix_socket_directories='' -c shared_buffers=256MB "
+            f"-c unix_socket_directories='' -c shared_buffers={shared_buffers} "
             "-c maintenance_work_mem=512MB -c max_connections=200 -c fsync=on"
         )
         result = self._pg(

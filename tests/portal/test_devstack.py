@@ -25,7 +25,7 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_postgres_start_reuse_stop(workdir: Path) -> None:
+def test_postgres_start_reuse_stop(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server = EmbeddedPostgres(pgdata=workdir / "pgdata", port=_free_port())
     try:
         assert server.start() is True
@@ -46,10 +46,32 @@ def test_postgres_start_reuse_stop(workdir: Path) -> None:
     assert port_is_free(server.host, server.port)
     # Data persists: a second start finds the initialised cluster.
     assert (workdir / "pgdata" / "PG_VERSION").exists()
+    monkeypatch.setenv("EMBEDDED_PG_SHARED_BUFFERS", "64MB")
     try:
         assert server.start() is True
+        with psycopg.connect(
+            host=server.host, port=server.port, user="postgres", dbname="launcher_check"
+        ) as conn:
+            assert conn.execute("SHOW shared_buffers").fetchone() == ("64MB",)
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("value", ["lots", "4 GB", "0MB", "-1GB", "4GB; DROP"])
+def test_a_bad_shared_buffers_size_is_refused_clearly(
+    value: str, monkeypatch: pytest.MonkeyPatch, workdir: Path
+) -> None:
+    from portal.devstack import config
+
+    monkeypatch.setenv("EMBEDDED_PG_SHARED_BUFFERS", value)
+    with pytest.raises(ValueError, match="EMBEDDED_PG_SHARED_BUFFERS"):
+        config.postgres_shared_buffers()
+    server = EmbeddedPostgres(pgdata=workdir / "pgdata", port=_free_port())
+    with pytest.raises(ServiceError, match="give a size such as"):
+        server.start()  # a clear message, before anything is created
+    assert not (workdir / "pgdata").exists()
+    monkeypatch.setenv("EMBEDDED_PG_SHARED_BUFFERS", "4GB")
+    assert config.postgres_shared_buffers() == "4GB"
 
 
 def test_valkey_start_reuse_stop(workdir: Path) -> None:

@@ -95,3 +95,41 @@ def test_the_local_model_reports_loaded_after_warm_up(settings: Any) -> None:
     backend = get_backend()  # the process's own (loaded once per test session)
     backend.warm()
     assert isinstance(backend, LocalBackend) and backend.loaded is True
+
+
+@pytest.fixture
+def no_pool() -> Any:
+    startup.pool_processes_set(0)
+    yield
+    startup.pool_processes_set(0)
+
+
+@override_settings(EMBEDDING_TORCH_THREADS=0)
+def test_a_pool_process_gets_its_share_of_the_cores(no_pool: None) -> None:
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    assert startup.compute_threads() == 0  # outside a pool: the library's default
+    startup.pool_processes_set(2)
+    assert startup.compute_threads() == max(1, cores // 2)
+    startup.pool_processes_set(cores * 4)
+    assert startup.compute_threads() == 1  # never none
+    with override_settings(EMBEDDING_TORCH_THREADS=3):
+        assert startup.compute_threads() == 3  # set explicitly: taken as it is
+
+
+@override_settings(EMBEDDING_TORCH_THREADS=0)
+@pytest.mark.parametrize(
+    ("pool", "concurrency", "processes"),
+    [("prefork", 2, 2), ("prefork", 5, 5), ("solo", 2, 0), ("threads", 4, 0)],
+)
+def test_a_worker_tells_its_pool_processes_how_many_they_are(
+    no_pool: None, pool: str, concurrency: int, processes: int
+) -> None:
+    from celery.worker import WorkController
+
+    from portal.celery import app
+
+    # Built, not started: its worker_init signal runs before the pool forks.
+    WorkController(app=app, pool_cls=pool, concurrency=concurrency)
+    assert startup._pool_processes == processes

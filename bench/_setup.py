@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCH_DATABASE = "portal_bench"
+# BENCH_DATABASE: another database for another corpus size (each keeps its own corpus).
+BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "portal_bench")
 sys.path.insert(0, str(ROOT))  # run as `python bench/<name>.py` from anywhere
 
 

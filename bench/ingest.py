@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,7 +55,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     batches = [int(size) for size in args.batches.split(",") if size.strip()]
-    pools = [tuple(int(n) for n in pool.split("x")) for pool in args.pools.split(",") if pool]
+    pools: list[tuple[int, int]] = []
+    for pool in args.pools.split(","):
+        match = re.fullmatch(r"\s*([1-9][0-9]*)x([0-9]+)\s*", pool)
+        if not match:
+            parser.error(f"--pools: {pool!r} is not PROCESSESxTHREADS (e.g. 2x0)")
+        pools.append((int(match[1]), int(match[2])))
     kinds = [kind.strip() for kind in args.backends.split(",") if kind.strip()]
     if not os.environ.get("REDIS_URL"):
         from portal.devstack.config import embedded_redis_url
@@ -143,7 +149,7 @@ def _through_celery(
     from django.db import transaction
 
     from knowledge.models import Chunk, Document, DocumentStatus
-    from knowledge.services import collection_create, document_create
+    from knowledge.services import collection_create, collection_delete, document_create
 
     env = {**os.environ, "EMBEDDING_BACKEND": kind, "KNOWLEDGE_INGEST_BATCH_DOCUMENTS": str(batch),
            "EMBEDDING_TORCH_THREADS": str(threads), "EMBEDDING_WARM_ON_START": "true"}  # fmt: skip
@@ -187,6 +193,7 @@ def _through_celery(
         worker.wait(timeout=30)
     ready = Document.objects.filter(pk__in=ids, status=DocumentStatus.READY).count()
     chunks = Chunk.objects.filter(document_id__in=ids).count()
+    collection_delete(actor=None, collection=collection)  # the next run starts alike
     return ready, len(ids), chunks, elapsed
 
 

@@ -6,6 +6,7 @@ Worker processes also warm up (``portal.startup``: the embedding model when
 metrics themselves (docs/operations.md).
 """
 
+import contextlib
 import logging
 import os
 import time
@@ -57,18 +58,26 @@ def _task_postrun(task_id: str = "", task: Any = None, state: str = "", **kwargs
 
 @worker_init.connect
 def _share_the_cores(sender: Any = None, **kwargs: Any) -> None:
-    """A prefork pool's processes divide the cores among them (``compute_threads``)."""
+    """A prefork pool's processes divide the cores among them (``compute_threads``): as
+    many as ``--concurrency`` (or the most ``--autoscale`` may start)."""
     from celery.concurrency import get_implementation
     from celery.concurrency.prefork import TaskPool
 
-    from portal.startup import pool_processes_set
+    from portal.startup import cores, pool_processes_set
 
     pool = get_implementation(getattr(sender, "pool_cls", None) or "prefork")
     if not (isinstance(pool, type) and issubclass(pool, TaskPool)):
-        return  # solo, threads, gevent: one process
+        pool_processes_set(0)  # solo, threads, gevent: one process
+        return
     concurrency = getattr(sender, "concurrency", None)
     if not isinstance(concurrency, int) or concurrency < 1:  # "auto": one per core
-        concurrency = len(os.sched_getaffinity(0))
+        concurrency = cores()
+    autoscale = (getattr(sender, "options", None) or {}).get("autoscale")
+    if isinstance(autoscale, str):
+        autoscale = autoscale.split(",")
+    if autoscale:
+        with contextlib.suppress(TypeError, ValueError):
+            concurrency = max(int(str(autoscale[0])), concurrency)
     pool_processes_set(concurrency)
 
 

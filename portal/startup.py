@@ -19,27 +19,42 @@ from portal import registry
 
 logger = logging.getLogger(__name__)
 
-# Set in a Celery worker before its prefork pool forks (portal/celery.py): how many
-# processes share this machine's cores.
-_pool_processes = 0
+# Set in a Celery worker before its prefork pool starts (portal/celery.py): how many
+# processes share this machine's cores. In the environment, so that pool processes that
+# are spawned rather than forked (macOS, worker_pool_start_method) see it too.
+POOL_PROCESSES_VARIABLE = "PORTAL_POOL_PROCESSES"
+
+
+def cores() -> int:
+    """The cores this process may use: its CPU affinity, capped by a container's CPU quota
+    (Celery's own measure for sizing a pool)."""
+    from celery.utils.sysinfo import cpu_budget
+
+    return int(cpu_budget().count)
 
 
 def pool_processes_set(processes: int) -> None:
-    """This process is the parent of a pool of ``processes`` worker processes."""
-    global _pool_processes
-    _pool_processes = max(0, processes)
+    """This process starts a pool of ``processes`` worker processes (0: none)."""
+    if processes > 0:
+        os.environ[POOL_PROCESSES_VARIABLE] = str(processes)
+    else:
+        os.environ.pop(POOL_PROCESSES_VARIABLE, None)
 
 
 def compute_threads() -> int:
     """Threads a local model may use in this process (0: the library's default, one per
     core): ``EMBEDDING_TORCH_THREADS`` when set; in a Celery pool process, the cores divided
     among the pool's processes. With the default, each of two pool processes on two cores
-    used both: they contended for the cores (and with PostgreSQL) and ingested slower than
-    one thread each (docs/benchmarks.md, "Ingestion speed")."""
+    used both: they contended for the cores with each other and with PostgreSQL
+    (docs/benchmarks.md, "Ingestion speed")."""
     if settings.EMBEDDING_TORCH_THREADS > 0:
         return int(settings.EMBEDDING_TORCH_THREADS)
-    if _pool_processes:
-        return max(1, len(os.sched_getaffinity(0)) // _pool_processes)
+    try:
+        processes = int(os.environ.get(POOL_PROCESSES_VARIABLE, "0"))
+    except ValueError:
+        processes = 0
+    if processes > 0:
+        return max(1, cores() // processes)
     return 0
 
 

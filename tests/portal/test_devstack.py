@@ -26,6 +26,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 def test_postgres_start_reuse_stop(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("EMBEDDED_PG_SHARED_BUFFERS", raising=False)
     server = EmbeddedPostgres(pgdata=workdir / "pgdata", port=_free_port())
     try:
         assert server.start() is True

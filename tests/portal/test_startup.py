@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 import threading
 from typing import Any
@@ -98,17 +100,16 @@ def test_the_local_model_reports_loaded_after_warm_up(settings: Any) -> None:
 
 
 @pytest.fixture
-def no_pool() -> Any:
-    startup.pool_processes_set(0)
+def no_pool(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.delenv(startup.POOL_PROCESSES_VARIABLE, raising=False)
     yield
     startup.pool_processes_set(0)
 
 
 @override_settings(EMBEDDING_TORCH_THREADS=0)
 def test_a_pool_process_gets_its_share_of_the_cores(no_pool: None) -> None:
-    import os
-
-    cores = len(os.sched_getaffinity(0))
+    cores = startup.cores()
+    assert cores >= 1
     assert startup.compute_threads() == 0  # outside a pool: the library's default
     startup.pool_processes_set(2)
     assert startup.compute_threads() == max(1, cores // 2)
@@ -116,20 +117,84 @@ def test_a_pool_process_gets_its_share_of_the_cores(no_pool: None) -> None:
     assert startup.compute_threads() == 1  # never none
     with override_settings(EMBEDDING_TORCH_THREADS=3):
         assert startup.compute_threads() == 3  # set explicitly: taken as it is
+    startup.pool_processes_set(0)
+    assert startup.compute_threads() == 0
 
 
 @override_settings(EMBEDDING_TORCH_THREADS=0)
-@pytest.mark.parametrize(
-    ("pool", "concurrency", "processes"),
-    [("prefork", 2, 2), ("prefork", 5, 5), ("solo", 2, 0), ("threads", 4, 0)],
-)
-def test_a_worker_tells_its_pool_processes_how_many_they_are(
-    no_pool: None, pool: str, concurrency: int, processes: int
-) -> None:
+def test_a_spawned_pool_process_learns_its_share_from_the_environment(no_pool: None) -> None:
+    """Pool processes started with spawn (macOS) import everything again: the count
+    travels in the environment, which they inherit."""
+    startup.pool_processes_set(startup.cores() * 2)
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
+        "'portal.settings.test'); django.setup(); "
+        "from portal import startup; print(startup.compute_threads())"
+    )
+    env = {**os.environ, "EMBEDDING_TORCH_THREADS": "0"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "1"
+
+
+@override_settings(EMBEDDING_TORCH_THREADS=0)
+def test_a_real_worker_tells_its_pool_processes_how_many_they_are(no_pool: None) -> None:
+    import billiard.pool
     from celery.worker import WorkController
 
     from portal.celery import app
 
-    # Built, not started: its worker_init signal runs before the pool forks.
-    WorkController(app=app, pool_cls=pool, concurrency=concurrency)
-    assert startup._pool_processes == processes
+    mutex, lock = app.clock.mutex, billiard.pool.Lock
+    try:
+        # Built, not started: its worker_init signal runs before the pool starts.
+        WorkController(app=app, pool_cls="prefork", concurrency=2, autoscale="6,1")
+    finally:  # what building it patches for its event loop
+        app.clock.mutex, billiard.pool.Lock = mutex, lock
+    assert os.environ.get(startup.POOL_PROCESSES_VARIABLE) == "6"  # autoscale's maximum
+
+
+class _Worker:
+    """What the signal's handler reads of a WorkController (signal senders must hash)."""
+
+    def __init__(self, **attributes: Any) -> None:
+        self.__dict__.update(attributes)
+
+
+@override_settings(EMBEDDING_TORCH_THREADS=0)
+@pytest.mark.parametrize(
+    ("worker", "processes"),
+    [
+        ({"pool_cls": "prefork", "concurrency": 2}, 2),
+        ({"pool_cls": "prefork", "concurrency": 5, "options": {"autoscale": [3, 1]}}, 5),
+        ({"pool_cls": "prefork", "concurrency": "auto"}, -1),  # one per core
+        ({"pool_cls": "solo", "concurrency": 2}, 0),
+        ({"pool_cls": "threads", "concurrency": 4}, 0),
+    ],
+)
+def test_the_pool_size_seen_by_the_worker_init_signal(
+    no_pool: None, worker: dict[str, Any], processes: int
+) -> None:
+    from celery.signals import worker_init
+
+    import portal.celery  # noqa: F401 - connects the handler
+
+    startup.pool_processes_set(9)  # a solo worker clears what it inherited
+    worker_init.send(sender=_Worker(**{"options": {}, **worker}))
+    expected = startup.cores() if processes == -1 else processes
+    assert os.environ.get(startup.POOL_PROCESSES_VARIABLE, "0") == str(expected)
+
+
+@override_settings(EMBEDDING_TORCH_THREADS=0)
+def test_the_local_model_takes_the_pool_processes_share(no_pool: None) -> None:
+    import torch
+
+    from knowledge.embeddings import LocalBackend
+
+    before = torch.get_num_threads()
+    startup.pool_processes_set(startup.cores() * 2)  # one thread each
+    try:
+        LocalBackend("all-MiniLM-L6-v2", batch_size=8).embed(["a first text"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -28,7 +28,7 @@ POOL_PROCESSES_VARIABLE = "PORTAL_POOL_PROCESSES"
 def cores() -> int:
     """The cores this process may use: its CPU affinity, capped by a container's CPU quota
     (Celery's own measure for sizing a pool)."""
-    from celery.utils.sysinfo import cpu_budget
+    from celery.utils.sysinfo import cpu_budget  # type: ignore[attr-defined]  # 5.7, not in the stubs
 
     return int(cpu_budget().count)
 

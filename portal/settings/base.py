@@ -408,8 +408,10 @@ EMBEDDING_ONNX_DIR = Path(env.str("EMBEDDING_ONNX_DIR", default=str(VAR_DIR / "m
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 EMBEDDING_DIMENSIONS = env.int("EMBEDDING_DIMENSIONS", default=384)
 EMBEDDING_BATCH_SIZE = env.int("EMBEDDING_BATCH_SIZE", default=32)
-# Threads torch may use for the local model (0: torch's default, one per core). Web
-# processes embed one short query at a time: 1 keeps their latency steady under load.
+# Threads the local model may use (torch or ONNX Runtime). 0: in a Celery prefork pool
+# the cores divided among its processes, elsewhere the library's default, one per core
+# (portal.startup.compute_threads). Web processes embed one short query at a time: 1 keeps
+# their latency steady under load (gunicorn.conf.py sets it).
 EMBEDDING_TORCH_THREADS = env.int("EMBEDDING_TORCH_THREADS", default=0)
 # Load the model when a web or worker process starts (portal/startup.py) rather than on the
 # first search; /readyz reports "not ready" until it is loaded. Off for tests and commands.
@@ -457,7 +459,7 @@ KNOWLEDGE_CHUNK_OVERLAP_TOKENS = env.int("KNOWLEDGE_CHUNK_OVERLAP_TOKENS", defau
 KNOWLEDGE_TEXT_SEARCH_CONFIG = env.str("KNOWLEDGE_TEXT_SEARCH_CONFIG", default="english")
 # 1000 (pgvector's maximum; larger values are capped): at one million chunks with a reader
 # of 10% of them (bench/search.py), 400 recalled 0.93 of the exact nearest 10 and 1000
-# 0.98 (worst query 0.80), for ~6 ms more per dense query.
+# 0.98 (worst query 0.80), for ~5 ms more per dense query at p50.
 KNOWLEDGE_HNSW_EF_SEARCH = env.int("KNOWLEDGE_HNSW_EF_SEARCH", default=1000)
 # How far a filtered HNSW scan goes before search falls back to an exact scan.
 KNOWLEDGE_HNSW_MAX_SCAN_TUPLES = env.int("KNOWLEDGE_HNSW_MAX_SCAN_TUPLES", default=20000)

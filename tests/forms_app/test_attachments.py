@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 from typing import Any
 
@@ -138,6 +139,17 @@ def test_upload_through_the_page_and_download(
     client.force_login(world["supervisor"])  # the reviewer
     assert client.get(url).status_code == 200
     assert AuditEvent.objects.filter(action="form_submission.file_downloaded").count() == 2
+    # The file's name is the uploader's text (stored encrypted, erasable): the audit trail,
+    # never erased, keeps only its fingerprint, which `manage.py audit_fingerprint` finds.
+    from portal.audit import fingerprint
+
+    events = AuditEvent.objects.filter(
+        action__in=["form_submission.file_attached", "form_submission.file_downloaded"]
+    )
+    assert events.count() == 3
+    for event in events:
+        assert attachment.original_filename not in json.dumps(event.details)
+        assert event.details["filename"] == fingerprint(attachment.original_filename)
 
 
 def test_api_attach_file(world: dict[str, Any], evidence_form: Any) -> None:  # noqa: F811

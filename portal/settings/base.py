@@ -355,11 +355,17 @@ CELERY_METRICS_ADDRESS = env.str("CELERY_METRICS_ADDRESS", default="127.0.0.1")
 # Request bodies (portal.middleware.RequestSizeLimitMiddleware answers 413 above them): a
 # body without files at most DATA_UPLOAD_MAX_MEMORY_SIZE; an upload at most the largest file
 # (KNOWLEDGE_MAX_UPLOAD_BYTES) plus that. Uploaded files above FILE_UPLOAD_MAX_MEMORY_SIZE
-# are spooled to a temporary file instead of memory.
+# are spooled to a temporary file instead of memory ...
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=1000)
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=20)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+# ... and the spool on disk is encrypted under a key held in memory for that upload alone
+# (portal/uploads.py), never a plaintext copy of a customer's document.
+FILE_UPLOAD_HANDLERS = [
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "portal.uploads.EncryptedTemporaryFileUploadHandler",
+]
 
 # Retention (docs/records.md): days each class of records is kept before the daily purge
 # deletes it (0: forever); records under a legal hold are never purged.

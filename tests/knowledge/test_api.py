@@ -441,3 +441,35 @@ def test_an_uploaded_document_without_source_url_is_what_the_schema_says(
     for component in ("Document", "DocumentDetail"):
         source_url = schema["components"]["schemas"][component]["properties"]["source_url"]
         assert {"type": "string", "maxLength": 0} in source_url["oneOf"], component
+
+
+def test_a_large_upload_is_spooled_encrypted_and_stored_whole(
+    role_users: dict[str, Any],
+    collections: dict[str, Collection],
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above FILE_UPLOAD_MAX_MEMORY_SIZE Django spools an upload to disk: the portal's
+    handler spools it encrypted (portal/uploads.py), and the stored document is the file."""
+    from portal import uploads
+
+    spools: list[uploads.EncryptedSpool] = []
+    original = uploads.EncryptedSpool.__init__
+
+    def counted(self: uploads.EncryptedSpool, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        spools.append(self)
+
+    monkeypatch.setattr(uploads.EncryptedSpool, "__init__", counted)
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1024
+    text = b"# Chargebacks\n\n" + b"A card dispute is raised within 120 days.\n" * 800
+    response = _client(role_users["content_manager"]).post(
+        "/api/v1/documents/",
+        {"collection": "fraud-disputes", "title": "Large", "file": _md("large.md", text)},
+        format="multipart",
+    )
+    assert response.status_code == 201, response.content
+    assert len(spools) == 1  # spooled to disk, encrypted: larger than 1 KB
+    version = Document.objects.get(pk=response.json()["id"]).versions.get()
+    with version.file.open("rb") as stored:
+        assert stored.read() == text

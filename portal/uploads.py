@@ -40,7 +40,7 @@ class EncryptedSpool(io.RawIOBase):
         self._raw = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed in close()
         self._key = os.urandom(32)
         self._nonce = int.from_bytes(os.urandom(_BLOCK), "big")
-        self._encryptor = self._cipher(0).encryptor()
+        self._encryptor: Any = self._cipher(0).encryptor()
         self._size = 0
         self._position = 0
 
@@ -81,19 +81,25 @@ class EncryptedSpool(io.RawIOBase):
         return len(plain)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._checkClosed()
+        bases = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}
+        if whence not in bases:
+            raise ValueError(f"invalid whence ({whence})")
+        base = bases[whence]
         if base + offset < 0:
             raise ValueError("negative seek position")
         self._position = base + offset
         return self._position
 
     def tell(self) -> int:
+        self._checkClosed()
         return self._position
 
     def close(self) -> None:
         if not self.closed:
             self._raw.close()  # anonymous: gone from the disk with its descriptor
             self._key = b""
+            self._encryptor = None  # it holds the key too
         super().close()
 
 

@@ -54,8 +54,12 @@ def test_the_spool_reaches_the_disk_encrypted_and_reads_back_at_any_position(
         spool.write(b"x")  # written front to back only
     with pytest.raises(ValueError, match="negative"):
         spool.seek(-1)
+    with pytest.raises(ValueError, match="whence"):
+        spool.seek(0, 7)
     spool.close()
     assert spool.closed
+    with pytest.raises(ValueError, match="closed"):
+        spool.seek(0)
 
 
 def test_two_spools_of_the_same_bytes_differ_on_disk(tmp_path: Path) -> None:
